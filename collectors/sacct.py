@@ -1,0 +1,217 @@
+"""Parse ``sacct --allocations --duplicates --parsable2`` text (with its header) into ``JobRecord``s.
+
+Columns are found by name, so any order and extra columns work. Each bad line becomes an ``InputError``
+carrying its line number and reason, yielded in place of a record, so one broken line never stops the rest
+of a file from landing and is never silently dropped.
+
+Times: sacct prints local time of the process that ran it (``TZ``) unless ``SLURM_TIME_FORMAT=%s`` makes it
+print epoch seconds; both are accepted. Local times are read in the cluster's configured ``timezone``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from collectors.records import JobRecord
+from quotad.config import Settings
+from quotad.errors import InputError
+
+__all__ = ["REQUIRED_COLUMNS", "SACCT_FORMAT", "ClusterView", "SacctParser", "cluster_views", "parse_alloc_gpus"]
+
+REQUIRED_COLUMNS = (
+    "JobID",
+    "JobIDRaw",
+    "Cluster",
+    "Account",
+    "User",
+    "Partition",
+    "State",
+    "Submit",
+    "Start",
+    "End",
+    "ElapsedRaw",
+    "AllocTRES",
+)
+#: The ``--format`` quotad's own collector asks for (the required columns plus context for people).
+SACCT_FORMAT = ",".join((*REQUIRED_COLUMNS, "NodeList", "JobName"))
+
+_NO_TIME = frozenset({"", "Unknown", "None", "0"})
+_STATE = re.compile(r"^[A-Z_]+$")
+
+
+class ClusterView:
+    """What the parser needs to know about one configured cluster."""
+
+    __slots__ = ("_hours", "default_gpu_type", "known_gpu_types", "name", "zone")
+
+    def __init__(self, *, name: str, default_gpu_type: str, timezone: str, known_gpu_types: Iterable[str]) -> None:
+        self.name = name
+        self.default_gpu_type = default_gpu_type
+        self.zone = ZoneInfo(timezone)
+        self.known_gpu_types = frozenset(known_gpu_types)
+        self._hours: dict[str, int] = {}
+
+    def epoch(self, value: str) -> int:
+        """Local ``YYYY-MM-DDTHH:MM:SS`` (or epoch digits) to UTC epoch seconds.
+
+        The UTC offset is looked up once per local hour and cached: sacct output is millions of timestamps
+        clustered in a few thousand hours, and zone conversion is the parser's most expensive step.
+        """
+        if value.isdigit():
+            return int(value)
+        if len(value) != 19 or value[10] != "T" or value[13] != ":" or value[16] != ":":
+            raise ValueError(f"expected YYYY-MM-DDTHH:MM:SS, got {value!r}")
+        hour = value[:13]
+        base = self._hours.get(hour)
+        if base is None:
+            base = int(datetime.fromisoformat(hour + ":00:00").replace(tzinfo=self.zone).timestamp())
+            self._hours[hour] = base
+        minute, second = int(value[14:16]), int(value[17:19])
+        if minute > 59 or second > 60:
+            raise ValueError(f"bad time {value!r}")
+        return base + minute * 60 + second
+
+
+def cluster_views(settings: Settings) -> dict[str, ClusterView]:
+    """One parser view per configured cluster, keyed by the name sacct prints in its Cluster column."""
+    return {
+        c.name: ClusterView(
+            name=c.name, default_gpu_type=c.default_gpu_type, timezone=c.timezone, known_gpu_types=settings.gpu_types
+        )
+        for c in settings.clusters
+    }
+
+
+def parse_alloc_gpus(tres: str, cluster: ClusterView) -> tuple[tuple[str, int], ...]:
+    """GPUs by type from an AllocTRES string such as ``cpu=8,gres/gpu:h100=2,gres/gpu=2,mem=8G``.
+
+    Typed entries win; an untyped ``gres/gpu=N`` beyond the typed sum is charged as the cluster's default
+    type (Slurm prints only the untyped count when the job asked for no type and gres.conf gives none).
+    ``gres/gpumem`` and ``gres/gpuutil`` are other TRES and are ignored.
+    """
+    if "gres/gpu" not in tres:
+        return ()
+    untyped = 0
+    typed: dict[str, int] = {}
+    for item in tres.split(","):
+        if not item.startswith("gres/gpu"):
+            continue
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"AllocTRES item {item!r} has no '='")
+        if name == "gres/gpu":
+            untyped = _count(raw, item)
+        elif name.startswith("gres/gpu:"):
+            gpu_type = name[9:].lower()
+            if gpu_type not in cluster.known_gpu_types:
+                raise ValueError(
+                    f"GPU type {gpu_type!r} in AllocTRES is not configured under [gpu_types] "
+                    f"(known: {', '.join(sorted(cluster.known_gpu_types))})"
+                )
+            typed[gpu_type] = typed.get(gpu_type, 0) + _count(raw, item)
+    rest = untyped - sum(typed.values())
+    if rest > 0:
+        typed[cluster.default_gpu_type] = typed.get(cluster.default_gpu_type, 0) + rest
+    return tuple(sorted((t, n) for t, n in typed.items() if n > 0))
+
+
+def _count(raw: str, item: str) -> int:
+    if not raw.isdigit():
+        raise ValueError(f"AllocTRES item {item!r}: GPU count is not a whole number")
+    return int(raw)
+
+
+class SacctParser:
+    """Streams records out of sacct text; one instance per input source."""
+
+    def __init__(self, *, clusters: Mapping[str, ClusterView], source: str) -> None:
+        self.clusters = clusters
+        self.source = source
+
+    def _error(self, line_no: int, reason: str, line: str = "") -> InputError:
+        return InputError(reason, source=self.source, line_no=line_no, line=line)
+
+    def parse(self, lines: Iterable[str]) -> Iterator[JobRecord | InputError]:
+        """Yield a record or an ``InputError`` per data line; a bad header stops with one fatal error."""
+        numbered = enumerate(lines, start=1)
+        header: list[str] | None = None
+        for line_no, line in numbered:
+            if line.strip():
+                header = line.rstrip("\r\n").split("|")
+                break
+        else:
+            return
+        missing = [col for col in REQUIRED_COLUMNS if col not in header]
+        if missing:
+            raise self._error(
+                line_no,
+                f"header lacks required column(s) {', '.join(missing)}; expected sacct --parsable2 output with its "
+                f"header line (no --noheader), e.g. --format={SACCT_FORMAT}",
+                line.rstrip("\r\n"),
+            )
+        width = len(header)
+        idx = [header.index(col) for col in REQUIRED_COLUMNS]
+        for line_no, raw in numbered:
+            line = raw.rstrip("\r\n")
+            if not line:
+                continue
+            fields = line.split("|")
+            if len(fields) != width:
+                yield self._error(
+                    line_no, f"expected {width} '|'-separated fields as in the header, got {len(fields)}", line
+                )
+                continue
+            try:
+                yield self._record(fields, idx)
+            except ValueError as exc:
+                yield self._error(line_no, str(exc), line)
+
+    def _record(self, fields: list[str], idx: list[int]) -> JobRecord:
+        job_id, raw_id, cluster_name, account, user, partition, state, submit, start, end, elapsed, tres = (
+            fields[i] for i in idx
+        )
+        cluster = self.clusters.get(cluster_name)
+        if cluster is None:
+            raise ValueError(
+                f"Cluster {cluster_name!r} is not configured (known: {', '.join(sorted(self.clusters)) or 'none'}); "
+                "add it under [[clusters]]"
+            )
+        if not raw_id.isdigit():
+            raise ValueError(f"JobIDRaw {raw_id!r} is not a number")
+        if not elapsed.isdigit():
+            raise ValueError(f"ElapsedRaw {elapsed!r} is not a whole number of seconds")
+        state = state.split(" ", 1)[0]
+        if not _STATE.match(state):
+            raise ValueError(f"State {state!r} is not a Slurm job state")
+        if submit in _NO_TIME:
+            raise ValueError("Submit time is missing")
+        submit_at = self._time(cluster, "Submit", submit)
+        start_at = None if start in _NO_TIME else self._time(cluster, "Start", start)
+        end_at = None if end in _NO_TIME else self._time(cluster, "End", end)
+        seconds = int(elapsed)
+        if seconds and start_at is None:
+            raise ValueError(f"ElapsedRaw is {seconds} but Start is {start!r}")
+        return JobRecord(
+            cluster_name,
+            job_id,
+            int(raw_id),
+            submit_at,
+            account,
+            user,
+            partition,
+            state,
+            start_at,
+            end_at,
+            seconds,
+            parse_alloc_gpus(tres, cluster),
+        )
+
+    @staticmethod
+    def _time(cluster: ClusterView, column: str, value: str) -> int:
+        try:
+            return cluster.epoch(value)
+        except ValueError as exc:
+            raise ValueError(f"{column}: {exc}") from None

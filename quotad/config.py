@@ -1,0 +1,224 @@
+"""Configuration: one TOML file, validated once into typed models; ``QUOTAD_*`` env vars override it.
+
+Why a single loader: every other module receives a ``Settings`` object and never reads files or the
+environment itself, so a bad value is reported once, at start, naming the key, the value and what was
+expected. Secrets (the database password) come only from the environment or a file path, never from the
+TOML file, and are held as ``SecretStr`` so they cannot be printed by accident.
+
+Resolution of the file: ``--config`` > ``QUOTAD_CONFIG`` > ``/etc/quotad/quotad.toml`` (used only if it
+exists) > built-in defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from quotad.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "DEFAULT_GPU_TFLOPS",
+    "ClusterConfig",
+    "DatabaseConfig",
+    "ProgrammeConfig",
+    "Settings",
+    "default_database_url",
+    "load_config",
+]
+
+DEFAULT_CONFIG_PATH = Path("/etc/quotad/quotad.toml")
+
+#: Peak dense BF16 TFLOPS per GPU (vendor datasheets, without sparsity). Overridable in ``[gpu_types]``.
+DEFAULT_GPU_TFLOPS: dict[str, int] = {"h100": 989, "h200": 989, "a100": 312, "b200": 2250, "l4": 121}
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as 'UTC' or 'Asia/Tokyo'") from exc
+    return value
+
+
+def default_database_url() -> str:
+    """SQLite file in the XDG data dir: zero set-up for a single operator, PostgreSQL for production."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'quotad' / 'ledger.sqlite'}"
+
+
+class DatabaseConfig(_Section):
+    """Where the ledger lives. ``password`` comes only from ``QUOTAD_DATABASE__PASSWORD``/``password_file``."""
+
+    url: str = Field(default_factory=default_database_url)
+    password: SecretStr | None = None
+    password_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("expected a SQLAlchemy URL starting with 'sqlite' or 'postgresql'")
+        return value
+
+
+class SacctConfig(_Section):
+    """How the Slurm collector runs ``sacct`` for one cluster."""
+
+    command: str = "sacct"
+    slurm_conf: Path | None = None
+    use_cluster_flag: bool = False
+    timeout_s: PositiveInt = 300
+
+
+class ClusterConfig(_Section):
+    """One scheduler instance whose jobs are charged. ``timezone`` is how its sacct text prints times."""
+
+    name: str
+    scheduler: Literal["slurm", "pbs"] = "slurm"
+    default_gpu_type: str
+    timezone: str = "UTC"
+    programme_partitions: list[str] = Field(default_factory=list)
+    sacct: SacctConfig = Field(default_factory=SacctConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("expected a lower-case name of letters, digits, '-', '_' or '.' (as Slurm prints it)")
+        return value
+
+    @field_validator("default_gpu_type")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class ProgrammeConfig(_Section):
+    """Programme-wide settings. ``timezone`` draws month and day boundaries for reports and burn rates."""
+
+    name_ja: str = "基盤モデル開発計算資源プログラム"
+    name_en: str = "Foundation Model Compute Programme"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Environment (``QUOTAD_SECTION__KEY``) overrides the file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUOTAD_", env_nested_delimiter="__", extra="forbid", frozen=True, nested_model_default_partial_update=True
+    )
+
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    programme: ProgrammeConfig = Field(default_factory=ProgrammeConfig)
+    gpu_types: dict[str, PositiveInt] = Field(default_factory=dict)
+    clusters: list[ClusterConfig] = Field(default_factory=list)
+    source: str = Field(default="<defaults>", exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+    @field_validator("gpu_types")
+    @classmethod
+    def _merge_defaults(cls, value: dict[str, int]) -> dict[str, int]:
+        return {**DEFAULT_GPU_TFLOPS, **{k.lower(): v for k, v in value.items()}}
+
+    @model_validator(mode="after")
+    def _clusters_consistent(self) -> Settings:
+        seen: set[str] = set()
+        for cluster in self.clusters:
+            if cluster.name in seen:
+                raise ValueError(f"cluster {cluster.name!r} is listed twice in [[clusters]]")
+            seen.add(cluster.name)
+            if cluster.default_gpu_type not in self.gpu_types:
+                known = ", ".join(sorted(self.gpu_types))
+                raise ValueError(
+                    f"cluster {cluster.name!r}: default_gpu_type {cluster.default_gpu_type!r} is not a known GPU "
+                    f"type; expected one of {known} or add it under [gpu_types]"
+                )
+        return self
+
+    def cluster(self, name: str) -> ClusterConfig | None:
+        return next((c for c in self.clusters if c.name == name), None)
+
+    def database_password(self) -> str | None:
+        """The password from env or ``password_file``; read here so the secret never sits in the model dump."""
+        if self.database.password is not None:
+            return self.database.password.get_secret_value()
+        if self.database.password_file is not None:
+            try:
+                return self.database.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"database.password_file: cannot read {self.database.password_file}: {exc}") from exc
+        return None
+
+
+def _problems(exc: ValidationError, source: str) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        lines.append(f"{source}: {loc}{shown}: {msg}")
+    return lines
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_config(path: Path | None = None) -> Settings:
+    """Find, parse and validate the configuration; raise ``ConfigError`` naming every bad key."""
+    env_path = os.environ.get("QUOTAD_CONFIG")
+    explicit = path or (Path(env_path) if env_path else None)
+    chosen = explicit or (DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None)
+    data: dict[str, Any] = _read_toml(chosen) if chosen else {}
+    source = str(chosen) if chosen else "<defaults>"
+    database = data.get("database")
+    if isinstance(database, dict) and "password" in database:
+        raise ConfigError(
+            f"{source}: database.password must not be written in the config file; set QUOTAD_DATABASE__PASSWORD "
+            "or database.password_file"
+        )
+    try:
+        return Settings(**data, source=source)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration in {source}:", problems=_problems(exc, source)) from exc

@@ -1,0 +1,116 @@
+"""Opening the ledger: engine creation, the schema-revision check and ``db upgrade``.
+
+Every command but ``db upgrade`` goes through ``open_ledger``, which refuses a missing or outdated schema with a
+message telling the operator what to run, instead of failing later on a missing column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+
+from quotad.config import Settings
+from quotad.errors import LedgerError, SchemaError
+
+__all__ = ["MIGRATIONS_DIR", "check_schema", "create_ledger_engine", "describe_url", "open_ledger", "upgrade"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "alembic"
+
+
+def _url(settings: Settings) -> URL:
+    url = make_url(settings.database.url)
+    password = settings.database_password()
+    if password is not None:
+        url = url.set(password=password)
+    return url
+
+
+def describe_url(settings: Settings) -> str:
+    """The database URL with any password masked, for logs and messages."""
+    return _url(settings).render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_ledger_engine(settings: Settings, **kwargs: Any) -> Engine:
+    """An engine for the configured ledger; SQLite gets WAL and foreign keys so the daemon and CLI coexist."""
+    url = _url(settings)
+    engine = create_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _alembic_config(connection: Any) -> AlembicConfig:
+    if not MIGRATIONS_DIR.is_dir():
+        raise SchemaError(f"migrations not found at {MIGRATIONS_DIR}; install quotad from its source tree")
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _sqlite_file(engine: Engine) -> Path | None:
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Apply every pending migration; returns (revision before, revision after)."""
+    path = _sqlite_file(engine)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with engine.begin() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
+            command.upgrade(_alembic_config(conn), "heads")
+            after = MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise LedgerError(f"migration failed on {engine.url.render_as_string()}: {exc}") from exc
+    return before, after or ""
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise ``SchemaError`` unless the ledger exists and is at the newest revision."""
+    hint = "run `quotad db upgrade` first"
+    path = _sqlite_file(engine)
+    if path is not None and not path.exists():
+        raise SchemaError(f"no ledger at {path}: {hint}")
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+            heads = set(ScriptDirectory.from_config(_alembic_config(conn)).get_heads())
+    except SQLAlchemyError as exc:
+        raise LedgerError(f"cannot open the ledger at {engine.url.render_as_string()}: {exc}") from exc
+    if not current:
+        raise SchemaError(f"the ledger at {engine.url.render_as_string()} has no schema: {hint}")
+    if current != heads:
+        raise SchemaError(
+            f"the ledger schema is at {', '.join(sorted(current))} but this quotad expects "
+            f"{', '.join(sorted(heads))}: {hint}"
+        )
+
+
+def open_ledger(settings: Settings) -> Engine:
+    engine = create_ledger_engine(settings)
+    check_schema(engine)
+    return engine

@@ -1,0 +1,280 @@
+"""The one write path every collector shares: job segments in, hourly rollups kept exact.
+
+Why it looks the way it does:
+- Idempotent: a segment already stored with identical fields is skipped; a changed one (running ->
+  completed, a longer ElapsedRaw) first takes back what it had charged, then charges anew. Ingesting the same
+  records twice, or overlapping windows, therefore changes nothing.
+- Transactional: the caller owns the transaction (``engine.begin()``), so a poll and its watermark, or a
+  whole file with its quarantined lines, land together or not at all.
+- Fast: records arrive in batches; existing rows are fetched once per batch, new rows go in with one
+  executemany, and rollup deltas are summed in memory and applied once, in key order (so two writers on
+  one PostgreSQL ledger lock rollup rows in the same order and cannot deadlock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from collectors.records import JobRecord
+from quotad.config import Settings
+from quotad.errors import InputError
+from quotad.ledger.charge import charged_seconds, contributions
+from quotad.ledger.models import Cluster, IngestError, IngestRun, Job, UsageHourly
+
+__all__ = [
+    "IngestSummary",
+    "SegmentWriter",
+    "decode_gpus",
+    "encode_gpus",
+    "finish_run",
+    "load_records",
+    "quarantine",
+    "start_run",
+    "sync_clusters",
+]
+
+BATCH = 5000
+#: How many refused lines an ``IngestSummary`` carries for display; all of them are quarantined regardless.
+MAX_REPORTED_ERRORS = 20
+_JOBS = Job.__table__
+_ROLLUP = UsageHourly.__table__
+_ROLLUP_KEY = ("cluster", "account", "user_name", "partition", "gpu_type", "hour")
+
+
+def encode_gpus(gpus: tuple[tuple[str, int], ...]) -> str:
+    return ",".join(f"{t}={n}" for t, n in gpus)
+
+
+def decode_gpus(text: str) -> tuple[tuple[str, int], ...]:
+    if not text:
+        return ()
+    pairs = (item.split("=", 1) for item in text.split(","))
+    return tuple((t, int(n)) for t, n in pairs)
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did; ``lines_bad`` > 0 makes the CLI exit 1."""
+
+    run_id: int = 0
+    source: str = ""
+    lines_total: int = 0
+    records_ok: int = 0
+    lines_bad: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[InputError] = field(default_factory=list)
+
+
+def sync_clusters(conn: Connection, settings: Settings) -> None:
+    """Mirror configured clusters into the ledger so jobs can reference them."""
+    existing = {row.name: row for row in conn.execute(select(Cluster.__table__))}
+    for cluster in settings.clusters:
+        values = {"scheduler": cluster.scheduler, "default_gpu_type": cluster.default_gpu_type}
+        row = existing.get(cluster.name)
+        if row is None:
+            conn.execute(insert(Cluster.__table__).values(name=cluster.name, **values))
+        elif (row.scheduler, row.default_gpu_type) != (values["scheduler"], values["default_gpu_type"]):
+            conn.execute(update(Cluster.__table__).where(Cluster.name == cluster.name).values(**values))
+
+
+def start_run(conn: Connection, *, source: str, kind: str, now: int) -> int:
+    result = conn.execute(insert(IngestRun.__table__).values(source=source, kind=kind, started_at=now))
+    run_id = result.inserted_primary_key
+    assert run_id is not None
+    return int(run_id[0])
+
+
+def finish_run(conn: Connection, summary: IngestSummary, *, now: int) -> None:
+    conn.execute(
+        update(IngestRun.__table__)
+        .where(IngestRun.id == summary.run_id)
+        .values(
+            finished_at=now,
+            lines_total=summary.lines_total,
+            records_ok=summary.records_ok,
+            lines_bad=summary.lines_bad,
+        )
+    )
+
+
+def quarantine(conn: Connection, run_id: int, errors: Sequence[InputError], *, now: int) -> None:
+    """Store refused lines verbatim; the same line of the same source is kept once however often re-ingested."""
+    if not errors:
+        return
+    rows = []
+    for err in errors:
+        text = err.line
+        rows.append(
+            {
+                "run_id": run_id,
+                "source": err.source,
+                "line_no": err.line_no,
+                "line_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                "line": text,
+                "reason": err.reason,
+                "created_at": now,
+            }
+        )
+    conn.execute(_insert_ignore(conn, IngestError.__table__, ("source", "line_no", "line_sha256")), rows)
+
+
+def _insert_ignore(conn: Connection, table: object, keys: tuple[str, ...]) -> object:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[arg-type]
+
+
+class SegmentWriter:
+    """Writes batches of segments inside the caller's transaction; call ``flush`` before committing."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._deltas: defaultdict[tuple[str, str, str, str, str, int], int] = defaultdict(int)
+        self.inserted = 0
+        self.updated = 0
+        self.unchanged = 0
+
+    def _charge(self, cluster: str, account: str, user: str, partition: str, start: int | None, elapsed: int,
+                gpus: tuple[tuple[str, int], ...], sign: int) -> None:
+        deltas = self._deltas
+        for gpu_type, hour, seconds in contributions(start, elapsed, gpus):
+            deltas[(cluster, account, user, partition, gpu_type, hour)] += sign * seconds
+
+    def write(self, records: Iterable[JobRecord]) -> None:
+        """Upsert one batch (any size; duplicates within it: the last one wins)."""
+        latest: dict[tuple[str, int, int], JobRecord] = {}
+        for rec in records:
+            latest[rec.key] = rec
+        if not latest:
+            return
+        existing = self._existing(latest)
+        new_rows: list[dict[str, object]] = []
+        changed_rows: list[dict[str, object]] = []
+        for key, rec in latest.items():
+            gpus_text = encode_gpus(rec.gpus)
+            values = {
+                "job_id": rec.job_id,
+                "account": rec.account,
+                "user_name": rec.user,
+                "partition": rec.partition,
+                "state": rec.state,
+                "start_time": rec.start,
+                "end_time": rec.end,
+                "elapsed_raw": rec.elapsed,
+                "gpu_count": rec.gpu_count,
+                "gpu_alloc": gpus_text,
+                "charged_seconds": charged_seconds(rec.start, rec.elapsed, rec.gpus),
+            }
+            old = existing.get(key)
+            if old is None:
+                values.update(cluster=rec.cluster, job_id_raw=rec.job_id_raw, submit=rec.submit)
+                new_rows.append(values)
+            else:
+                row_id, *old_fields = old
+                if tuple(old_fields) == tuple(values[c] for c in _COMPARED):
+                    self.unchanged += 1
+                    continue
+                o = dict(zip(_COMPARED, old_fields, strict=True))
+                self._charge(rec.cluster, o["account"], o["user_name"], o["partition"], o["start_time"],  # type: ignore[arg-type]
+                             o["elapsed_raw"], decode_gpus(o["gpu_alloc"]), -1)  # type: ignore[arg-type]
+                values["row_id"] = row_id
+                changed_rows.append(values)
+            self._charge(rec.cluster, rec.account, rec.user, rec.partition, rec.start, rec.elapsed, rec.gpus, 1)
+        if new_rows:
+            self.conn.execute(insert(_JOBS), new_rows)
+            self.inserted += len(new_rows)
+        if changed_rows:
+            stmt = update(_JOBS).where(_JOBS.c.id == bindparam("row_id"))
+            self.conn.execute(stmt, changed_rows)
+            self.updated += len(changed_rows)
+
+    def _existing(self, latest: dict[tuple[str, int, int], JobRecord]) -> dict[tuple[str, int, int], tuple[object, ...]]:
+        by_cluster: defaultdict[str, set[int]] = defaultdict(set)
+        for cluster, raw_id, _ in latest:
+            by_cluster[cluster].add(raw_id)
+        cols = [_JOBS.c[name] for name in ("id", *_COMPARED)]
+        found: dict[tuple[str, int, int], tuple[object, ...]] = {}
+        for cluster, ids in by_cluster.items():
+            ordered = sorted(ids)
+            for i in range(0, len(ordered), 900):
+                chunk = ordered[i : i + 900]
+                stmt = select(_JOBS.c.job_id_raw, _JOBS.c.submit, *cols).where(
+                    _JOBS.c.cluster == cluster, _JOBS.c.job_id_raw.in_(chunk)
+                )
+                for row in self.conn.execute(stmt):
+                    key = (cluster, row[0], row[1])
+                    if key in latest:
+                        found[key] = tuple(row[2:])
+        return found
+
+    def flush(self) -> None:
+        """Apply the summed rollup deltas, in key order, as additive upserts."""
+        if not self._deltas:
+            return
+        rows = [dict(zip(_ROLLUP_KEY, key, strict=True), gpu_seconds=delta)
+                for key, delta in sorted(self._deltas.items()) if delta]
+        self._deltas.clear()
+        if not rows:
+            return
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(_ROLLUP)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(_ROLLUP_KEY),
+            set_={"gpu_seconds": _ROLLUP.c.gpu_seconds + stmt.excluded.gpu_seconds},
+        )
+        for i in range(0, len(rows), 20000):
+            self.conn.execute(stmt, rows[i : i + 20000])
+
+
+def load_records(
+    conn: Connection, items: Iterable[JobRecord | InputError], *, source: str, kind: str, now: int
+) -> IngestSummary:
+    """Write a parsed stream (records and refused lines) as one ingest run inside the caller's transaction."""
+    summary = IngestSummary(source=source, run_id=start_run(conn, source=source, kind=kind, now=now))
+    writer = SegmentWriter(conn)
+    batch: list[JobRecord] = []
+    bad: list[InputError] = []
+    for item in items:
+        summary.lines_total += 1
+        if isinstance(item, InputError):
+            summary.lines_bad += 1
+            bad.append(item)
+            if len(summary.errors) < MAX_REPORTED_ERRORS:
+                summary.errors.append(item)
+            if len(bad) >= BATCH:
+                quarantine(conn, summary.run_id, bad, now=now)
+                bad.clear()
+            continue
+        summary.records_ok += 1
+        batch.append(item)
+        if len(batch) >= BATCH:
+            writer.write(batch)
+            batch.clear()
+    writer.write(batch)
+    writer.flush()
+    quarantine(conn, summary.run_id, bad, now=now)
+    summary.inserted, summary.updated, summary.unchanged = writer.inserted, writer.updated, writer.unchanged
+    finish_run(conn, summary, now=now)
+    return summary
+
+
+_COMPARED = (
+    "job_id",
+    "account",
+    "user_name",
+    "partition",
+    "state",
+    "start_time",
+    "end_time",
+    "elapsed_raw",
+    "gpu_count",
+    "gpu_alloc",
+    "charged_seconds",
+)

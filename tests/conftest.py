@@ -1,0 +1,90 @@
+"""Shared fixtures: every ledger test runs on SQLite and on the real PostgreSQL, each in a clean schema.
+
+PostgreSQL is found at ``QUOTAD_TEST_PG_URL`` (default the local server, trust auth, database ``test``). It is
+a real dependency of the suite: if it cannot be reached the PostgreSQL variants fail, they are not skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from typer.testing import CliRunner
+
+from quotad.cli.main import app
+from quotad.config import Settings
+from quotad.ledger.db import create_ledger_engine, upgrade
+
+PG_URL = os.environ.get("QUOTAD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+CLUSTERS = [
+    {"name": "c1", "default_gpu_type": "h100", "timezone": "UTC"},
+    {"name": "c2", "default_gpu_type": "h200", "timezone": "Asia/Tokyo"},
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL with nothing in it: a new SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def make_settings(db_url: str, **extra: Any) -> Settings:
+    return Settings(database={"url": db_url}, clusters=CLUSTERS, **extra)
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    eng = create_ledger_engine(settings)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, db_url: str) -> Path:
+    path = tmp_path / "quotad.toml"
+    clusters = "".join(
+        f'\n[[clusters]]\nname = "{c["name"]}"\ndefault_gpu_type = "{c["default_gpu_type"]}"\ntimezone = "{c["timezone"]}"\n'
+        for c in CLUSTERS
+    )
+    path.write_text(f'[database]\nurl = "{db_url}"\n{clusters}', encoding="utf-8")
+    return path
+
+
+class Cli:
+    """Runs ``quotad -c CONFIG ...`` in-process and returns the result (exit code, stdout, stderr)."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None) -> Any:
+        return self.runner.invoke(app, ["-c", str(self.config), *args], input=input)
+
+
+@pytest.fixture
+def cli(config_file: Path) -> Cli:
+    return Cli(config_file)
