@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from collectors.records import JobRecord
@@ -45,34 +46,48 @@ _STATE = re.compile(r"^[A-Z_]+$")
 class ClusterView:
     """What the parser needs to know about one configured cluster."""
 
-    __slots__ = ("_hours", "default_gpu_type", "known_gpu_types", "name", "zone")
+    __slots__ = ("_minutes", "_tres", "default_gpu_type", "known_gpu_types", "name", "zone")
 
     def __init__(self, *, name: str, default_gpu_type: str, timezone: str, known_gpu_types: Iterable[str]) -> None:
         self.name = name
         self.default_gpu_type = default_gpu_type
         self.zone = ZoneInfo(timezone)
         self.known_gpu_types = frozenset(known_gpu_types)
-        self._hours: dict[str, int] = {}
+        self._minutes: dict[str, int] = {}
+        self._tres: dict[str, tuple[tuple[str, int], ...]] = {}
 
-    def epoch(self, value: str) -> int:
-        """Local ``YYYY-MM-DDTHH:MM:SS`` (or epoch digits) to UTC epoch seconds.
+    def epoch(self, value: str, column: str = "time") -> int:
+        """Local ``YYYY-MM-DDTHH:MM:SS`` (or epoch digits) to UTC epoch seconds; errors name ``column``.
 
-        The UTC offset is looked up once per local hour and cached: sacct output is millions of timestamps
-        clustered in a few thousand hours, and zone conversion is the parser's most expensive step.
+        The conversion is cached per local minute: a six-month history is millions of timestamps in a few
+        hundred thousand minutes, and zone conversion would otherwise be the parser's most expensive step.
         """
+        base = self._minutes.get(value[:16])
+        if base is not None and len(value) == 19 and value[16] == ":" and value[17:].isdigit():
+            return base + int(value[17:])
         if value.isdigit():
             return int(value)
-        if len(value) != 19 or value[10] != "T" or value[13] != ":" or value[16] != ":":
-            raise ValueError(f"expected YYYY-MM-DDTHH:MM:SS, got {value!r}")
-        hour = value[:13]
-        base = self._hours.get(hour)
-        if base is None:
-            base = int(datetime.fromisoformat(hour + ":00:00").replace(tzinfo=self.zone).timestamp())
-            self._hours[hour] = base
-        minute, second = int(value[14:16]), int(value[17:19])
-        if minute > 59 or second > 60:
-            raise ValueError(f"bad time {value!r}")
-        return base + minute * 60 + second
+        if len(value) != 19 or value[10] != "T" or value[16] != ":" or not value[17:].isdigit():
+            raise ValueError(f"{column}: expected YYYY-MM-DDTHH:MM:SS, got {value!r}")
+        try:
+            minute = datetime.fromisoformat(value[:16])
+        except ValueError:
+            raise ValueError(f"{column}: {value!r} is not a valid time") from None
+        second = int(value[17:])
+        if second > 60:
+            raise ValueError(f"{column}: {value!r} is not a valid time")
+        base = int(minute.replace(tzinfo=self.zone).timestamp())
+        self._minutes[value[:16]] = base
+        return base + second
+
+    def gpus(self, tres: str) -> tuple[tuple[str, int], ...]:
+        """``parse_alloc_gpus`` memoised: a programme's jobs come in a few hundred distinct TRES shapes."""
+        found = self._tres.get(tres)
+        if found is None:
+            found = parse_alloc_gpus(tres, self)
+            if len(self._tres) < 100_000:
+                self._tres[tres] = found
+        return found
 
 
 def cluster_views(settings: Settings) -> dict[str, ClusterView]:
@@ -130,6 +145,7 @@ class SacctParser:
     def __init__(self, *, clusters: Mapping[str, ClusterView], source: str) -> None:
         self.clusters = clusters
         self.source = source
+        self._states: dict[str, str] = {}
 
     def _error(self, line_no: int, reason: str, line: str = "") -> InputError:
         return InputError(reason, source=self.source, line_no=line_no, line=line)
@@ -137,23 +153,20 @@ class SacctParser:
     def parse(self, lines: Iterable[str]) -> Iterator[JobRecord | InputError]:
         """Yield a record or an ``InputError`` per data line; a bad header stops with one fatal error."""
         numbered = enumerate(lines, start=1)
-        header: list[str] | None = None
-        for line_no, line in numbered:
-            if line.strip():
-                header = line.rstrip("\r\n").split("|")
-                break
-        else:
+        header_no, header_line = next(((n, text) for n, text in numbered if text.strip()), (0, ""))
+        if not header_line:
             return
+        header = header_line.rstrip("\r\n").split("|")
         missing = [col for col in REQUIRED_COLUMNS if col not in header]
         if missing:
             raise self._error(
-                line_no,
+                header_no,
                 f"header lacks required column(s) {', '.join(missing)}; expected sacct --parsable2 output with its "
                 f"header line (no --noheader), e.g. --format={SACCT_FORMAT}",
-                line.rstrip("\r\n"),
+                header_line.rstrip("\r\n"),
             )
         width = len(header)
-        idx = [header.index(col) for col in REQUIRED_COLUMNS]
+        pick = itemgetter(*(header.index(col) for col in REQUIRED_COLUMNS))
         for line_no, raw in numbered:
             line = raw.rstrip("\r\n")
             if not line:
@@ -165,14 +178,12 @@ class SacctParser:
                 )
                 continue
             try:
-                yield self._record(fields, idx)
+                yield self._record(pick(fields))
             except ValueError as exc:
                 yield self._error(line_no, str(exc), line)
 
-    def _record(self, fields: list[str], idx: list[int]) -> JobRecord:
-        job_id, raw_id, cluster_name, account, user, partition, state, submit, start, end, elapsed, tres = (
-            fields[i] for i in idx
-        )
+    def _record(self, fields: tuple[str, ...]) -> JobRecord:
+        job_id, raw_id, cluster_name, account, user, partition, state, submit, start, end, elapsed, tres = fields
         cluster = self.clusters.get(cluster_name)
         if cluster is None:
             raise ValueError(
@@ -183,14 +194,18 @@ class SacctParser:
             raise ValueError(f"JobIDRaw {raw_id!r} is not a number")
         if not elapsed.isdigit():
             raise ValueError(f"ElapsedRaw {elapsed!r} is not a whole number of seconds")
-        state = state.split(" ", 1)[0]
-        if not _STATE.match(state):
-            raise ValueError(f"State {state!r} is not a Slurm job state")
+        known = self._states.get(state)
+        if known is None:
+            known = state.split(" ", 1)[0]
+            if not _STATE.match(known):
+                raise ValueError(f"State {known!r} is not a Slurm job state")
+            self._states[state] = known
         if submit in _NO_TIME:
             raise ValueError("Submit time is missing")
-        submit_at = self._time(cluster, "Submit", submit)
-        start_at = None if start in _NO_TIME else self._time(cluster, "Start", start)
-        end_at = None if end in _NO_TIME else self._time(cluster, "End", end)
+        epoch = cluster.epoch
+        submit_at = epoch(submit, "Submit")
+        start_at = None if start in _NO_TIME else epoch(start, "Start")
+        end_at = None if end in _NO_TIME else epoch(end, "End")
         seconds = int(elapsed)
         if seconds and start_at is None:
             raise ValueError(f"ElapsedRaw is {seconds} but Start is {start!r}")
@@ -202,16 +217,9 @@ class SacctParser:
             account,
             user,
             partition,
-            state,
+            known,
             start_at,
             end_at,
             seconds,
-            parse_alloc_gpus(tres, cluster),
+            cluster.gpus(tres),
         )
-
-    @staticmethod
-    def _time(cluster: ClusterView, column: str, value: str) -> int:
-        try:
-            return cluster.epoch(value)
-        except ValueError as exc:
-            raise ValueError(f"{column}: {exc}") from None

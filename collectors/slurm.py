@@ -13,7 +13,9 @@ from quotad.ledger.ingest import IngestSummary, load_records, sync_clusters
 __all__ = ["ingest_sacct_text"]
 
 
-def ingest_sacct_text(conn: Connection, settings: Settings, lines: Iterable[str], *, source: str, now: int) -> IngestSummary:
+def ingest_sacct_text(
+    conn: Connection, settings: Settings, lines: Iterable[str], *, source: str, now: int
+) -> IngestSummary:
     """Parse and store sacct ``--parsable2`` text in the caller's transaction; refused lines are quarantined."""
     sync_clusters(conn, settings)
     parser = SacctParser(clusters=cluster_views(settings), source=source)

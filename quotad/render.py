@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
-__all__ = ["FORMATS", "Format", "Table", "emit", "render"]
+__all__ = ["FORMATS", "Cell", "Format", "Table", "emit", "render"]
 
 Format = Literal["table", "csv", "md", "json"]
 FORMATS: tuple[Format, ...] = ("table", "csv", "md", "json")

@@ -10,8 +10,22 @@ def sacct_text(*rows: str, header: str = HEADER) -> list[str]:
     return [header, *rows]
 
 
-def row(job_id: str, raw: int, *, submit: str = "2026-11-01T00:00:00", start: str = "2026-11-01T00:00:00",
-        end: str = "Unknown", elapsed: int = 0, state: str = "COMPLETED", gpus: str = "gres/gpu:h100=1,gres/gpu=1",
-        cluster: str = "c1", account: str = "acme", user: str = "alice", partition: str = "gpu") -> str:
+def row(
+    job_id: str,
+    raw: int,
+    *,
+    submit: str = "2026-11-01T00:00:00",
+    start: str = "2026-11-01T00:00:00",
+    end: str = "Unknown",
+    elapsed: int = 0,
+    state: str = "COMPLETED",
+    gpus: str = "gres/gpu:h100=1,gres/gpu=1",
+    cluster: str = "c1",
+    account: str = "acme",
+    user: str = "alice",
+    partition: str = "gpu",
+) -> str:
     """One sacct --parsable2 data line in HEADER's column order."""
-    return "|".join([job_id, str(raw), cluster, account, user, partition, state, submit, start, end, str(elapsed), gpus])
+    return "|".join(
+        [job_id, str(raw), cluster, account, user, partition, state, submit, start, end, str(elapsed), gpus]
+    )

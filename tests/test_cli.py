@@ -18,8 +18,19 @@ def ready(cli: Cli) -> Cli:
 
 
 def test_help_at_every_level(cli: Cli) -> None:
-    for args in ([], ["db"], ["company"], ["grant"], ["ingest"], ["status"], ["report"], ["demo"],
-                 ["company", "add"], ["grant", "set"], ["ingest", "sacct"]):
+    for args in (
+        [],
+        ["db"],
+        ["company"],
+        ["grant"],
+        ["ingest"],
+        ["status"],
+        ["report"],
+        ["demo"],
+        ["company", "add"],
+        ["grant", "set"],
+        ["ingest", "sacct"],
+    ):
         result = cli(*args, "--help")
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output
@@ -45,19 +56,55 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
 
 
 def test_company_and_grant_commands(ready: Cli) -> None:
-    add = ready("company", "add", "sakura", "--name-ja", "さくらAI株式会社", "--name-en", "Sakura AI",
-                "-a", "c1:sakura", "-a", "c2:sakura-llm", "--contact", "ops@sakura.example.jp",
-                "--contact", "cto@sakura.example.com:en")
+    add = ready(
+        "company",
+        "add",
+        "sakura",
+        "--name-ja",
+        "さくらAI株式会社",
+        "--name-en",
+        "Sakura AI",
+        "-a",
+        "c1:sakura",
+        "-a",
+        "c2:sakura-llm",
+        "--contact",
+        "ops@sakura.example.jp",
+        "--contact",
+        "cto@sakura.example.com:en",
+    )
     assert add.exit_code == 0, add.output
     listed = json.loads(ready("company", "list", "--json").stdout)
-    assert listed == [{"id": "sakura", "name_ja": "さくらAI株式会社", "name_en": "Sakura AI",
-                       "accounts": "c1:sakura c2:sakura-llm",
-                       "contacts": "ops@sakura.example.jp:ja cto@sakura.example.com:en"}]
-    grant = ready("grant", "set", "sakura", "--cluster", "c1", "--gpu-hours", "120000", "--start", "2026-10-01",
-                  "--end", "2027-03-31", "--plan", "2026-10=10000", "--plan", "2026-11=20000")
+    assert listed == [
+        {
+            "id": "sakura",
+            "name_ja": "さくらAI株式会社",
+            "name_en": "Sakura AI",
+            "accounts": "c1:sakura c2:sakura-llm",
+            "contacts": "ops@sakura.example.jp:ja cto@sakura.example.com:en",
+        }
+    ]
+    grant = ready(
+        "grant",
+        "set",
+        "sakura",
+        "--cluster",
+        "c1",
+        "--gpu-hours",
+        "120000",
+        "--start",
+        "2026-10-01",
+        "--end",
+        "2027-03-31",
+        "--plan",
+        "2026-10=10000",
+        "--plan",
+        "2026-11=20000",
+    )
     assert grant.exit_code == 0, grant.output
-    pool = ready("grant", "set", "sakura", "--pool", "--eflops-hours", "12.5", "--start", "2026-10-01",
-                 "--end", "2027-03-31")
+    pool = ready(
+        "grant", "set", "sakura", "--pool", "--eflops-hours", "12.5", "--start", "2026-10-01", "--end", "2027-03-31"
+    )
     assert pool.exit_code == 0, pool.output
     grants = json.loads(ready("grant", "list", "--company", "sakura", "--json").stdout)
     assert [(g["cluster"], g["amount"], g["unit"], g["start"], g["last_day"], g["plan_months"]) for g in grants] == [
@@ -76,8 +123,22 @@ def test_company_and_grant_commands(ready: Cli) -> None:
         (["company", "add", "x", "--name-ja", "x", "--name-en", "y", "-a", "c9:x"], "no cluster named 'c9'"),
         (["company", "add", "x", "--name-ja", "x", "--name-en", "y", "--contact", "not-mail"], "not an email"),
         (["company", "show", "acne"], "no company named 'acne'"),
-        (["grant", "set", "acne", "--cluster", "c1", "--gpu-hours", "1", "--start", "2026-10-01", "--end",
-          "2026-10-31"], "no company named 'acne'"),
+        (
+            [
+                "grant",
+                "set",
+                "acne",
+                "--cluster",
+                "c1",
+                "--gpu-hours",
+                "1",
+                "--start",
+                "2026-10-01",
+                "--end",
+                "2026-10-31",
+            ],
+            "no company named 'acne'",
+        ),
         (["grant", "list", "--company", "acne"], "no company named 'acne'"),
         (["report", "--period", "2026-13"], "expected YYYY-MM"),
         (["report", "--by", "colour"], "--by 'colour'"),
@@ -97,20 +158,36 @@ def test_grant_argument_combinations(ready: Cli) -> None:
     assert "exactly one of --cluster" in ready(*base, "--gpu-hours", "1").stderr
     assert "exactly one of --gpu-hours" in ready(*base, "--pool", "--gpu-hours", "1", "--eflops-hours", "1").stderr
     assert "--gpu-type is required" in ready(*base, "--pool", "--gpu-hours", "1").stderr
-    assert "after its start" in ready("grant", "set", "a", "--cluster", "c1", "--gpu-hours", "1", "--start",
-                                      "2026-10-02", "--end", "2026-09-30").stderr
+    assert (
+        "after its start"
+        in ready(
+            "grant", "set", "a", "--cluster", "c1", "--gpu-hours", "1", "--start", "2026-10-02", "--end", "2026-09-30"
+        ).stderr
+    )
 
 
 def test_ingest_partial_file_exits_1_and_errors_are_listed(ready: Cli, tmp_path: Path) -> None:
     path = tmp_path / "sacct.txt"
-    path.write_text("\n".join([HEADER, row("1", 1, elapsed=3600, end="2026-11-01T01:00:00"), "1|2|3",
-                               row("3", 3, elapsed=60, cluster="elsewhere")]) + "\n")
+    path.write_text(
+        "\n".join(
+            [
+                HEADER,
+                row("1", 1, elapsed=3600, end="2026-11-01T01:00:00"),
+                "1|2|3",
+                row("3", 3, elapsed=60, cluster="elsewhere"),
+            ]
+        )
+        + "\n"
+    )
     result = ready("ingest", "sacct", str(path))
     assert result.exit_code == 1
     assert "1 new" in result.stdout and "2 refused" in result.stdout
     assert f"{path}:3:" in result.stderr and f"{path}:4:" in result.stderr
     errors = json.loads(ready("ingest", "errors", "--json").stdout)
-    assert sorted((e["line_no"], e["line"]) for e in errors) == [(3, "1|2|3"), (4, row("3", 3, elapsed=60, cluster="elsewhere"))]
+    assert sorted((e["line_no"], e["line"]) for e in errors) == [
+        (3, "1|2|3"),
+        (4, row("3", 3, elapsed=60, cluster="elsewhere")),
+    ]
     again = ready("ingest", "sacct", "-", input=path.read_text())
     assert again.exit_code == 1 and "0 new" in again.stdout and "1 unchanged" in again.stdout
 
@@ -126,10 +203,18 @@ def test_ingest_missing_file_and_bad_header(ready: Cli, tmp_path: Path) -> None:
 
 def test_status_and_report_outputs(ready: Cli, tmp_path: Path) -> None:
     ready("company", "add", "acme", "--name-ja", "アクメ", "--name-en", "Acme", "-a", "c1:acme")
-    ready("grant", "set", "acme", "--cluster", "c1", "--gpu-hours", "100", "--start", "2026-11-01", "--end", "2027-04-30")
+    ready(
+        "grant", "set", "acme", "--cluster", "c1", "--gpu-hours", "100", "--start", "2026-11-01", "--end", "2027-04-30"
+    )
     path = tmp_path / "s.txt"
-    path.write_text("\n".join([HEADER, row("1", 1, start="2026-11-03T00:00:00", end="2026-11-03T05:00:00",
-                                           elapsed=18000, gpus="gres/gpu=2")]))
+    path.write_text(
+        "\n".join(
+            [
+                HEADER,
+                row("1", 1, start="2026-11-03T00:00:00", end="2026-11-03T05:00:00", elapsed=18000, gpus="gres/gpu=2"),
+            ]
+        )
+    )
     assert ready("ingest", "sacct", str(path)).exit_code == 0
     status = json.loads(ready("status", "--now", "2026-11-05T00:00:00", "--json").stdout)
     assert status[0]["company"] == "acme" and status[0]["used"] == 10.0 and status[0]["used_pct"] == 10.0

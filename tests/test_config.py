@@ -33,7 +33,10 @@ def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 
 def test_a_full_file_loads_and_gpu_overrides_merge(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, """
+    settings = load_config(
+        write(
+            tmp_path,
+            """
 [database]
 url = "postgresql+psycopg://quotad@db/quotad"
 [programme]
@@ -47,8 +50,12 @@ default_gpu_type = "H100"
 timezone = "Asia/Tokyo"
 [clusters.sacct]
 use_cluster_flag = true
-"""))
-    assert settings.gpu_types["h100"] == 990 and settings.gpu_types["mi300x"] == 1307 and settings.gpu_types["l4"] == 121
+""",
+        )
+    )
+    assert (
+        settings.gpu_types["h100"] == 990 and settings.gpu_types["mi300x"] == 1307 and settings.gpu_types["l4"] == 121
+    )
     cluster = settings.cluster("abci")
     assert cluster is not None and cluster.default_gpu_type == "h100" and cluster.sacct.use_cluster_flag
 
@@ -59,7 +66,7 @@ def test_unknown_key_is_named(tmp_path: Path) -> None:
 
 
 def test_bad_value_names_key_value_and_expectation(tmp_path: Path) -> None:
-    text = problems(tmp_path, '[gpu_types]\nh100 = -5\n')
+    text = problems(tmp_path, "[gpu_types]\nh100 = -5\n")
     assert "gpu_types.h100" in text and "-5" in text and "greater than 0" in text
 
 

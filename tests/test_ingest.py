@@ -29,8 +29,15 @@ def ingest(engine: Engine, settings: Settings, *rows: str, source: str = "f.txt"
 def rollup(engine: Engine) -> dict[tuple[str, str, str, int], int]:
     """(account, user, gpu_type, hour) -> GPU-seconds, zero rows left out."""
     with engine.connect() as conn:
-        rows = conn.execute(select(UsageHourly.account, UsageHourly.user_name, UsageHourly.gpu_type, UsageHourly.hour,
-                                   UsageHourly.gpu_seconds)).all()
+        rows = conn.execute(
+            select(
+                UsageHourly.account,
+                UsageHourly.user_name,
+                UsageHourly.gpu_type,
+                UsageHourly.hour,
+                UsageHourly.gpu_seconds,
+            )
+        ).all()
     return {(a, u, t, h): s for a, u, t, h, s in rows if s}
 
 
@@ -47,15 +54,29 @@ def job_count(engine: Engine) -> int:
 
 
 def test_a_job_spanning_hours_is_split_into_hour_buckets(engine: Engine, settings: Settings) -> None:
-    summary = ingest(engine, settings, row("10", 10, start="2026-11-01T00:30:00", end="2026-11-01T02:00:00",
-                                           elapsed=5400, gpus="gres/gpu:h100=2,gres/gpu=2"))
+    summary = ingest(
+        engine,
+        settings,
+        row(
+            "10",
+            10,
+            start="2026-11-01T00:30:00",
+            end="2026-11-01T02:00:00",
+            elapsed=5400,
+            gpus="gres/gpu:h100=2,gres/gpu=2",
+        ),
+    )
     assert (summary.inserted, summary.lines_bad) == (1, 0)
     h = utc("2026-11-01T00:00:00")
     assert rollup(engine) == {("acme", "alice", "h100", h): 3600, ("acme", "alice", "h100", h + 3600): 7200}
 
 
 def test_a_job_across_a_month_boundary_charges_each_month_its_own_seconds(engine: Engine, settings: Settings) -> None:
-    ingest(engine, settings, row("1", 1, start="2026-11-30T23:59:00", end="2026-12-01T00:01:00", elapsed=120, gpus="gres/gpu=8"))
+    ingest(
+        engine,
+        settings,
+        row("1", 1, start="2026-11-30T23:59:00", end="2026-12-01T00:01:00", elapsed=120, gpus="gres/gpu=8"),
+    )
     cells = rollup(engine)
     assert cells[("acme", "alice", "h100", utc("2026-11-30T23:00:00"))] == 60 * 8
     assert cells[("acme", "alice", "h100", utc("2026-12-01T00:00:00"))] == 60 * 8
@@ -85,25 +106,58 @@ def test_a_running_job_is_charged_up_to_now_and_corrected_when_it_completes(engi
     assert by_account(engine) == {"acme": 5400 * 4}
     ingest(engine, settings, row("7", 7, state="RUNNING", start="2026-11-01T00:00:00", elapsed=9000, gpus="gres/gpu=4"))
     assert by_account(engine) == {"acme": 9000 * 4}
-    done = ingest(engine, settings, row("7", 7, state="COMPLETED", start="2026-11-01T00:00:00",
-                                        end="2026-11-01T02:10:00", elapsed=7800, gpus="gres/gpu=4"))
+    done = ingest(
+        engine,
+        settings,
+        row(
+            "7",
+            7,
+            state="COMPLETED",
+            start="2026-11-01T00:00:00",
+            end="2026-11-01T02:10:00",
+            elapsed=7800,
+            gpus="gres/gpu=4",
+        ),
+    )
     assert done.updated == 1
     h = utc("2026-11-01T00:00:00")
-    assert rollup(engine) == {("acme", "alice", "h100", h): 14400, ("acme", "alice", "h100", h + 3600): 14400,
-                              ("acme", "alice", "h100", h + 7200): 2400}
+    assert rollup(engine) == {
+        ("acme", "alice", "h100", h): 14400,
+        ("acme", "alice", "h100", h + 3600): 14400,
+        ("acme", "alice", "h100", h + 7200): 2400,
+    }
     assert job_count(engine) == 1
 
 
 def test_requeued_job_keeps_and_charges_every_segment(engine: Engine, settings: Settings) -> None:
     ingest(
-        engine, settings,
-        row("55", 55, state="REQUEUED", submit="2026-11-01T00:00:00", start="2026-11-01T00:00:10",
-            end="2026-11-01T00:10:10", elapsed=600, gpus="gres/gpu=8"),
-        row("55", 55, state="COMPLETED", submit="2026-11-01T00:10:11", start="2026-11-01T00:11:00",
-            end="2026-11-01T00:31:00", elapsed=1200, gpus="gres/gpu=8"),
+        engine,
+        settings,
+        row(
+            "55",
+            55,
+            state="REQUEUED",
+            submit="2026-11-01T00:00:00",
+            start="2026-11-01T00:00:10",
+            end="2026-11-01T00:10:10",
+            elapsed=600,
+            gpus="gres/gpu=8",
+        ),
+        row(
+            "55",
+            55,
+            state="COMPLETED",
+            submit="2026-11-01T00:10:11",
+            start="2026-11-01T00:11:00",
+            end="2026-11-01T00:31:00",
+            elapsed=1200,
+            gpus="gres/gpu=8",
+        ),
     )
     with engine.connect() as conn:
-        states = conn.execute(select(Job.state, Job.charged_seconds).where(Job.job_id_raw == 55).order_by(Job.submit)).all()
+        states = conn.execute(
+            select(Job.state, Job.charged_seconds).where(Job.job_id_raw == 55).order_by(Job.submit)
+        ).all()
     assert [tuple(s) for s in states] == [("REQUEUED", 4800), ("COMPLETED", 9600)]
     assert by_account(engine) == {"acme": (600 + 1200) * 8}
 
@@ -127,8 +181,11 @@ def test_pending_array_record_becoming_its_last_task_replaces_the_row(engine: En
 
 
 def test_multi_type_job_charges_each_type(engine: Engine, settings: Settings) -> None:
-    ingest(engine, settings, row("9", 9, elapsed=100, end="2026-11-01T00:01:40",
-                                 gpus="gres/gpu=6,gres/gpu:a100=2,gres/gpu:h100=4"))
+    ingest(
+        engine,
+        settings,
+        row("9", 9, elapsed=100, end="2026-11-01T00:01:40", gpus="gres/gpu=6,gres/gpu:a100=2,gres/gpu:h100=4"),
+    )
     types = {t: s for (_a, _u, t, _h), s in rollup(engine).items()}
     assert types == {"a100": 200, "h100": 400}
 
@@ -140,8 +197,12 @@ def test_an_account_change_moves_the_charge(engine: Engine, settings: Settings) 
 
 
 def test_the_same_key_twice_in_one_file_keeps_the_last(engine: Engine, settings: Settings) -> None:
-    ingest(engine, settings, row("3", 3, state="RUNNING", elapsed=50), row("3", 3, state="COMPLETED", elapsed=70,
-                                                                           end="2026-11-01T00:01:10"))
+    ingest(
+        engine,
+        settings,
+        row("3", 3, state="RUNNING", elapsed=50),
+        row("3", 3, state="COMPLETED", elapsed=70, end="2026-11-01T00:01:10"),
+    )
     assert by_account(engine) == {"acme": 70}
     assert job_count(engine) == 1
 
@@ -153,8 +214,16 @@ def test_ledger_total_equals_sum_of_elapsed_times_gpus(engine: Engine, settings:
         gpus = (i * 7) % 9
         elapsed = (i * 977) % 20000
         tres = f"gres/gpu:h100={gpus},gres/gpu={gpus}" if gpus else "cpu=1"
-        rows.append(row(str(i), i, start=f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:07", elapsed=elapsed,
-                        gpus=tres, user=f"u{i % 5}"))
+        rows.append(
+            row(
+                str(i),
+                i,
+                start=f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:07",
+                elapsed=elapsed,
+                gpus=tres,
+                user=f"u{i % 5}",
+            )
+        )
         expected += elapsed * gpus
     ingest(engine, settings, *rows)
     with engine.connect() as conn:
@@ -164,7 +233,8 @@ def test_ledger_total_equals_sum_of_elapsed_times_gpus(engine: Engine, settings:
 
 def test_bad_lines_are_quarantined_with_line_numbers_and_good_lines_land(engine: Engine, settings: Settings) -> None:
     summary = ingest(
-        engine, settings,
+        engine,
+        settings,
         row("1", 1, elapsed=10, end="2026-11-01T00:00:10"),
         "garbage without separators",
         row("3", 3, elapsed=10, end="2026-11-01T00:00:10", cluster="nowhere"),
@@ -173,14 +243,22 @@ def test_bad_lines_are_quarantined_with_line_numbers_and_good_lines_land(engine:
     )
     assert (summary.records_ok, summary.lines_bad, summary.inserted) == (2, 2, 2)
     with engine.connect() as conn:
-        errors = conn.execute(select(IngestError.line_no, IngestError.reason, IngestError.line, IngestError.source)
-                              .order_by(IngestError.line_no)).all()
+        errors = conn.execute(
+            select(IngestError.line_no, IngestError.reason, IngestError.line, IngestError.source).order_by(
+                IngestError.line_no
+            )
+        ).all()
     assert [e.line_no for e in errors] == [3, 4]
     assert errors[0].line == "garbage without separators" and errors[0].source == "broken.txt"
     assert "nowhere" in errors[1].reason
     # Re-ingesting the same broken file quarantines the same lines once, and charges nothing twice.
-    again = ingest(engine, settings, row("1", 1, elapsed=10, end="2026-11-01T00:00:10"), "garbage without separators",
-                   source="broken.txt")
+    again = ingest(
+        engine,
+        settings,
+        row("1", 1, elapsed=10, end="2026-11-01T00:00:10"),
+        "garbage without separators",
+        source="broken.txt",
+    )
     assert again.lines_bad == 1
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(IngestError)) == 2

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from alembic import command
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-import pytest
 from sqlalchemy import Engine, inspect, text
 
+from alembic import command
 from quotad.config import Settings
 from quotad.errors import SchemaError
 from quotad.ledger.db import _alembic_config, check_schema, create_ledger_engine, upgrade

@@ -11,10 +11,10 @@ from collectors.slurm import ingest_sacct_text
 from quotad.amounts import NORMALISED, Unit
 from quotad.config import Settings
 from quotad.errors import NotFoundError, UsageError
+from quotad.ledger.ingest import sync_clusters
 from quotad.ledger.models import POOL
 from quotad.ledger.queries import company_status, get_company, list_companies, usage_report
 from quotad.ledger.registry import AccountRef, ContactRef, GrantSpec, add_company, set_grant
-from quotad.ledger.ingest import sync_clusters
 from quotad.units import TFLOP_PER_EFLOPS_HOUR, GpuCatalog
 from tests.helpers import row, sacct_text
 
@@ -34,10 +34,18 @@ NOW = utc("2026-11-20T00:00:00")
 def programme(engine: Engine, settings: Settings) -> Engine:
     with engine.begin() as conn:
         sync_clusters(conn, settings)
-        add_company(conn, company_id="acme", name_ja="アクメ", name_en="Acme", now=NOW,
-                    accounts=[AccountRef("c1", "acme"), AccountRef("c1", "acme-eval")],
-                    contacts=[ContactRef("ops@acme.example.jp", "ja")])
-        add_company(conn, company_id="fuji", name_ja="富士", name_en="Fuji", now=NOW, accounts=[AccountRef("c2", "fuji")])
+        add_company(
+            conn,
+            company_id="acme",
+            name_ja="アクメ",
+            name_en="Acme",
+            now=NOW,
+            accounts=[AccountRef("c1", "acme"), AccountRef("c1", "acme-eval")],
+            contacts=[ContactRef("ops@acme.example.jp", "ja")],
+        )
+        add_company(
+            conn, company_id="fuji", name_ja="富士", name_en="Fuji", now=NOW, accounts=[AccountRef("c2", "fuji")]
+        )
         add_company(conn, company_id="idle", name_ja="暇", name_en="Idle", now=NOW)
         types = ["h100", "h200", "a100"]
         set_grant(conn, GrantSpec("acme", "c1", "h100", 1000 * H, NOV, MAY), known_gpu_types=types)
@@ -45,21 +53,64 @@ def programme(engine: Engine, settings: Settings) -> Engine:
         lines = sacct_text(
             # acme: 100 GPU-h early in the month (8 GPUs x 12.5 h), 70 GPU-h in the last 7 days (7 x 10 h)
             row("1", 1, start="2026-11-02T00:00:00", end="2026-11-02T12:30:00", elapsed=45000, gpus="gres/gpu=8"),
-            row("2", 2, start="2026-11-15T00:00:00", end="2026-11-15T10:00:00", elapsed=36000, gpus="gres/gpu=7",
-                account="acme-eval", user="bob"),
+            row(
+                "2",
+                2,
+                start="2026-11-15T00:00:00",
+                end="2026-11-15T10:00:00",
+                elapsed=36000,
+                gpus="gres/gpu=7",
+                account="acme-eval",
+                user="bob",
+            ),
             # acme running now with 4 GPUs, nothing charged yet
             row("3", 3, state="RUNNING", start="2026-11-20T00:00:00", elapsed=0, gpus="gres/gpu=4"),
             # before the grant period: not counted as used
-            row("4", 4, submit="2026-10-01T00:00:00", start="2026-10-01T00:00:00", end="2026-10-01T10:00:00",
-                elapsed=36000, gpus="gres/gpu=1"),
+            row(
+                "4",
+                4,
+                submit="2026-10-01T00:00:00",
+                start="2026-10-01T00:00:00",
+                end="2026-10-01T10:00:00",
+                elapsed=36000,
+                gpus="gres/gpu=1",
+            ),
             # fuji on the Tokyo H200 cluster: 1000 GPU-h
-            row("10", 10, cluster="c2", account="fuji", submit="2026-11-10T09:00:00", start="2026-11-10T09:00:00",
-                end="2026-11-11T09:00:00", elapsed=86400, gpus="gres/gpu:h200=8,gres/gpu=8", user="fu1"),
-            row("11", 11, cluster="c2", account="fuji", submit="2026-11-12T09:00:00", start="2026-11-12T09:00:00",
-                end="2026-11-13T23:00:00", elapsed=136800, gpus="gres/gpu=4", user="fu2", partition="debug"),
+            row(
+                "10",
+                10,
+                cluster="c2",
+                account="fuji",
+                submit="2026-11-10T09:00:00",
+                start="2026-11-10T09:00:00",
+                end="2026-11-11T09:00:00",
+                elapsed=86400,
+                gpus="gres/gpu:h200=8,gres/gpu=8",
+                user="fu1",
+            ),
+            row(
+                "11",
+                11,
+                cluster="c2",
+                account="fuji",
+                submit="2026-11-12T09:00:00",
+                start="2026-11-12T09:00:00",
+                end="2026-11-13T23:00:00",
+                elapsed=136800,
+                gpus="gres/gpu=4",
+                user="fu2",
+                partition="debug",
+            ),
             # an account nobody claims
-            row("20", 20, account="stranger", start="2026-11-05T00:00:00", end="2026-11-05T01:00:00", elapsed=3600,
-                gpus="gres/gpu=2"),
+            row(
+                "20",
+                20,
+                account="stranger",
+                start="2026-11-05T00:00:00",
+                end="2026-11-05T01:00:00",
+                elapsed=3600,
+                gpus="gres/gpu=2",
+            ),
         )
         ingest_sacct_text(conn, settings, lines, source="t", now=NOW)
     return engine

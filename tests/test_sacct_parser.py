@@ -30,16 +30,32 @@ def utc(text: str) -> int:
 
 
 def test_completed_job_fields_and_utc_times() -> None:
-    [rec] = parse(sacct_text(
-        "10|10|c1|acme|alice|gpu|COMPLETED|2026-11-01T00:00:00|2026-11-01T00:30:00|2026-11-01T02:00:00|5400|"
-        "billing=16,cpu=16,gres/gpu:h100=2,gres/gpu=2,mem=100G,node=1"
-    ))
-    assert rec == JobRecord("c1", "10", 10, utc("2026-11-01T00:00:00"), "acme", "alice", "gpu", "COMPLETED",
-                            utc("2026-11-01T00:30:00"), utc("2026-11-01T02:00:00"), 5400, (("h100", 2),))
+    [rec] = parse(
+        sacct_text(
+            "10|10|c1|acme|alice|gpu|COMPLETED|2026-11-01T00:00:00|2026-11-01T00:30:00|2026-11-01T02:00:00|5400|"
+            "billing=16,cpu=16,gres/gpu:h100=2,gres/gpu=2,mem=100G,node=1"
+        )
+    )
+    assert rec == JobRecord(
+        "c1",
+        "10",
+        10,
+        utc("2026-11-01T00:00:00"),
+        "acme",
+        "alice",
+        "gpu",
+        "COMPLETED",
+        utc("2026-11-01T00:30:00"),
+        utc("2026-11-01T02:00:00"),
+        5400,
+        (("h100", 2),),
+    )
 
 
 def test_local_times_of_a_tokyo_cluster_become_utc() -> None:
-    [rec] = parse(sacct_text("5|5|c2|a|u|p|COMPLETED|2026-11-01T09:00:00|2026-11-01T09:00:00|2026-11-01T10:00:00|3600|gres/gpu=1"))
+    [rec] = parse(
+        sacct_text("5|5|c2|a|u|p|COMPLETED|2026-11-01T09:00:00|2026-11-01T09:00:00|2026-11-01T10:00:00|3600|gres/gpu=1")
+    )
     assert isinstance(rec, JobRecord)
     assert rec.start == utc("2026-11-01T00:00:00")
     assert rec.gpus == (("h200", 1),)  # untyped count -> the cluster's default type
@@ -52,7 +68,9 @@ def test_epoch_times_from_slurm_time_format_are_accepted() -> None:
 
 
 def test_columns_found_by_name_in_any_order_with_extra_columns() -> None:
-    header = "JobName|AllocTRES|ElapsedRaw|End|Start|Submit|State|Partition|User|Account|Cluster|JobIDRaw|JobID|NodeList"
+    header = (
+        "JobName|AllocTRES|ElapsedRaw|End|Start|Submit|State|Partition|User|Account|Cluster|JobIDRaw|JobID|NodeList"
+    )
     row = "train|gres/gpu:h100=8|60|2026-11-01T00:01:00|2026-11-01T00:00:00|2026-11-01T00:00:00|COMPLETED|gpu|bob|acme|c1|77|77|n[1-2]"
     [rec] = parse(sacct_text(row, header=header))
     assert isinstance(rec, JobRecord)
@@ -61,34 +79,48 @@ def test_columns_found_by_name_in_any_order_with_extra_columns() -> None:
 
 @pytest.mark.parametrize(
     ("state", "expected"),
-    [("CANCELLED by 0", "CANCELLED"), ("CANCELLED by 1001", "CANCELLED"), ("REQUEUED", "REQUEUED"),
-     ("OUT_OF_MEMORY", "OUT_OF_MEMORY"), ("NODE_FAIL", "NODE_FAIL")],
+    [
+        ("CANCELLED by 0", "CANCELLED"),
+        ("CANCELLED by 1001", "CANCELLED"),
+        ("REQUEUED", "REQUEUED"),
+        ("OUT_OF_MEMORY", "OUT_OF_MEMORY"),
+        ("NODE_FAIL", "NODE_FAIL"),
+    ],
 )
 def test_states_are_normalised_to_their_first_word(state: str, expected: str) -> None:
-    [rec] = parse(sacct_text(f"1|1|c1|a|u|p|{state}|2026-11-01T00:00:00|2026-11-01T00:00:00|2026-11-01T00:00:10|10|gres/gpu=1"))
+    [rec] = parse(
+        sacct_text(f"1|1|c1|a|u|p|{state}|2026-11-01T00:00:00|2026-11-01T00:00:00|2026-11-01T00:00:10|10|gres/gpu=1")
+    )
     assert isinstance(rec, JobRecord)
     assert rec.state == expected
 
 
 @pytest.mark.parametrize("missing", ["Unknown", "None", ""])
 def test_pending_and_running_jobs_with_unknown_times(missing: str) -> None:
-    pending, running = parse(sacct_text(
-        f"1|1|c1|a|u|p|PENDING|2026-11-01T00:00:00|{missing}|{missing}|0|",
-        f"2|2|c1|a|u|p|RUNNING|2026-11-01T00:00:00|2026-11-01T00:00:00|{missing}|120|gres/gpu:h100=4,gres/gpu=4",
-    ))
+    pending, running = parse(
+        sacct_text(
+            f"1|1|c1|a|u|p|PENDING|2026-11-01T00:00:00|{missing}|{missing}|0|",
+            f"2|2|c1|a|u|p|RUNNING|2026-11-01T00:00:00|2026-11-01T00:00:00|{missing}|120|gres/gpu:h100=4,gres/gpu=4",
+        )
+    )
     assert isinstance(pending, JobRecord) and isinstance(running, JobRecord)
     assert (pending.start, pending.end, pending.gpus) == (None, None, ())
     assert (running.end, running.elapsed, running.gpu_count) == (None, 120, 4)
 
 
 def test_array_and_het_job_ids_kept_as_printed() -> None:
-    recs = parse(sacct_text(
-        "100_3|103|c1|a|u|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T00:00:00|2026-11-01T00:00:10|10|gres/gpu=1",
-        "200+1|201|c1|a|u|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T00:00:00|2026-11-01T00:00:10|10|gres/gpu=1",
-        "300_[5-9]|300|c1|a|u|p|PENDING|2026-11-01T00:00:00|Unknown|Unknown|0|",
-    ))
+    recs = parse(
+        sacct_text(
+            "100_3|103|c1|a|u|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T00:00:00|2026-11-01T00:00:10|10|gres/gpu=1",
+            "200+1|201|c1|a|u|p|COMPLETED|2026-11-01T00:00:00|2026-11-01T00:00:00|2026-11-01T00:00:10|10|gres/gpu=1",
+            "300_[5-9]|300|c1|a|u|p|PENDING|2026-11-01T00:00:00|Unknown|Unknown|0|",
+        )
+    )
     assert [(r.job_id, r.job_id_raw) for r in recs if isinstance(r, JobRecord)] == [
-        ("100_3", 103), ("200+1", 201), ("300_[5-9]", 300)]
+        ("100_3", 103),
+        ("200+1", 201),
+        ("300_[5-9]", 300),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -26,8 +26,15 @@ def add(
     accounts = [AccountRef.parse(a) for a in account]
     contacts = [ContactRef.parse(c) for c in contact]
     with state(ctx).writing() as conn:
-        add_company(conn, company_id=company_id, name_ja=name_ja, name_en=name_en, accounts=accounts,
-                    contacts=contacts, now=epoch_now())
+        add_company(
+            conn,
+            company_id=company_id,
+            name_ja=name_ja,
+            name_en=name_en,
+            accounts=accounts,
+            contacts=contacts,
+            now=epoch_now(),
+        )
     print(f"company {company_id} added with {len(accounts)} account(s) and {len(contacts)} contact(s)")
 
 
@@ -39,8 +46,13 @@ def list_cmd(ctx: typer.Context, fmt: str = FormatOption, as_json: bool = JsonOp
     table = Table(
         ["Company", "Name (ja)", "Name (en)", "Accounts", "Contacts"],
         [
-            [c.id, c.name_ja, c.name_en, " ".join(f"{a.cluster}:{a.account}" for a in c.accounts),
-             " ".join(f"{p.email}:{p.language}" for p in c.contacts)]
+            [
+                c.id,
+                c.name_ja,
+                c.name_en,
+                " ".join(f"{a.cluster}:{a.account}" for a in c.accounts),
+                " ".join(f"{p.email}:{p.language}" for p in c.contacts),
+            ]
             for c in companies
         ],
         keys=["id", "name_ja", "name_en", "accounts", "contacts"],
@@ -49,8 +61,9 @@ def list_cmd(ctx: typer.Context, fmt: str = FormatOption, as_json: bool = JsonOp
 
 
 @app.command("show")
-def show(ctx: typer.Context, company_id: str = typer.Argument(...), fmt: str = FormatOption,
-         as_json: bool = JsonOption) -> None:
+def show(
+    ctx: typer.Context, company_id: str = typer.Argument(...), fmt: str = FormatOption, as_json: bool = JsonOption
+) -> None:
     """One company and its grants."""
     app_state = state(ctx)
     tz = app_state.settings.programme.timezone
@@ -60,14 +73,23 @@ def show(ctx: typer.Context, company_id: str = typer.Argument(...), fmt: str = F
     table = Table(
         ["Grant", "Scope", "Amount", "Unit", "From", "Last day", "Plan months"],
         [
-            [g.id, g.cluster if g.cluster != "*" else "pool", g.unit.display(g.amount), g.unit.label,
-             format_day(g.period_start, tz), format_day(g.period_end - 1, tz), len(g.plan)]
+            [
+                g.id,
+                g.cluster if g.cluster != "*" else "pool",
+                g.unit.display(g.amount),
+                g.unit.label,
+                format_day(g.period_start, tz),
+                format_day(g.period_end - 1, tz),
+                len(g.plan),
+            ]
             for g in grants
         ],
         title=f"{company.id} — {company.name_ja} / {company.name_en}",
         keys=["id", "cluster", "amount", "unit", "start", "last_day", "plan_months"],
         meta={
-            "id": company.id, "name_ja": company.name_ja, "name_en": company.name_en,
+            "id": company.id,
+            "name_ja": company.name_ja,
+            "name_en": company.name_en,
             "accounts": [f"{a.cluster}:{a.account}" for a in company.accounts],
             "contacts": [{"email": p.email, "language": p.language} for p in company.contacts],
         },

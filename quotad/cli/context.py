@@ -19,7 +19,7 @@ from quotad.render import Format
 from quotad.timeutil import epoch_now
 from quotad.units import GpuCatalog
 
-__all__ = ["AppState", "JsonOption", "FormatOption", "NowOption", "parse_now", "pick_format", "state"]
+__all__ = ["AppState", "FormatOption", "JsonOption", "NowOption", "parse_now", "pick_format", "state"]
 
 
 @dataclass

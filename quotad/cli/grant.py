@@ -18,11 +18,15 @@ app = typer.Typer(help="Grants: how much compute each company may use, and when.
 
 
 def _amount(gpu_hours: float | None, eflops_hours: float | None, pflops_days: float | None) -> tuple[str, float, int]:
-    given = [(n, v, f) for n, v, f in (
-        ("gpu-hours", gpu_hours, SECONDS_PER_HOUR),
-        ("eflops-hours", eflops_hours, TFLOP_PER_EFLOPS_HOUR),
-        ("pflops-days", pflops_days, TFLOP_PER_PFLOPS_DAY),
-    ) if v is not None]
+    given = [
+        (n, v, f)
+        for n, v, f in (
+            ("gpu-hours", gpu_hours, SECONDS_PER_HOUR),
+            ("eflops-hours", eflops_hours, TFLOP_PER_EFLOPS_HOUR),
+            ("pflops-days", pflops_days, TFLOP_PER_PFLOPS_DAY),
+        )
+        if v is not None
+    ]
     if len(given) != 1:
         raise UsageError("give exactly one of --gpu-hours, --eflops-hours or --pflops-days")
     return given[0]
@@ -82,8 +86,10 @@ def set_cmd(
     with app_state.writing() as conn:
         grant_id = set_grant(conn, spec, known_gpu_types=list(settings.gpu_types))
     unit = Unit(chosen_type)
-    print(f"grant {grant_id}: {company_id} {unit.format(spec.amount)} {unit.label} on "
-          f"{cluster or 'the pool'} from {start} to {end}")
+    print(
+        f"grant {grant_id}: {company_id} {unit.format(spec.amount)} {unit.label} on "
+        f"{cluster or 'the pool'} from {start} to {end}"
+    )
 
 
 @app.command("list")
@@ -103,8 +109,17 @@ def list_cmd(
     table = Table(
         ["Grant", "Company", "Scope", "Amount", "Unit", "From", "Last day", "Plan months", "Note"],
         [
-            [g.id, g.company_id, "pool" if g.cluster == POOL else g.cluster, g.unit.display(g.amount), g.unit.label,
-             format_day(g.period_start, tz), format_day(g.period_end - 1, tz), len(g.plan), g.note]
+            [
+                g.id,
+                g.company_id,
+                "pool" if g.cluster == POOL else g.cluster,
+                g.unit.display(g.amount),
+                g.unit.label,
+                format_day(g.period_start, tz),
+                format_day(g.period_end - 1, tz),
+                len(g.plan),
+                g.note,
+            ]
             for g in grants
         ],
         keys=["id", "company", "cluster", "amount", "unit", "start", "last_day", "plan_months", "note"],

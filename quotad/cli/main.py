@@ -27,7 +27,7 @@ log = logging.getLogger("quotad")
 class QuotadGroup(TyperGroup):
     """Turns a ``QuotadError`` anywhere below into one clear stderr line and its exit code, no traceback."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # click's Context; typer vendors click privately
         try:
             return super().invoke(ctx)
         except QuotadError as exc:
@@ -55,7 +55,11 @@ def _version(value: bool) -> None:
 def main(
     ctx: typer.Context,
     config: Path | None = typer.Option(
-        None, "--config", "-c", envvar="QUOTAD_CONFIG", help="TOML config file (else /etc/quotad/quotad.toml when it exists)."
+        None,
+        "--config",
+        "-c",
+        envvar="QUOTAD_CONFIG",
+        help="TOML config file (else /etc/quotad/quotad.toml when it exists).",
     ),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
 from quotad.errors import UsageError
 from quotad.ledger.queries import REPORT_KEYS, ReportRow, StatusRow, company_status, usage_report
-from quotad.render import Table, emit
+from quotad.render import Cell, Table, emit
 from quotad.timeutil import format_day, month_bounds, month_start, parse_month
 from quotad.units import eflops_hours, gpu_hours, pflops_days
 
@@ -15,30 +17,54 @@ __all__ = ["report", "report_table", "status", "status_table"]
 
 
 def status_table(rows: list[StatusRow], tz: str) -> Table:
-    out = []
+    out: list[Sequence[Cell]] = []
     for r in rows:
         unit = r.unit
         show = unit.display if unit else (lambda _v: None)
-        out.append([
-            r.company_id,
-            r.name_en,
-            unit.label if unit else "no active grant",
-            show(r.granted),
-            show(r.used),
-            round(100 * r.used_ratio, 1) if r.used_ratio is not None else None,
-            show(round(r.burn_per_day)) if unit else None,
-            show(r.projected),
-            round(100 * r.projected / r.granted, 1) if r.granted else None,
-            format_day(r.period_end - 1, tz) if r.period_end else None,
-            r.gpus_held,
-        ])
+        out.append(
+            [
+                r.company_id,
+                r.name_en,
+                unit.label if unit else "no active grant",
+                show(r.granted),
+                show(r.used),
+                round(100 * r.used_ratio, 1) if r.used_ratio is not None else None,
+                show(round(r.burn_per_day)) if unit else None,
+                show(r.projected),
+                round(100 * r.projected / r.granted, 1) if r.granted else None,
+                format_day(r.period_end - 1, tz) if r.period_end else None,
+                r.gpus_held,
+            ]
+        )
     return Table(
-        ["Company", "Name", "Unit", "Grant", "Used", "Used %", "Burn/day (7d)", "Projected at end", "Projected %",
-         "Period ends", "GPUs held"],
+        [
+            "Company",
+            "Name",
+            "Unit",
+            "Grant",
+            "Used",
+            "Used %",
+            "Burn/day (7d)",
+            "Projected at end",
+            "Projected %",
+            "Period ends",
+            "GPUs held",
+        ],
         out,
         title="Grant status",
-        keys=["company", "name_en", "unit", "grant", "used", "used_pct", "burn_per_day", "projected",
-              "projected_pct", "period_last_day", "gpus_held"],
+        keys=[
+            "company",
+            "name_en",
+            "unit",
+            "grant",
+            "used",
+            "used_pct",
+            "burn_per_day",
+            "projected",
+            "projected_pct",
+            "period_last_day",
+            "gpus_held",
+        ],
     )
 
 
@@ -59,24 +85,40 @@ def status(
 def report_table(rows: list[ReportRow], by: str, title: str) -> Table:
     types = sorted({t for r in rows for t in r.gpu_seconds})
     total = sum(r.total_gpu_seconds for r in rows)
-    out = []
+    out: list[Sequence[Cell]] = []
     for r in rows:
-        out.append([
-            r.key,
-            *(round(gpu_hours(r.gpu_seconds.get(t, 0)), 2) for t in types),
-            round(gpu_hours(r.total_gpu_seconds), 2),
-            r.total_gpu_seconds,
-            round(eflops_hours(r.tflop), 4),
-            round(pflops_days(r.tflop), 3),
-            round(100 * r.total_gpu_seconds / total, 2) if total else 0.0,
-        ])
+        out.append(
+            [
+                r.key,
+                *(round(gpu_hours(r.gpu_seconds.get(t, 0)), 2) for t in types),
+                round(gpu_hours(r.total_gpu_seconds), 2),
+                r.total_gpu_seconds,
+                round(eflops_hours(r.tflop), 4),
+                round(pflops_days(r.tflop), 3),
+                round(100 * r.total_gpu_seconds / total, 2) if total else 0.0,
+            ]
+        )
     return Table(
-        [by.capitalize(), *(f"GPU-h {t.upper()}" for t in types), "GPU-h", "GPU-seconds", "EFLOPS-h", "PFLOPS-days",
-         "Share %"],
+        [
+            by.capitalize(),
+            *(f"GPU-h {t.upper()}" for t in types),
+            "GPU-h",
+            "GPU-seconds",
+            "EFLOPS-h",
+            "PFLOPS-days",
+            "Share %",
+        ],
         out,
         title=title,
-        keys=[by.replace("-", "_"), *(f"gpu_hours_{t}" for t in types), "gpu_hours", "gpu_seconds", "eflops_hours",
-              "pflops_days", "share_pct"],
+        keys=[
+            by.replace("-", "_"),
+            *(f"gpu_hours_{t}" for t in types),
+            "gpu_hours",
+            "gpu_seconds",
+            "eflops_hours",
+            "pflops_days",
+            "share_pct",
+        ],
     )
 
 
@@ -96,5 +138,5 @@ def report(
     year, month = parse_month(period) if period else month_start(parse_now(now_text), tz)
     start, end = month_bounds(year, month, tz)
     with app_state.ledger().connect() as conn:
-        rows = usage_report(conn, app_state.catalog, start=start, end=end, by=by)  # type: ignore[arg-type]
+        rows = usage_report(conn, app_state.catalog, start=start, end=end, by=by)
     emit(report_table(rows, by, f"Usage {year:04d}-{month:02d} by {by}"), pick_format(fmt, as_json))

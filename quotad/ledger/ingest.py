@@ -17,14 +17,15 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.errors import InputError
-from quotad.ledger.charge import charged_seconds, contributions
+from quotad.ledger.charge import HourlyDeltas
 from quotad.ledger.models import Cluster, IngestError, IngestRun, Job, UsageHourly
 
 __all__ = [
@@ -42,9 +43,24 @@ __all__ = [
 BATCH = 5000
 #: How many refused lines an ``IngestSummary`` carries for display; all of them are quarantined regardless.
 MAX_REPORTED_ERRORS = 20
-_JOBS = Job.__table__
-_ROLLUP = UsageHourly.__table__
+_JOBS = cast(Table, Job.__table__)
+_ROLLUP = cast(Table, UsageHourly.__table__)
 _ROLLUP_KEY = ("cluster", "account", "user_name", "partition", "gpu_type", "hour")
+#: The columns compared to decide whether a re-ingested segment changed, in ``SegmentWriter`` tuple order.
+_COMPARED = (
+    "job_id",
+    "account",
+    "user_name",
+    "partition",
+    "state",
+    "start_time",
+    "end_time",
+    "elapsed_raw",
+    "gpu_count",
+    "gpu_alloc",
+    "charged_seconds",
+)
+_INSERTED = ("cluster", "job_id_raw", "submit", *_COMPARED)
 
 
 def encode_gpus(gpus: tuple[tuple[str, int], ...]) -> str:
@@ -75,18 +91,18 @@ class IngestSummary:
 
 def sync_clusters(conn: Connection, settings: Settings) -> None:
     """Mirror configured clusters into the ledger so jobs can reference them."""
-    existing = {row.name: row for row in conn.execute(select(Cluster.__table__))}
+    existing = {row.name: row for row in conn.execute(select(Cluster))}
     for cluster in settings.clusters:
         values = {"scheduler": cluster.scheduler, "default_gpu_type": cluster.default_gpu_type}
         row = existing.get(cluster.name)
         if row is None:
-            conn.execute(insert(Cluster.__table__).values(name=cluster.name, **values))
+            conn.execute(insert(Cluster).values(name=cluster.name, **values))
         elif (row.scheduler, row.default_gpu_type) != (values["scheduler"], values["default_gpu_type"]):
-            conn.execute(update(Cluster.__table__).where(Cluster.name == cluster.name).values(**values))
+            conn.execute(update(Cluster).where(Cluster.name == cluster.name).values(**values))
 
 
 def start_run(conn: Connection, *, source: str, kind: str, now: int) -> int:
-    result = conn.execute(insert(IngestRun.__table__).values(source=source, kind=kind, started_at=now))
+    result = conn.execute(insert(IngestRun).values(source=source, kind=kind, started_at=now))
     run_id = result.inserted_primary_key
     assert run_id is not None
     return int(run_id[0])
@@ -94,7 +110,7 @@ def start_run(conn: Connection, *, source: str, kind: str, now: int) -> int:
 
 def finish_run(conn: Connection, summary: IngestSummary, *, now: int) -> None:
     conn.execute(
-        update(IngestRun.__table__)
+        update(IngestRun)
         .where(IngestRun.id == summary.run_id)
         .values(
             finished_at=now,
@@ -123,12 +139,9 @@ def quarantine(conn: Connection, run_id: int, errors: Sequence[InputError], *, n
                 "created_at": now,
             }
         )
-    conn.execute(_insert_ignore(conn, IngestError.__table__, ("source", "line_no", "line_sha256")), rows)
-
-
-def _insert_ignore(conn: Connection, table: object, keys: tuple[str, ...]) -> object:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))  # type: ignore[arg-type]
+    stmt = dialect.insert(IngestError).on_conflict_do_nothing(index_elements=["source", "line_no", "line_sha256"])
+    conn.execute(stmt, rows)
 
 
 class SegmentWriter:
@@ -136,90 +149,112 @@ class SegmentWriter:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._deltas: defaultdict[tuple[str, str, str, str, str, int], int] = defaultdict(int)
+        self._deltas = HourlyDeltas()
+        self._encoded: dict[tuple[tuple[str, int], ...], tuple[str, int]] = {}
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self._insert_sql = (
+            f"INSERT INTO {_JOBS.name} ({', '.join(_INSERTED)}) VALUES ({', '.join([mark] * len(_INSERTED))})"
+        )
         self.inserted = 0
         self.updated = 0
         self.unchanged = 0
 
-    def _charge(self, cluster: str, account: str, user: str, partition: str, start: int | None, elapsed: int,
-                gpus: tuple[tuple[str, int], ...], sign: int) -> None:
-        deltas = self._deltas
-        for gpu_type, hour, seconds in contributions(start, elapsed, gpus):
-            deltas[(cluster, account, user, partition, gpu_type, hour)] += sign * seconds
+    def _encode(self, gpus: tuple[tuple[str, int], ...]) -> tuple[str, int]:
+        found = self._encoded.get(gpus)
+        if found is None:
+            found = self._encoded[gpus] = (encode_gpus(gpus), sum(n for _, n in gpus))
+        return found
+
+    def _charge(
+        self,
+        cluster: str,
+        account: str,
+        user: str,
+        partition: str,
+        start: int | None,
+        elapsed: int,
+        gpus: tuple[tuple[str, int], ...],
+        sign: int,
+    ) -> None:
+        if start is None or elapsed <= 0:
+            return
+        add = self._deltas.add
+        for gpu_type, count in gpus:
+            add((cluster, account, user, partition, gpu_type), start, elapsed, count, sign)
 
     def write(self, records: Iterable[JobRecord]) -> None:
         """Upsert one batch (any size; duplicates within it: the last one wins)."""
-        latest: dict[tuple[str, int, int], JobRecord] = {}
-        for rec in records:
-            latest[rec.key] = rec
+        latest = {(rec[0], rec[2], rec[3]): rec for rec in records}  # JobRecord.key, without the call
         if not latest:
             return
         existing = self._existing(latest)
-        new_rows: list[dict[str, object]] = []
+        new_rows: list[tuple[Any, ...]] = []
         changed_rows: list[dict[str, object]] = []
+        charge = self._charge
         for key, rec in latest.items():
-            gpus_text = encode_gpus(rec.gpus)
-            values = {
-                "job_id": rec.job_id,
-                "account": rec.account,
-                "user_name": rec.user,
-                "partition": rec.partition,
-                "state": rec.state,
-                "start_time": rec.start,
-                "end_time": rec.end,
-                "elapsed_raw": rec.elapsed,
-                "gpu_count": rec.gpu_count,
-                "gpu_alloc": gpus_text,
-                "charged_seconds": charged_seconds(rec.start, rec.elapsed, rec.gpus),
-            }
+            cluster, job_id, raw_id, submit, account, user, partition, state, start, end, elapsed, gpus = rec
+            gpus_text, gpu_count = self._encode(gpus)
+            charged = elapsed * gpu_count if start is not None else 0
+            values = (job_id, account, user, partition, state, start, end, elapsed, gpu_count, gpus_text, charged)
             old = existing.get(key)
             if old is None:
-                values.update(cluster=rec.cluster, job_id_raw=rec.job_id_raw, submit=rec.submit)
-                new_rows.append(values)
+                new_rows.append((cluster, raw_id, submit, *values))
             else:
-                row_id, *old_fields = old
-                if tuple(old_fields) == tuple(values[c] for c in _COMPARED):
+                row_id, old_values = old
+                if old_values == values:
                     self.unchanged += 1
                     continue
-                o = dict(zip(_COMPARED, old_fields, strict=True))
-                self._charge(rec.cluster, o["account"], o["user_name"], o["partition"], o["start_time"],  # type: ignore[arg-type]
-                             o["elapsed_raw"], decode_gpus(o["gpu_alloc"]), -1)  # type: ignore[arg-type]
-                values["row_id"] = row_id
-                changed_rows.append(values)
-            self._charge(rec.cluster, rec.account, rec.user, rec.partition, rec.start, rec.elapsed, rec.gpus, 1)
+                _, o_account, o_user, o_partition, _, o_start, _, o_elapsed, _, o_gpus, _ = old_values
+                charge(cluster, o_account, o_user, o_partition, o_start, o_elapsed, decode_gpus(o_gpus), -1)
+                changed_rows.append({"row_id": row_id, **dict(zip(_COMPARED, values, strict=True))})
+            charge(cluster, account, user, partition, start, elapsed, gpus, 1)
         if new_rows:
-            self.conn.execute(insert(_JOBS), new_rows)
+            self.conn.exec_driver_sql(self._insert_sql, new_rows)
             self.inserted += len(new_rows)
         if changed_rows:
             stmt = update(_JOBS).where(_JOBS.c.id == bindparam("row_id"))
             self.conn.execute(stmt, changed_rows)
             self.updated += len(changed_rows)
 
-    def _existing(self, latest: dict[tuple[str, int, int], JobRecord]) -> dict[tuple[str, int, int], tuple[object, ...]]:
+    def _existing(
+        self, latest: dict[tuple[str, int, int], JobRecord]
+    ) -> dict[tuple[str, int, int], tuple[int, Any]]:
+        """(row id, compared values) of the batch's segments already in the ledger."""
         by_cluster: defaultdict[str, set[int]] = defaultdict(set)
         for cluster, raw_id, _ in latest:
             by_cluster[cluster].add(raw_id)
         cols = [_JOBS.c[name] for name in ("id", *_COMPARED)]
-        found: dict[tuple[str, int, int], tuple[object, ...]] = {}
+        found: dict[tuple[str, int, int], tuple[int, Any]] = {}
         for cluster, ids in by_cluster.items():
             ordered = sorted(ids)
             for i in range(0, len(ordered), 900):
                 chunk = ordered[i : i + 900]
-                stmt = select(_JOBS.c.job_id_raw, _JOBS.c.submit, *cols).where(
-                    _JOBS.c.cluster == cluster, _JOBS.c.job_id_raw.in_(chunk)
-                )
+                # A dense run of ids (the usual batch) is one index range; scattered ids are looked up one by one.
+                dense = chunk[-1] - chunk[0] < 4 * len(chunk)
+                wanted = _JOBS.c.job_id_raw.between(chunk[0], chunk[-1]) if dense else _JOBS.c.job_id_raw.in_(chunk)
+                stmt = select(_JOBS.c.job_id_raw, _JOBS.c.submit, *cols).where(_JOBS.c.cluster == cluster, wanted)
                 for row in self.conn.execute(stmt):
                     key = (cluster, row[0], row[1])
                     if key in latest:
-                        found[key] = tuple(row[2:])
+                        found[key] = (row[2], tuple(row[3:]))
         return found
 
     def flush(self) -> None:
         """Apply the summed rollup deltas, in key order, as additive upserts."""
         if not self._deltas:
             return
-        rows = [dict(zip(_ROLLUP_KEY, key, strict=True), gpu_seconds=delta)
-                for key, delta in sorted(self._deltas.items()) if delta]
+        rows = [
+            {
+                "cluster": c,
+                "account": a,
+                "user_name": u,
+                "partition": p,
+                "gpu_type": t,
+                "hour": hour,
+                "gpu_seconds": seconds,
+            }
+            for (c, a, u, p, t), hour, seconds in self._deltas.items()
+        ]
         self._deltas.clear()
         if not rows:
             return
@@ -263,18 +298,3 @@ def load_records(
     summary.inserted, summary.updated, summary.unchanged = writer.inserted, writer.updated, writer.unchanged
     finish_run(conn, summary, now=now)
     return summary
-
-
-_COMPARED = (
-    "job_id",
-    "account",
-    "user_name",
-    "partition",
-    "state",
-    "start_time",
-    "end_time",
-    "elapsed_raw",
-    "gpu_count",
-    "gpu_alloc",
-    "charged_seconds",
-)

@@ -75,11 +75,11 @@ class GrantInfo:
 
 def list_companies(conn: Connection) -> list[CompanyInfo]:
     accounts: defaultdict[str, list[AccountRef]] = defaultdict(list)
-    for row in conn.execute(select(CompanyAccount).order_by(CompanyAccount.cluster, CompanyAccount.account)):
-        accounts[row.company_id].append(AccountRef(row.cluster, row.account))
+    for acc in conn.execute(select(CompanyAccount).order_by(CompanyAccount.cluster, CompanyAccount.account)):
+        accounts[acc.company_id].append(AccountRef(acc.cluster, acc.account))
     contacts: defaultdict[str, list[ContactRef]] = defaultdict(list)
-    for row in conn.execute(select(Contact).order_by(Contact.id)):
-        contacts[row.company_id].append(ContactRef(row.email, row.language, row.name))
+    for contact in conn.execute(select(Contact).order_by(Contact.id)):
+        contacts[contact.company_id].append(ContactRef(contact.email, contact.language, contact.name))
     return [
         CompanyInfo(row.id, row.name_ja, row.name_en, tuple(accounts[row.id]), tuple(contacts[row.id]))
         for row in conn.execute(select(Company).order_by(Company.id))
@@ -209,8 +209,22 @@ def company_status(conn: Connection, catalog: GpuCatalog, *, now: int) -> list[S
     for company in list_companies(conn):
         grants = grants_by_company.get(company.id, [])
         if not grants:
-            rows.append(StatusRow(company.id, company.name_ja, company.name_en, None, 0, 0, 0, 0, 0, None, None,
-                                  held.get(company.id, 0)))
+            rows.append(
+                StatusRow(
+                    company.id,
+                    company.name_ja,
+                    company.name_en,
+                    None,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    None,
+                    None,
+                    held.get(company.id, 0),
+                )
+            )
             continue
         unit = _common_unit(grants)
         start = min(g.period_start for g in grants)
@@ -223,8 +237,19 @@ def company_status(conn: Connection, catalog: GpuCatalog, *, now: int) -> list[S
         projected = used + (used_7d * (end - now) // window if window > 0 else 0)
         rows.append(
             StatusRow(
-                company.id, company.name_ja, company.name_en, unit, _granted(unit, grants, catalog), used, used_7d,
-                window, projected, start, end, held.get(company.id, 0), tuple(g.id for g in grants),
+                company.id,
+                company.name_ja,
+                company.name_en,
+                unit,
+                _granted(unit, grants, catalog),
+                used,
+                used_7d,
+                window,
+                projected,
+                start,
+                end,
+                held.get(company.id, 0),
+                tuple(g.id for g in grants),
             )
         )
     return rows

@@ -84,11 +84,11 @@ def add_company(
         raise UsageError(f"company {company_id!r}: both --name-ja and --name-en are required")
     if company_exists(conn, company_id):
         raise UsageError(f"company {company_id!r} already exists")
-    conn.execute(insert(Company.__table__).values(id=company_id, name_ja=name_ja, name_en=name_en, created_at=now))
+    conn.execute(insert(Company).values(id=company_id, name_ja=name_ja, name_en=name_en, created_at=now))
     add_accounts(conn, company_id, accounts)
     for contact in contacts:
         conn.execute(
-            insert(Contact.__table__).values(
+            insert(Contact).values(
                 company_id=company_id, email=contact.email, language=contact.language, name=contact.name
             )
         )
@@ -106,7 +106,9 @@ def add_accounts(conn: Connection, company_id: str, accounts: Sequence[AccountRe
         )
         if owner is not None:
             raise UsageError(f"account {ref.cluster}:{ref.account} already belongs to company {owner!r}")
-        conn.execute(insert(CompanyAccount.__table__).values(company_id=company_id, cluster=ref.cluster, account=ref.account))
+        conn.execute(
+            insert(CompanyAccount).values(company_id=company_id, cluster=ref.cluster, account=ref.account)
+        )
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def set_grant(conn: Connection, spec: GrantSpec, *, known_gpu_types: Sequence[st
     grant_id = conn.scalar(select(Grant.id).where(*key))
     if grant_id is None:
         result = conn.execute(
-            insert(Grant.__table__).values(
+            insert(Grant).values(
                 company_id=spec.company_id,
                 cluster=spec.cluster,
                 gpu_type=spec.gpu_type,
@@ -164,12 +166,12 @@ def set_grant(conn: Connection, spec: GrantSpec, *, known_gpu_types: Sequence[st
         assert pk is not None
         grant_id = int(pk[0])
     else:
-        conn.execute(update(Grant.__table__).where(Grant.id == grant_id).values(**values))
+        conn.execute(update(Grant).where(Grant.id == grant_id).values(**values))
     if spec.plan is not None:
-        conn.execute(delete(GrantPlan.__table__).where(GrantPlan.grant_id == grant_id))
+        conn.execute(delete(GrantPlan).where(GrantPlan.grant_id == grant_id))
         if spec.plan:
             conn.execute(
-                insert(GrantPlan.__table__),
+                insert(GrantPlan),
                 [{"grant_id": grant_id, "month_start": m, "amount": a} for m, a in sorted(spec.plan.items())],
             )
     return int(grant_id)
