@@ -46,8 +46,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def make_settings(db_url: str, **extra: Any) -> Settings:
-    return Settings(database={"url": db_url}, clusters=CLUSTERS, **extra)
+def make_settings(db_url: str, *, clusters: list[dict[str, str]] | None = None, **extra: Any) -> Settings:
+    return Settings(database={"url": db_url}, clusters=CLUSTERS if clusters is None else clusters, **extra)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -12,6 +13,7 @@ from collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.ledger.ingest import IngestSummary
 from quotad.ledger.models import IngestError, Job, UsageHourly
+from tests.conftest import make_settings
 from tests.helpers import row, sacct_text
 
 NOW = 1_800_000_000
@@ -272,3 +274,29 @@ def test_a_failed_ingest_writes_nothing(engine: Engine, settings: Settings) -> N
         ingest_sacct_text(conn, settings, ["no|header|here", row("1", 1, elapsed=10)], source="x", now=NOW)
     assert job_count(engine) == 0
     assert rollup(engine) == {}
+
+
+REAL = Path(__file__).parent / "fixtures" / "sacct" / "real-22.05.txt"
+
+
+def test_real_slurm_22_05_output_is_charged_exactly(engine: Engine, db_url: str) -> None:
+    """Output captured from the project's Slurm 22.05 test cluster: requeue, array, het, pending, running."""
+    settings = make_settings(db_url, clusters=[{"name": "quotad-test", "default_gpu_type": "h100"}])
+    lines = REAL.read_text(encoding="utf-8").splitlines()
+    with engine.begin() as conn:
+        summary = ingest_sacct_text(conn, settings, lines, source=str(REAL), now=NOW)
+    assert summary.lines_bad == 0 and summary.records_ok == len(lines) - 1
+    # Independent of the parser: sum ElapsedRaw x the untyped gres/gpu count of every record, per account.
+    header = lines[0].split("|")
+    expected: defaultdict[str, int] = defaultdict(int)
+    for line in lines[1:]:
+        rec = dict(zip(header, line.split("|"), strict=True))
+        gpus = next((int(t.split("=")[1]) for t in rec["AllocTRES"].split(",") if t.startswith("gres/gpu=")), 0)
+        expected[rec["Account"]] += int(rec["ElapsedRaw"]) * gpus
+    assert by_account(engine) == {a: s for a, s in expected.items() if s} == {"acme": 41, "sakura": 25, "fuji": 47}
+    with engine.connect() as conn:
+        segments = conn.execute(select(Job.state, Job.elapsed_raw).where(Job.job_id == "3").order_by(Job.submit)).all()
+    assert [tuple(s) for s in segments] == [("REQUEUED", 4), ("COMPLETED", 20)]
+    with engine.begin() as conn:
+        again = ingest_sacct_text(conn, settings, lines, source=str(REAL), now=NOW)
+    assert (again.inserted, again.updated) == (0, 0)
