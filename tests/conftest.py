@@ -7,6 +7,7 @@ a real dependency of the suite: if it cannot be reached the PostgreSQL variants 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +89,23 @@ class Cli:
 @pytest.fixture
 def cli(config_file: Path) -> Cli:
     return Cli(config_file)
+
+
+TESTCLUSTER = Path(__file__).resolve().parents[1] / "deploy" / "slurm-testcluster"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> str:
+    """The project's real single-node Slurm test cluster (root only); brought up if it is down.
+
+    Returns its ClusterName. Not root: the test is skipped, loudly, since sbatch/sacctmgr need the daemons
+    this fixture starts. Root and the cluster cannot be brought up: the test fails with the logs.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("SKIPPED LOUDLY: the Slurm test cluster needs root (run `make test` as root, as .ci/run does)")
+    status = subprocess.run([TESTCLUSTER / "status", "-q"], capture_output=True, text=True, check=False)
+    if status.returncode != 0:
+        up = subprocess.run([TESTCLUSTER / "up"], capture_output=True, text=True, check=False)
+        if up.returncode != 0:
+            pytest.fail(f"deploy/slurm-testcluster/up failed:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}")
+    return os.environ.get("QUOTAD_TEST_CLUSTER", "quotad-test")
