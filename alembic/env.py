@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import Connection
 
-from alembic import context
 from quotad.ledger.models import Base
 
 target_metadata = Base.metadata

@@ -70,7 +70,7 @@ def baseline(path: Path, settings: Settings, ddl: list[str], db: Path) -> tuple[
         conn.execute(statement)
     parser = SacctParser(clusters=cluster_views(settings), source=str(path))
     spent, count = 0.0, 0
-    insert = "INSERT INTO jobs VALUES (" + ",".join("?" * 14) + ")"
+    insert = f"INSERT INTO jobs ({COLUMNS}) VALUES (" + ",".join("?" * 14) + ")"
     with path.open(encoding="utf-8") as handle:
         records = (r for r in parser.parse(handle) if isinstance(r, JobRecord))
         while chunk := list(itertools.islice(records, CHUNK)):

@@ -41,12 +41,14 @@ SACCT_FORMAT = ",".join((*REQUIRED_COLUMNS, "NodeList", "JobName"))
 
 _NO_TIME = frozenset({"", "Unknown", "None", "0"})
 _STATE = re.compile(r"^[A-Z_]+$")
+#: Bound on the per-minute time cache (entries); it is cleared when full, so memory stays flat.
+_MINUTE_CACHE = 50_000
 
 
 class ClusterView:
     """What the parser needs to know about one configured cluster."""
 
-    __slots__ = ("_minutes", "_tres", "default_gpu_type", "known_gpu_types", "name", "zone")
+    __slots__ = ("_hours", "_minutes", "_tres", "default_gpu_type", "known_gpu_types", "name", "zone")
 
     def __init__(self, *, name: str, default_gpu_type: str, timezone: str, known_gpu_types: Iterable[str]) -> None:
         self.name = name
@@ -54,31 +56,37 @@ class ClusterView:
         self.zone = ZoneInfo(timezone)
         self.known_gpu_types = frozenset(known_gpu_types)
         self._minutes: dict[str, int] = {}
+        self._hours: dict[str, int] = {}
         self._tres: dict[str, tuple[tuple[str, int], ...]] = {}
 
     def epoch(self, value: str, column: str = "time") -> int:
         """Local ``YYYY-MM-DDTHH:MM:SS`` (or epoch digits) to UTC epoch seconds; errors name ``column``.
 
-        The conversion is cached per local minute: a six-month history is millions of timestamps in a few
-        hundred thousand minutes, and zone conversion would otherwise be the parser's most expensive step.
+        Conversions are cached per local minute, and the zone offset per local hour: a six-month history is
+        millions of timestamps in a few thousand hours, and zone conversion would otherwise be the parser's
+        most expensive step.
         """
         base = self._minutes.get(value[:16])
         if base is not None and len(value) == 19 and value[16] == ":" and value[17:].isdigit():
             return base + int(value[17:])
         if value.isdigit():
             return int(value)
-        if len(value) != 19 or value[10] != "T" or value[16] != ":" or not value[17:].isdigit():
+        if len(value) != 19 or value[10] != "T" or value[13] != ":" or value[16] != ":":
             raise ValueError(f"{column}: expected YYYY-MM-DDTHH:MM:SS, got {value!r}")
-        try:
-            minute = datetime.fromisoformat(value[:16])
-        except ValueError:
-            raise ValueError(f"{column}: {value!r} is not a valid time") from None
-        second = int(value[17:])
-        if second > 60:
+        minute, second = value[14:16], value[17:]
+        if not (minute.isdigit() and second.isdigit() and int(minute) < 60 and int(second) <= 60):
             raise ValueError(f"{column}: {value!r} is not a valid time")
-        base = int(minute.replace(tzinfo=self.zone).timestamp())
-        self._minutes[value[:16]] = base
-        return base + second
+        hour = self._hours.get(value[:13])
+        if hour is None:
+            try:
+                local = datetime.fromisoformat(value[:13] + ":00:00")
+            except ValueError:
+                raise ValueError(f"{column}: {value!r} is not a valid time") from None
+            hour = self._hours[value[:13]] = int(local.replace(tzinfo=self.zone).timestamp())
+        if len(self._minutes) >= _MINUTE_CACHE:
+            self._minutes.clear()
+        base = self._minutes[value[:16]] = hour + int(minute) * 60
+        return base + int(second)
 
     def gpus(self, tres: str) -> tuple[tuple[str, int], ...]:
         """``parse_alloc_gpus`` memoised: a programme's jobs come in a few hundred distinct TRES shapes."""

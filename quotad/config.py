@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from quotad.errors import ConfigError
@@ -129,7 +138,11 @@ class Settings(BaseSettings):
     """The whole configuration. Environment (``QUOTAD_SECTION__KEY``) overrides the file."""
 
     model_config = SettingsConfigDict(
-        env_prefix="QUOTAD_", env_nested_delimiter="__", extra="forbid", frozen=True, nested_model_default_partial_update=True
+        env_prefix="QUOTAD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        nested_model_default_partial_update=True,
     )
 
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)

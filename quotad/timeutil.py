@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo
 
 from quotad.errors import UsageError
 
-__all__ = ["add_months", "day_start", "epoch_now", "format_day", "month_bounds", "month_start", "parse_day", "parse_month"]
+__all__ = [
+    "add_months",
+    "day_start",
+    "epoch_now",
+    "format_day",
+    "month_bounds",
+    "month_start",
+    "parse_day",
+    "parse_month",
+]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from alembic import command
 from quotad.config import Settings
 from quotad.errors import SchemaError
 from quotad.ledger.db import _alembic_config, check_schema, create_ledger_engine, upgrade

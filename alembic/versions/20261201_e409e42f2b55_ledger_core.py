@@ -8,7 +8,6 @@ Create Date: 2026-12-01 12:08:46.345025
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "e409e42f2b55"

@@ -90,13 +90,18 @@ class IngestSummary:
 
 
 def sync_clusters(conn: Connection, settings: Settings) -> None:
-    """Mirror configured clusters into the ledger so jobs can reference them."""
+    """Mirror configured clusters into the ledger so jobs can reference them.
+
+    Insert-if-absent, so collectors of different clusters starting together on one PostgreSQL ledger do not
+    trip over each other's inserts.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     existing = {row.name: row for row in conn.execute(select(Cluster))}
     for cluster in settings.clusters:
         values = {"scheduler": cluster.scheduler, "default_gpu_type": cluster.default_gpu_type}
         row = existing.get(cluster.name)
         if row is None:
-            conn.execute(insert(Cluster).values(name=cluster.name, **values))
+            conn.execute(dialect.insert(Cluster).values(name=cluster.name, **values).on_conflict_do_nothing())
         elif (row.scheduler, row.default_gpu_type) != (values["scheduler"], values["default_gpu_type"]):
             conn.execute(update(Cluster).where(Cluster.name == cluster.name).values(**values))
 
@@ -216,9 +221,7 @@ class SegmentWriter:
             self.conn.execute(stmt, changed_rows)
             self.updated += len(changed_rows)
 
-    def _existing(
-        self, latest: dict[tuple[str, int, int], JobRecord]
-    ) -> dict[tuple[str, int, int], tuple[int, Any]]:
+    def _existing(self, latest: dict[tuple[str, int, int], JobRecord]) -> dict[tuple[str, int, int], tuple[int, Any]]:
         """(row id, compared values) of the batch's segments already in the ledger."""
         by_cluster: defaultdict[str, set[int]] = defaultdict(set)
         for cluster, raw_id, _ in latest:

@@ -16,6 +16,7 @@ __all__ = [
     "POOL",
     "Base",
     "Cluster",
+    "CollectorState",
     "Company",
     "CompanyAccount",
     "Contact",
@@ -181,3 +182,22 @@ class IngestError(Base):
     line: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class CollectorState(Base):
+    """Per (cluster, source) progress of a collector: the watermark of the next poll and its health.
+
+    The watermark moves only in the same transaction as the records it covers, so a poll that dies leaves
+    both untouched; failures are recorded in a transaction of their own.
+    """
+
+    __tablename__ = "collector_state"
+    cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    watermark: Mapped[int | None] = mapped_column(BigInteger)
+    last_attempt: Mapped[int | None] = mapped_column(BigInteger)
+    last_success: Mapped[int | None] = mapped_column(BigInteger)
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    polls_total: Mapped[int] = mapped_column(Integer, default=0)
+    errors_total: Mapped[int] = mapped_column(Integer, default=0)

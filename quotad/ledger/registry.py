@@ -106,9 +106,7 @@ def add_accounts(conn: Connection, company_id: str, accounts: Sequence[AccountRe
         )
         if owner is not None:
             raise UsageError(f"account {ref.cluster}:{ref.account} already belongs to company {owner!r}")
-        conn.execute(
-            insert(CompanyAccount).values(company_id=company_id, cluster=ref.cluster, account=ref.account)
-        )
+        conn.execute(insert(CompanyAccount).values(company_id=company_id, cluster=ref.cluster, account=ref.account))
 
 
 @dataclass(frozen=True)
