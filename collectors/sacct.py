@@ -98,11 +98,17 @@ class ClusterView:
         return found
 
 
-def cluster_views(settings: Settings) -> dict[str, ClusterView]:
-    """One parser view per configured cluster, keyed by the name sacct prints in its Cluster column."""
+def cluster_views(settings: Settings, *, timezone: str | None = None) -> dict[str, ClusterView]:
+    """One parser view per configured cluster, keyed by the name sacct prints in its Cluster column.
+
+    ``timezone`` overrides every cluster's configured zone (for sacct output quotad itself ran with ``TZ``).
+    """
     return {
         c.name: ClusterView(
-            name=c.name, default_gpu_type=c.default_gpu_type, timezone=c.timezone, known_gpu_types=settings.gpu_types
+            name=c.name,
+            default_gpu_type=c.default_gpu_type,
+            timezone=timezone or c.timezone,
+            known_gpu_types=settings.gpu_types,
         )
         for c in settings.clusters
     }

@@ -91,6 +91,9 @@ class SacctConfig(_Section):
     slurm_conf: Path | None = None
     use_cluster_flag: bool = False
     timeout_s: PositiveInt = 300
+    #: Each poll re-reads this many seconds before the watermark: slurmdbd receives records from slurmctld
+    #: asynchronously, so a job can appear with an end time slightly before the previous poll's end.
+    overlap_s: PositiveInt = 900
 
 
 class ClusterConfig(_Section):

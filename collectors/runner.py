@@ -1,0 +1,91 @@
+"""Running scheduler commands (``sacct``, ``scontrol``, ``sacctmgr``): the one subprocess boundary.
+
+Collectors take a ``CommandRunner`` so tests control what a command prints and how it fails; production
+passes ``SubprocessRunner``. Output is streamed line by line (a first backfill can be millions of lines), and
+the exit status is checked when the stream ends, so a command that fails half-way never counts as success.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from quotad.errors import QuotadError
+
+__all__ = ["CommandFailed", "CommandRunner", "SubprocessRunner"]
+
+
+class CommandFailed(QuotadError):
+    """A scheduler command exited non-zero, timed out or could not be started; ``stderr`` is its own words."""
+
+    def __init__(self, argv: Sequence[str], reason: str, *, stderr: str = "", returncode: int | None = None) -> None:
+        self.argv = list(argv)
+        self.reason = reason
+        self.stderr = stderr.strip()
+        self.returncode = returncode
+        detail = f": {self.stderr[-2000:]}" if self.stderr else ""
+        super().__init__(f"`{' '.join(self.argv)}` {reason}{detail}")
+
+
+class CommandRunner(Protocol):
+    def stream(
+        self, argv: Sequence[str], *, env: Mapping[str, str], timeout_s: float
+    ) -> AbstractContextManager[Iterator[str]]:
+        """Lines of the command's stdout; leaving the context raises ``CommandFailed`` if it failed."""
+        ...
+
+
+class SubprocessRunner:
+    """Runs the real command with ``env`` added to this process's environment."""
+
+    def stream(
+        self, argv: Sequence[str], *, env: Mapping[str, str], timeout_s: float
+    ) -> AbstractContextManager[Iterator[str]]:
+        return self._stream(list(argv), dict(env), timeout_s)
+
+    @contextlib.contextmanager
+    def _stream(self, argv: list[str], env: dict[str, str], timeout_s: float) -> Iterator[Iterator[str]]:
+        with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as err:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    stdin=subprocess.DEVNULL,
+                    env={**os.environ, **env},
+                    text=True,
+                    encoding="utf-8",
+                    errors="replace",
+                )
+            except OSError as exc:
+                raise CommandFailed(argv, f"could not be started ({exc.strerror})") from exc
+            timed_out = threading.Event()
+
+            def kill() -> None:
+                timed_out.set()
+                proc.kill()
+
+            timer = threading.Timer(timeout_s, kill)
+            timer.start()
+            try:
+                assert proc.stdout is not None
+                yield iter(proc.stdout)
+                proc.stdout.read()  # drain what the consumer did not read, so the command can exit
+                returncode = proc.wait()
+            finally:
+                timer.cancel()
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            err.seek(0)
+            stderr = err.read()
+            if timed_out.is_set():
+                raise CommandFailed(argv, f"timed out after {timeout_s:g} s and was killed", stderr=stderr)
+            if returncode != 0:
+                raise CommandFailed(argv, f"exited with status {returncode}", stderr=stderr, returncode=returncode)
