@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
 from collectors.records import JobRecord
 from collectors.runner import CommandFailed, CommandRunner
 from collectors.sacct import SACCT_FORMAT, SacctParser, cluster_views
+from collectors.slurm_pyslurm import (
+    BackendUnavailable,
+    PyslurmQueryError,
+    load_jobs,
+    load_pyslurm,
+    records_from_pyslurm,
+)
 from quotad.config import ClusterConfig, Settings
 from quotad.errors import InputError, NotFoundError, UsageError
 from quotad.ledger.collector_state import record_failure, record_success, watermark
@@ -112,6 +121,23 @@ def _seen(items: Iterable[JobRecord | InputError], ids: set[int]) -> Iterator[Jo
         yield item
 
 
+def _pyslurm_jobs(
+    cluster: ClusterConfig, loader: Callable[[], ModuleType], *, start: int, end: int
+) -> list[Any] | None:
+    """The window's jobs through pyslurm when the cluster asks for it and it can be exact; else None (use sacct).
+
+    Why it fell back is logged: pyslurm missing, built for another Slurm, or unable to return requeued
+    segments (sacct ``--duplicates``), which would lose charges.
+    """
+    if cluster.backend != "pyslurm":
+        return None
+    try:
+        return load_jobs(loader(), cluster_name=cluster.name, start=start, end=end)
+    except BackendUnavailable as exc:
+        log.warning("cluster %s: pyslurm backend unavailable: %s", cluster.name, exc.reason)
+        return None
+
+
 def poll_cluster(
     engine: Engine,
     settings: Settings,
@@ -120,6 +146,7 @@ def poll_cluster(
     runner: CommandRunner,
     now: int | None = None,
     since: int | None = None,
+    pyslurm_loader: Callable[[], ModuleType] = load_pyslurm,
 ) -> PollResult:
     """One incremental poll of one cluster; raises ``CommandFailed`` (after recording it) if sacct failed."""
     cluster = settings.cluster(cluster_name)
@@ -143,11 +170,19 @@ def poll_cluster(
             result = PollResult(cluster.name, start, poll_end)
             parser = SacctParser(clusters=cluster_views(settings, timezone="UTC"), source=f"sacct:{cluster.name}")
             seen: set[int] = set()
-            with runner.stream(sacct_argv(cluster, start=start), env=env, timeout_s=timeout) as lines:
-                items = _seen(parser.parse(lines), seen)
+            jobs = _pyslurm_jobs(cluster, pyslurm_loader, start=start, end=poll_end)
+            if jobs is not None:
+                view = cluster_views(settings, timezone="UTC")[cluster.name]
+                items = _seen(records_from_pyslurm(jobs, cluster=view, source=f"pyslurm:{cluster.name}"), seen)
                 result.summaries.append(
-                    load_records(conn, items, source=f"sacct:{cluster.name}", kind="sacct", now=poll_end)
+                    load_records(conn, items, source=f"pyslurm:{cluster.name}", kind="pyslurm", now=poll_end)
                 )
+            else:
+                with runner.stream(sacct_argv(cluster, start=start), env=env, timeout_s=timeout) as lines:
+                    items = _seen(parser.parse(lines), seen)
+                    result.summaries.append(
+                        load_records(conn, items, source=f"sacct:{cluster.name}", kind="sacct", now=poll_end)
+                    )
             stale = sorted(
                 set(conn.scalars(select(Job.job_id_raw).where(Job.cluster == cluster.name, Job.state.in_(OPEN_STATES))))
                 - seen
@@ -170,7 +205,7 @@ def poll_cluster(
                 now=poll_end,
                 duration_ms=int(result.duration_s * 1000),
             )
-    except (CommandFailed, InputError) as exc:
+    except (CommandFailed, InputError, PyslurmQueryError) as exc:
         took = int((time.monotonic() - started) * 1000)
         log.error("poll of %s failed, nothing written: %s", cluster.name, exc)
         with engine.begin() as conn:

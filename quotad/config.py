@@ -101,6 +101,8 @@ class ClusterConfig(_Section):
 
     name: str
     scheduler: Literal["slurm", "pbs"] = "slurm"
+    #: "pyslurm" is tried first and falls back to sacct, saying why, when it cannot load or cannot be exact.
+    backend: Literal["sacct", "pyslurm"] = "sacct"
     default_gpu_type: str
     timezone: str = "UTC"
     programme_partitions: list[str] = Field(default_factory=list)

@@ -239,3 +239,44 @@ def test_two_clusters_polled_concurrently_into_one_ledger(engine: Engine, settin
     with engine.connect() as conn:
         per_cluster = dict(conn.execute(select(UsageHourly.cluster, func.sum(UsageHourly.gpu_seconds)).group_by(UsageHourly.cluster)).all())
     assert {k: int(v) for k, v in per_cluster.items()} == {"c1": expected, "c2": expected}
+
+
+def pyslurm_settings(settings: Settings) -> Settings:
+    clusters = [{**c.model_dump(), "backend": "pyslurm"} for c in settings.clusters]
+    return make_settings(settings.database.url, clusters=clusters)
+
+
+def test_pyslurm_backend_that_cannot_load_falls_back_to_sacct_and_says_why(
+    engine: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from collectors.slurm_pyslurm import BackendUnavailable
+
+    def missing() -> object:
+        raise BackendUnavailable("pyslurm is not installed; using the sacct backend")
+
+    fake = FakeSacct([line(1, start="2026-11-29T00:00:00", end="2026-11-29T00:01:40", elapsed=100, cluster="c1")])
+    poll_cluster(engine, pyslurm_settings(settings), "c1", runner=fake, now=NOW, pyslurm_loader=missing)  # type: ignore[arg-type]
+    assert len(fake.calls) == 1 and jobs(engine) == {"1": ("COMPLETED", 100)}
+    assert "pyslurm backend unavailable: pyslurm is not installed" in caplog.text
+
+
+def test_pyslurm_backend_feeds_the_same_write_path(engine: Engine, settings: Settings) -> None:
+    from types import SimpleNamespace
+
+    from tests.test_slurm_pyslurm import DbJob, gpus
+
+    loaded: list[object] = []
+
+    class JobFilter(SimpleNamespace):
+        with_duplicates = False
+
+    def load(db_filter: JobFilter) -> list[DbJob]:
+        loaded.append(db_filter)
+        return [DbJob(id=5, cluster="c1", start_time=NOW - 3600, end_time=NOW - 3000, elapsed_time=600,
+                      submit_time=NOW - 3600, allocated_tres=gpus(2, h100=2))]
+
+    module = SimpleNamespace(db=SimpleNamespace(JobFilter=JobFilter, Jobs=SimpleNamespace(load=load)))
+    fake = FakeSacct()
+    poll_cluster(engine, pyslurm_settings(settings), "c1", runner=fake, now=NOW, pyslurm_loader=lambda: module)  # type: ignore[arg-type,return-value]
+    assert fake.calls == [] and loaded and loaded[0].with_duplicates is True  # type: ignore[attr-defined]
+    assert jobs(engine) == {"5": ("COMPLETED", 1200)}
