@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from quotad import __version__
-from quotad.cli import collect, company, db, demo, grant, ingest, status
+from quotad.cli import collect, company, db, demo, grant, ingest, slurm, status
 from quotad.cli.context import AppState
 from quotad.errors import QuotadError
 
@@ -83,6 +83,7 @@ app.add_typer(company.app, name="company")
 app.add_typer(grant.app, name="grant")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(collect.app, name="collect")
+app.add_typer(slurm.app, name="slurm")
 app.command("status")(status.status)
 app.command("report")(status.report)
 app.command("demo")(demo.demo)
