@@ -199,3 +199,41 @@ def test_slurmdbd_down_fails_cleanly_and_the_next_poll_catches_up(real_settings:
     tee = TeeRunner()
     poll_cluster(real_engine, real_settings, slurm_cluster, runner=tee, since=since)
     assert ledger_segments(real_engine) == reference(tee.lines)
+
+
+def sreport_by_account(start: int, end: int) -> dict[str, int]:
+    """Slurm's own hourly rollup: GPU-seconds per account for [start, end) (rolled-up hours only)."""
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    out = subprocess.run(
+        ["sreport", "-t", "seconds", "-P", "-n", "cluster", "AccountUtilizationByUser", "-T", "gres/gpu",
+         f"start={time.strftime(fmt, time.gmtime(start))}", f"end={time.strftime(fmt, time.gmtime(end))}"],
+        capture_output=True, text=True, check=True, timeout=60, env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+    ).stdout
+    totals = {}
+    for text in out.splitlines():
+        _cluster, account, login, _name, _tres, used = text.split("|")
+        if not login and account in ("acme", "sakura", "fuji"):
+            totals[account] = int(used)
+    return totals
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_hourly_rollups_match_sreport_where_slurm_has_rolled_up(real_settings: Settings, real_engine: Engine,
+                                                               slurm_cluster: str) -> None:
+    now = int(time.time())
+    hour = now - now % 3600
+    end = hour if now - hour > 900 else hour - 3600  # slurmdbd rolls an hour up a little after it ends
+    start = end - 6 * 3600
+    slurm = sreport_by_account(start, end)
+    if not slurm:
+        pytest.skip(f"SKIPPED LOUDLY: slurmdbd has rolled up no GPU usage in the 6 hours before {end} yet "
+                    "(a fresh test cluster); the exactness test above compares with sacct instead")
+    poll_cluster(real_engine, real_settings, slurm_cluster, runner=SubprocessRunner(), since=start - 7 * 86400)
+    with real_engine.connect() as conn:
+        rows = conn.execute(
+            select(UsageHourly.account, func.sum(UsageHourly.gpu_seconds))
+            .where(UsageHourly.hour >= start, UsageHourly.hour < end, UsageHourly.account.in_(["acme", "sakura", "fuji"]))
+            .group_by(UsageHourly.account)
+        ).all()
+    ledger = {a: int(s) for a, s in rows if s}
+    assert ledger == {a: s for a, s in slurm.items() if s}
