@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+
+def utc(text: str) -> int:
+    """An ISO time without zone, read as UTC, as epoch seconds."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
 HEADER = "JobID|JobIDRaw|Cluster|Account|User|Partition|State|Submit|Start|End|ElapsedRaw|AllocTRES"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,10 @@ from quotad.config import Settings
 from quotad.ledger.ingest import IngestSummary
 from quotad.ledger.models import IngestError, Job, UsageHourly
 from tests.conftest import make_settings
-from tests.helpers import row, sacct_text
+from tests.helpers import row, sacct_text, utc
 
 NOW = 1_800_000_000
 
-
-def utc(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
 
 
 def ingest(engine: Engine, settings: Settings, *rows: str, source: str = "f.txt") -> IngestSummary:

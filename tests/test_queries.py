@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from sqlalchemy import Engine
 
@@ -16,14 +14,11 @@ from quotad.ledger.models import POOL
 from quotad.ledger.queries import company_status, get_company, list_companies, usage_report
 from quotad.ledger.registry import AccountRef, ContactRef, GrantSpec, add_company, set_grant
 from quotad.units import TFLOP_PER_EFLOPS_HOUR, GpuCatalog
-from tests.helpers import row, sacct_text
+from tests.helpers import row, sacct_text, utc
 
 CATALOG = GpuCatalog({"h100": 989, "h200": 989, "a100": 312})
 H = 3600
 
-
-def utc(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
 
 
 NOV, MAY = utc("2026-11-01T00:00:00"), utc("2027-05-01T00:00:00")

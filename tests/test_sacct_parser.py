@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from collectors.records import JobRecord
 from collectors.sacct import ClusterView, SacctParser, parse_alloc_gpus
 from quotad.errors import InputError
-from tests.helpers import HEADER, sacct_text
+from tests.helpers import HEADER, sacct_text, utc
 
 TYPES = ("h100", "h200", "a100")
 
@@ -24,9 +22,6 @@ def views() -> dict[str, ClusterView]:
 def parse(lines: list[str]) -> list[JobRecord | InputError]:
     return list(SacctParser(clusters=views(), source="f.txt").parse(lines))
 
-
-def utc(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
 
 
 def test_completed_job_fields_and_utc_times() -> None:

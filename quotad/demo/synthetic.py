@@ -32,6 +32,8 @@ from heapq import heappop, heappush
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
+from collectors.sacct import SACCT_FORMAT
+
 __all__ = [
     "SACCT_COLUMNS",
     "DemoCluster",
@@ -42,22 +44,7 @@ __all__ = [
 ]
 
 #: The ``--format`` the generated text answers, in this order: quotad's collector columns plus context.
-SACCT_COLUMNS: tuple[str, ...] = (
-    "JobID",
-    "JobIDRaw",
-    "Cluster",
-    "Account",
-    "User",
-    "Partition",
-    "State",
-    "Submit",
-    "Start",
-    "End",
-    "ElapsedRaw",
-    "AllocTRES",
-    "NodeList",
-    "JobName",
-)
+SACCT_COLUMNS: tuple[str, ...] = tuple(SACCT_FORMAT.split(","))
 
 _MINUTE = 60
 _HOUR = 3600
