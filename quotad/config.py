@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from quotad.agent_config import AgentConfig
 from quotad.errors import ConfigError
 
 __all__ = [
@@ -154,6 +155,7 @@ class Settings(BaseSettings):
     programme: ProgrammeConfig = Field(default_factory=ProgrammeConfig)
     gpu_types: dict[str, PositiveInt] = Field(default_factory=dict)
     clusters: list[ClusterConfig] = Field(default_factory=list)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     @classmethod

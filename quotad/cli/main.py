@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from quotad import __version__
+from quotad.cli import agent as agent_cmd
 from quotad.cli import collect, company, db, demo, grant, ingest, slurm, status
 from quotad.cli.context import AppState
 from quotad.errors import QuotadError
@@ -87,6 +88,7 @@ app.add_typer(slurm.app, name="slurm")
 app.command("status")(status.status)
 app.command("report")(status.report)
 app.command("demo")(demo.demo)
+app.command("agent")(agent_cmd.agent)
 
 
 def run() -> None:

@@ -201,3 +201,7 @@ class CollectorState(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     polls_total: Mapped[int] = mapped_column(Integer, default=0)
     errors_total: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# Tables owned by other modules share this metadata, so Alembic and the schema check see one ledger.
+from quotad.ledger import telemetry_models as _telemetry_models  # noqa: E402,F401

@@ -1,0 +1,167 @@
+"""The node agent's steps: ``start`` once, ``sample`` every interval, ``flush`` every minute, ``stop`` at the end.
+
+Why no loop here: each step is a plain method over injected parts (NVML devices, attribution, aggregation,
+the ledger sink, the clock), so tests drive it sample by sample with a fake clock and the production process
+(``service.serve``) schedules the same methods with APScheduler. ``sample`` and ``flush`` may run in different
+threads: the aggregator is touched only under one lock, and the database write happens outside it, so a
+slow or unreachable ledger never delays sampling.
+
+The exporter reads ``view()``, an immutable snapshot replaced after every sample, so a scrape needs no lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from collectors.nvml.aggregate import HOUR, Aggregator, TrackView
+from collectors.nvml.attribution import Attributor, Ownership
+from collectors.nvml.companies import CompanyDirectory
+from collectors.nvml.counters import AgentCounters
+from collectors.nvml.device import GpuIdentity, GpuReading, NvmlDevices
+from collectors.nvml.sink import Delivery, LedgerSink
+from collectors.nvml.spool import SpoolStats
+
+__all__ = ["GpuView", "NodeAgent", "NodeView"]
+
+log = logging.getLogger("quotad.agent")
+
+
+@dataclass(frozen=True, slots=True)
+class GpuView:
+    """One GPU at the last sample: identity, reading, who holds it, idle streak and trailing window."""
+
+    identity: GpuIdentity
+    reading: GpuReading | None
+    ownership: Ownership
+    track: TrackView
+    unsupported: frozenset[str]
+    last_xid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """The whole node at the last sample (what ``/metrics`` and ``--once`` show)."""
+
+    cluster: str
+    node: str
+    at: float
+    nvml_up: bool
+    driver_version: str
+    gpus: tuple[GpuView, ...]
+    last_flush: int | None
+    spool: SpoolStats
+
+
+class NodeAgent:
+    """Sampling, attribution, aggregation and delivery of one node."""
+
+    def __init__(
+        self,
+        *,
+        cluster: str,
+        node: str,
+        devices: NvmlDevices,
+        attributor: Attributor,
+        aggregator: Aggregator,
+        sink: LedgerSink,
+        companies: CompanyDirectory,
+        counters: AgentCounters,
+        clock: Callable[[], float],
+    ) -> None:
+        self.cluster = cluster
+        self.node = node
+        self.devices = devices
+        self.attributor = attributor
+        self.aggregator = aggregator
+        self.sink = sink
+        self.companies = companies
+        self.counters = counters
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._view = NodeView(cluster, node, 0.0, False, "", (), None, SpoolStats(0, 0))
+        self._last_flush: int | None = None
+        self._spool_stats = SpoolStats(0, 0)
+        self._last_xid: dict[int, int] = {}
+
+    def start(self) -> tuple[GpuIdentity, ...]:
+        """Open NVML (``NvmlUnavailableError`` if it cannot be used), resume this hour's totals, load companies."""
+        now = self.clock()
+        identities = self.devices.open(now)
+        self.sink.check()
+        hour = int(now) // HOUR * HOUR
+        seeded = self.aggregator.seed(self.sink.resume_rows(cluster=self.cluster, node=self.node, hour=hour))
+        if seeded:
+            log.info("resumed %d running total(s) of the current hour", seeded)
+        self.companies.refresh()
+        self._spool_stats = self.sink.spool.stats()
+        self._view = self._build_view(now, (), {})
+        return identities
+
+    def sample(self) -> NodeView:
+        """Read every GPU, attribute it, add it to the running totals; returns the new view."""
+        now = self.clock()
+        readings = self.devices.read_all(now)
+        owners = self.attributor.ownership(self.devices.identities, readings, now)
+        with self._lock:
+            for reading in readings:
+                if reading.xids:
+                    self._last_xid[reading.index] = reading.xids[-1]
+                self.aggregator.add(reading, owners.get(reading.index, Ownership(reading.index)))
+            view = self._build_view(now, readings, owners)
+        self._view = view
+        self.counters.inc("samples")
+        return view
+
+    def flush(self) -> Delivery:
+        """Write the running totals' absolute values (or spool them); forget hours that ended."""
+        now = int(self.clock())
+        with self._lock:
+            rows = self.aggregator.rows(updated_at=now)
+        delivery = self.sink.deliver(rows, now=now)
+        with self._lock:
+            self.aggregator.forget_closed(delivered=rows)
+        self._last_flush = now
+        self._spool_stats = self.sink.spool.stats()
+        return delivery
+
+    def refresh_companies(self) -> None:
+        self.companies.refresh()
+
+    def stop(self) -> None:
+        """Final flush and NVML shutdown; a failing flush is logged, not raised (the spool keeps it)."""
+        try:
+            self.flush()
+        except OSError as exc:
+            log.error("final flush could not be spooled: %s", exc)
+        self.devices.close()
+
+    def view(self) -> NodeView:
+        """The last sample's view, with the latest flush time and spool size."""
+        return replace(self._view, last_flush=self._last_flush, spool=self._spool_stats)
+
+    def _build_view(self, now: float, readings: Sequence[GpuReading], owners: dict[int, Ownership]) -> NodeView:
+        by_index = {r.index: r for r in readings}
+        gpus = tuple(
+            GpuView(
+                identity=g,
+                reading=by_index.get(g.index),
+                ownership=owners.get(g.index, Ownership(g.index)),
+                track=self.aggregator.track_view(g.index),
+                unsupported=self.devices.unsupported(g.index),
+                last_xid=self._last_xid.get(g.index),
+            )
+            for g in self.devices.identities
+        )
+        return NodeView(
+            cluster=self.cluster,
+            node=self.node,
+            at=now,
+            nvml_up=True,
+            driver_version=self.devices.driver_version,
+            gpus=gpus,
+            last_flush=self._last_flush,
+            spool=self._spool_stats,
+        )

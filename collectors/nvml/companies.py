@@ -1,0 +1,49 @@
+"""Account -> company, from the ledger's registry, cached so a scrape never waits on the database.
+
+Why cached and refreshed on a timer: ``/metrics`` is scraped every few seconds from a thread that must not
+block, and the mapping changes only when an operator registers an account. A failed refresh keeps the last
+good mapping (and counts the failure); unknown accounts export ``company=""``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from collectors.nvml.counters import AgentCounters
+from quotad.ledger.queries import list_companies
+
+__all__ = ["CompanyDirectory"]
+
+log = logging.getLogger("quotad.agent.companies")
+
+
+class CompanyDirectory:
+    """The account -> company mapping of one cluster."""
+
+    def __init__(self, engine: Engine | None, *, cluster: str, counters: AgentCounters) -> None:
+        self.engine = engine
+        self.cluster = cluster
+        self.counters = counters
+        self._by_account: dict[str, str] = {}
+
+    def refresh(self) -> bool:
+        """Reload the mapping; False (old mapping kept) when the ledger cannot be read."""
+        if self.engine is None:
+            return False
+        try:
+            with self.engine.connect() as conn:
+                companies = list_companies(conn)
+        except SQLAlchemyError as exc:
+            self.counters.inc("company_refresh_failures")
+            log.warning("cannot refresh account->company mapping: %s", str(exc).splitlines()[0][:200])
+            return False
+        self._by_account = {
+            acc.account: company.id for company in companies for acc in company.accounts if acc.cluster == self.cluster
+        }
+        return True
+
+    def company_of(self, account: str) -> str:
+        return self._by_account.get(account, "")

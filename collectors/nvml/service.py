@@ -1,0 +1,239 @@
+"""Wiring of the node agent process: build the parts from ``AgentConfig``, schedule them, serve ``/metrics``.
+
+Why APScheduler and not a loop of our own: sampling, flushing and the company refresh run at different
+periods, must not pile up when one is slow (``max_instances=1``, ``coalesce``) and the flush must not hold up
+sampling when the ledger hangs, which is exactly what a ``BackgroundScheduler`` with one executor per kind of
+work gives. The steps themselves live in ``agent.NodeAgent`` and are tested without a scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import start_http_server
+from prometheus_client.registry import CollectorRegistry
+from sqlalchemy import Engine
+
+from collectors.nvml.agent import NodeAgent, NodeView
+from collectors.nvml.aggregate import Aggregator
+from collectors.nvml.attribution import Attributor
+from collectors.nvml.companies import CompanyDirectory
+from collectors.nvml.counters import AgentCounters
+from collectors.nvml.device import NvmlApi, NvmlDevices, load_nvml
+from collectors.nvml.exporter import AgentCollector, build_registry
+from collectors.nvml.gres import gres_minors
+from collectors.nvml.procmap import ProcessJobs
+from collectors.nvml.sink import LedgerSink
+from collectors.nvml.slurm import Runner, SlurmView, subprocess_runner
+from collectors.nvml.spool import Spool
+from quotad.agent_config import AgentConfig
+from quotad.config import Settings
+from quotad.errors import UsageError
+from quotad.ledger.db import create_ledger_engine
+
+__all__ = [
+    "AgentParts",
+    "build_agent",
+    "default_node",
+    "ledger_engine",
+    "open_agent",
+    "pick_cluster",
+    "run_once",
+    "serve",
+]
+
+log = logging.getLogger("quotad.agent")
+MIB = 1024 * 1024
+
+
+def default_node() -> str:
+    """The short host name, as Slurm names nodes (``NodeName`` is usually ``hostname -s``)."""
+    return socket.gethostname().split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class AgentParts:
+    """A built agent and what the process needs beside it."""
+
+    agent: NodeAgent
+    counters: AgentCounters
+    registry: CollectorRegistry
+
+
+def build_agent(
+    config: AgentConfig,
+    *,
+    cluster: str,
+    node: str,
+    engine: Engine | None,
+    api: NvmlApi,
+    runner: Runner | None,
+    clock: Callable[[], float] = time.time,
+) -> AgentParts:
+    """Assemble the agent; ``runner`` None (or no discovery sources) means no Slurm on this machine."""
+    counters = AgentCounters()
+    slurm = None
+    if runner is not None and config.job_discovery:
+        slurm = SlurmView(
+            runner,
+            node=node,
+            counters=counters,
+            sources=config.job_discovery,
+            scontrol=config.scontrol,
+            squeue=config.squeue,
+            cgroup_root=config.cgroup_root,
+            timeout_s=config.slurm_timeout_s,
+        )
+    minors = gres_minors(config.gres_conf, node, override=config.gres_minors) if slurm is not None else None
+    spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, counters=counters)
+    companies = CompanyDirectory(engine, cluster=cluster, counters=counters)
+    agent = NodeAgent(
+        cluster=cluster,
+        node=node,
+        devices=NvmlDevices(api, counters=counters, proc_root=config.proc_root, lost_retry_s=config.lost_retry_s),
+        attributor=Attributor(
+            slurm=slurm, processes=ProcessJobs(config.proc_root), idx_minors=minors, refresh_s=config.slurm_refresh_s
+        ),
+        aggregator=Aggregator(
+            cluster=cluster,
+            node=node,
+            idle_util_pct=config.idle_util_pct,
+            memory_held_bytes=config.memory_held_mib * MIB,
+            max_gap_s=config.max_gap_s,
+            recent_window_s=config.recent_window_s,
+        ),
+        sink=LedgerSink(engine, spool, counters=counters),
+        companies=companies,
+        counters=counters,
+        clock=clock,
+    )
+    collector = AgentCollector(view=agent.view, counters=counters, company_of=companies.company_of)
+    return AgentParts(agent=agent, counters=counters, registry=build_registry(collector))
+
+
+def run_once(parts: AgentParts) -> NodeView:
+    """``--once``: start, one sample, one flush, stop; the sampled view."""
+    agent = parts.agent
+    agent.start()
+    view = agent.sample()
+    agent.stop()
+    return view
+
+
+def _guarded(name: str, step: Callable[[], Any], counters: AgentCounters) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            step()
+        except Exception:  # a bug in one round must not end the agent; it is counted and logged with its trace
+            counters.inc("loop_errors")
+            log.exception("agent %s round failed", name)
+
+    return run
+
+
+def serve(parts: AgentParts, config: AgentConfig, *, stop: threading.Event, listen: tuple[str, int]) -> None:
+    """Run until ``stop`` is set (SIGTERM/SIGINT set it when called from the main thread)."""
+    agent, counters = parts.agent, parts.counters
+    scheduler_log = logging.getLogger("apscheduler")
+    scheduler_log.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))  # one line per run: noise
+    agent.start()
+    addr, port = listen
+    server, _thread = start_http_server(port, addr=addr, registry=parts.registry)
+    log.info(
+        "serving /metrics on %s:%d; sampling every %gs, flushing every %ds",
+        addr,
+        port,
+        config.interval_s,
+        config.flush_interval_s,
+    )
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda _signo, _frame: stop.set())
+    scheduler = BackgroundScheduler(
+        executors={"sample": ThreadPoolExecutor(1), "flush": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": max(1, int(config.interval_s))},
+        timezone=UTC,
+    )
+    now = datetime.now(UTC)
+    scheduler.add_job(
+        _guarded("sample", agent.sample, counters),
+        "interval",
+        seconds=config.interval_s,
+        next_run_time=now,
+        executor="sample",
+        id="sample",
+        name="sample",
+    )
+    scheduler.add_job(
+        _guarded("flush", agent.flush, counters),
+        "interval",
+        seconds=config.flush_interval_s,
+        executor="flush",
+        id="flush",
+        name="flush",
+    )
+    scheduler.add_job(
+        _guarded("companies", agent.refresh_companies, counters),
+        "interval",
+        seconds=config.company_refresh_s,
+        executor="flush",
+        id="companies",
+        name="companies",
+    )
+    scheduler.start()
+    try:
+        stop.wait()
+    finally:
+        log.info("stopping: final flush")
+        scheduler.shutdown(wait=True)
+        agent.stop()
+        server.shutdown()
+        server.server_close()
+
+
+def ledger_engine(settings: Settings) -> Engine:
+    """The ledger engine without the schema check ``open_ledger`` does: the agent starts (and spools) while the
+    ledger is down or being migrated; ``LedgerSink.check`` reports a ledger it cannot use once NVML is up."""
+    connect_args = {"connect_timeout": 5} if settings.database.url.startswith("postgresql") else {}
+    return create_ledger_engine(settings, pool_pre_ping=True, connect_args=connect_args)
+
+
+def pick_cluster(settings: Settings, config: AgentConfig) -> str:
+    """``[agent] cluster`` (or ``--cluster``), else the only configured cluster."""
+    if config.cluster:
+        if settings.clusters and settings.cluster(config.cluster) is None:
+            log.warning("cluster %r is not in [[clusters]]; its rows are recorded all the same", config.cluster)
+        return config.cluster
+    if len(settings.clusters) == 1:
+        return settings.clusters[0].name
+    known = ", ".join(c.name for c in settings.clusters) or "none configured"
+    raise UsageError(f"which cluster is this node in? pass --cluster or set [agent] cluster (known: {known})")
+
+
+def open_agent(settings: Settings, config: AgentConfig, *, fake: Path | None, slurm: bool) -> AgentParts:
+    """Everything the ``agent`` command needs, from validated configuration: real NVML unless ``fake``."""
+    if fake is not None:
+        from collectors.nvml.fake import FakeNvml, load_scenario  # only for --fake: keeps it out of production
+
+        api: NvmlApi = FakeNvml(load_scenario(fake), clock=time.time)
+    else:
+        api = load_nvml()
+    return build_agent(
+        config,
+        cluster=pick_cluster(settings, config),
+        node=config.node or default_node(),
+        engine=ledger_engine(settings),
+        api=api,
+        runner=subprocess_runner if slurm else None,
+    )

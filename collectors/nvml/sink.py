@@ -1,0 +1,135 @@
+"""Delivery of flush windows: to the ledger when it answers, to the spool when it does not.
+
+Why the spool is replayed before the current window is written: windows then reach the ledger in the order
+they were taken, so the ledger never even briefly holds older totals after newer ones (the upsert's
+``last_sample`` guard would refuse them anyway). Each spool file is replayed in its own transaction and
+removed after commit; a crash in between replays it again, harmlessly, since it holds absolute values.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
+
+from collectors.nvml.counters import AgentCounters
+from collectors.nvml.spool import Spool
+from quotad.ledger.telemetry import GpuUsageRow, node_hour_rows, upsert_gpu_usage
+from quotad.ledger.telemetry_models import GpuUsageHourly
+
+__all__ = ["Delivery", "LedgerSink"]
+
+log = logging.getLogger("quotad.agent.sink")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one flush did: rows written to the ledger, spool windows replayed, or spooled instead."""
+
+    written: int
+    replayed_windows: int
+    spooled: bool
+    error: str = ""
+
+
+class LedgerSink:
+    """Writes rows through ``quotad.ledger.telemetry``; falls back to ``spool``."""
+
+    def __init__(self, engine: Engine | None, spool: Spool, *, counters: AgentCounters) -> None:
+        self.engine = engine
+        self.spool = spool
+        self.counters = counters
+        self._down = False
+
+    def deliver(self, rows: Sequence[GpuUsageRow], *, now: int) -> Delivery:
+        """Replay the spool, then write ``rows``; on any ledger failure spool ``rows`` (``OSError`` if that fails)."""
+        replayed = 0
+        try:
+            if self.engine is None:
+                raise ConnectionError("no ledger configured")
+            replayed = self.replay()
+            written = 0
+            if rows:
+                with self.engine.begin() as conn:
+                    written = upsert_gpu_usage(conn, rows)
+        except (SQLAlchemyError, ConnectionError) as exc:
+            self.counters.inc("flush_failures")
+            message = _first_line(exc)
+            if not self._down:
+                self._down = True
+                log.warning("ledger unreachable (%s): spooling windows to %s", message, self.spool.directory)
+            if rows:
+                self.spool.write(rows, created=now)
+            return Delivery(written=0, replayed_windows=replayed, spooled=bool(rows), error=message)
+        if self._down:
+            self._down = False
+            log.warning("ledger reachable again: replayed %d spooled window(s)", replayed)
+        self.counters.inc("rows_written", written)
+        return Delivery(written=written, replayed_windows=replayed, spooled=False)
+
+    def check(self) -> bool:
+        """Whether the ledger is reachable and has the telemetry table; logs why not. Never raises.
+
+        Only the table the agent writes is checked, not the whole schema revision: an agent must keep working
+        across a central ``quotad db upgrade`` that does not touch it (and this keeps Alembic out of the
+        agent's memory).
+        """
+        if self.engine is None:
+            log.warning("no ledger configured: every window goes to the spool at %s", self.spool.directory)
+            return False
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
+            log.error("no ledger at %s (run `quotad db upgrade`): windows are spooled until it exists", database)
+            return False
+        try:
+            found = inspect(self.engine).has_table(GpuUsageHourly.__tablename__)
+        except SQLAlchemyError as exc:
+            log.error("ledger unreachable now (%s): windows are spooled until it answers", _first_line(exc))
+            return False
+        if not found:
+            log.error(
+                "the ledger has no %s table (run `quotad db upgrade`): windows are spooled until it has",
+                GpuUsageHourly.__tablename__,
+            )
+        return found
+
+    def replay(self) -> int:
+        """Write every spooled window, oldest first; stop (raising) at the first ledger failure."""
+        assert self.engine is not None
+        done = 0
+        for path in self.spool.pending():
+            rows = self.spool.read(path)
+            if rows:
+                with self.engine.begin() as conn:
+                    upsert_gpu_usage(conn, rows)
+            self.spool.remove(path)
+            self.counters.inc("spool_windows_replayed")
+            done += 1
+        return done
+
+    def resume_rows(self, *, cluster: str, node: str, hour: int) -> list[GpuUsageRow]:
+        """This node's rows of ``hour`` as last recorded: the newest spool window's, else the ledger's."""
+        pending = self.spool.pending()
+        if pending:
+            rows = [r for r in self.spool.read(pending[-1]) if (r.cluster, r.node, r.hour) == (cluster, node, hour)]
+            if rows:
+                return rows
+        if self.engine is None:
+            return []
+        try:
+            with self.engine.connect() as conn:
+                return node_hour_rows(conn, cluster, node, hour)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "cannot resume this hour's totals from the ledger (%s): starting from zero",
+                str(exc).splitlines()[0][:200],
+            )
+            return []
