@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_GPU_TFLOPS",
     "ClusterConfig",
     "DatabaseConfig",
+    "PbsConfig",
     "ProgrammeConfig",
     "Settings",
     "default_database_url",
@@ -97,6 +98,12 @@ class SacctConfig(_Section):
     overlap_s: PositiveInt = 900
 
 
+class PbsConfig(_Section):
+    """Where the PBS collector reads one server's accounting logs (``PBS_HOME/server_priv/accounting``)."""
+
+    accounting_dir: Path
+
+
 class ClusterConfig(_Section):
     """One scheduler instance whose jobs are charged. ``timezone`` is how its sacct text prints times."""
 
@@ -108,6 +115,8 @@ class ClusterConfig(_Section):
     timezone: str = "UTC"
     programme_partitions: list[str] = Field(default_factory=list)
     sacct: SacctConfig = Field(default_factory=SacctConfig)
+    #: Required by ``quotad collect pbs`` for ``scheduler = "pbs"`` (or pass ``--accounting-dir``).
+    pbs: PbsConfig | None = None
 
     @field_validator("name")
     @classmethod

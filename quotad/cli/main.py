@@ -14,9 +14,10 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from collectors import pbs_cli
 from quotad import __version__
 from quotad.cli import agent as agent_cmd
-from quotad.cli import collect, company, db, demo, grant, ingest, slurm, status
+from quotad.cli import collect, company, db, demo, grant, ingest, maintenance, pool, provider, slurm, status
 from quotad.cli.context import AppState
 from quotad.errors import QuotadError
 
@@ -85,6 +86,11 @@ app.add_typer(grant.app, name="grant")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(collect.app, name="collect")
 app.add_typer(slurm.app, name="slurm")
+app.add_typer(provider.app, name="provider")
+app.add_typer(pool.app, name="pool")
+app.add_typer(maintenance.app, name="maintenance")
+collect.app.command("pbs")(pbs_cli.collect_pbs)
+ingest.app.command("pbs")(pbs_cli.ingest_pbs)
 app.command("status")(status.status)
 app.command("report")(status.report)
 app.command("demo")(demo.demo)

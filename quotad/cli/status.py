@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
+from quotad.cli.pool import render_pool
 from quotad.errors import UsageError
 from quotad.ledger.queries import REPORT_KEYS, ReportRow, StatusRow, company_status, usage_report
 from quotad.render import Cell, Table, emit
@@ -129,6 +130,9 @@ def report(
     fmt: str = FormatOption,
     as_json: bool = JsonOption,
     now_text: str | None = NowOption,
+    pool: bool = typer.Option(
+        False, "--pool", help="The pool instead: reserved, maintenance, allocated, busy and unallocated GPU-hours."
+    ),
 ) -> None:
     """Usage in one month grouped by company, cluster, partition, GPU type or user (exact GPU-seconds too)."""
     if by not in REPORT_KEYS:
@@ -137,6 +141,10 @@ def report(
     tz = app_state.settings.programme.timezone
     year, month = parse_month(period) if period else month_start(parse_now(now_text), tz)
     start, end = month_bounds(year, month, tz)
+    if pool:
+        now = parse_now(now_text)
+        render_pool(app_state, start=start, end=end, now=now, by="cluster", fmt=pick_format(fmt, as_json))
+        return
     with app_state.ledger().connect() as conn:
         rows = usage_report(conn, app_state.catalog, start=start, end=end, by=by)
     emit(report_table(rows, by, f"Usage {year:04d}-{month:02d} by {by}"), pick_format(fmt, as_json))
