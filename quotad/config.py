@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from quotad.agent_config import AgentConfig
+from quotad.daemon.config import DaemonConfig
 from quotad.errors import ConfigError
 
 __all__ = [
@@ -165,6 +166,7 @@ class Settings(BaseSettings):
     gpu_types: dict[str, PositiveInt] = Field(default_factory=dict)
     clusters: list[ClusterConfig] = Field(default_factory=list)
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     @classmethod

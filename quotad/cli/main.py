@@ -19,6 +19,7 @@ from quotad import __version__
 from quotad.cli import agent as agent_cmd
 from quotad.cli import collect, company, db, demo, grant, ingest, maintenance, pool, provider, slurm, status
 from quotad.cli.context import AppState
+from quotad.cli.run import run as run_command
 from quotad.errors import QuotadError
 
 __all__ = ["app", "run"]
@@ -95,6 +96,7 @@ app.command("status")(status.status)
 app.command("report")(status.report)
 app.command("demo")(demo.demo)
 app.command("agent")(agent_cmd.agent)
+app.command("run")(run_command)
 
 
 def run() -> None:

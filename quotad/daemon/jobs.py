@@ -1,0 +1,187 @@
+"""The daemon's pluggable job list: named callables, each with a default interval and allowed staleness.
+
+Why a registry and not a hard-wired scheduler: policies, the outbox, digests, spool replay and rollup upkeep
+are written elsewhere, on their own timelines. Each joins the daemon with one ``registry.add(...)`` line in
+``default_registry``; its schedule can then be tuned (or the job disabled) in ``[daemon.jobs.<name>]``
+without code. A job is any ``Callable[[JobContext], object]``: it opens its own transaction from
+``ctx.engine`` (so SIGTERM, which waits for running jobs, always lets that transaction finish), reads
+``ctx.settings`` (the configuration in force, swapped atomically on SIGHUP) and takes ``ctx.now()`` instead
+of reading the clock, so tests pin time. It raises to report failure; the scheduler logs the traceback and
+runs it again at its next interval.
+
+Per-cluster jobs (the Slurm poll) declare ``targets``: one scheduled job per returned cluster, named
+``<name>:<cluster>`` and given ``ctx.cluster``, so one slow cluster never delays another.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from collectors.runner import CommandRunner
+from collectors.slurm import poll_cluster
+from quotad.config import Settings
+from quotad.daemon.config import JobsConfig
+from quotad.errors import ConfigError
+from quotad.metrics.snapshot import SnapshotCache
+from quotad.units import GpuCatalog
+
+__all__ = [
+    "JobContext",
+    "JobDef",
+    "JobFunc",
+    "JobRegistry",
+    "ScheduledJob",
+    "default_registry",
+    "metrics_refresh",
+    "slurm_clusters",
+    "slurm_poll",
+]
+
+log = logging.getLogger("quotad.daemon.jobs")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job is given at each run; ``cluster`` is set only for per-cluster jobs."""
+
+    engine: Engine
+    settings: Settings
+    clock: Callable[[], float]
+    cluster: str | None = None
+
+    def now(self) -> int:
+        """The current time as UTC epoch seconds (the injected clock)."""
+        return int(self.clock())
+
+
+JobFunc = Callable[[JobContext], object]
+Targets = Callable[[Settings], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class JobDef:
+    """A registered job: its defaults; ``targets`` expands it into one job per cluster."""
+
+    name: str
+    func: JobFunc
+    interval_s: float
+    stale_after_s: float
+    targets: Targets | None = None
+    run_at_start: bool = True
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """A job as scheduled: its id, the cluster it serves, and the interval and staleness in force."""
+
+    id: str
+    definition: JobDef
+    interval_s: float
+    stale_after_s: float
+    cluster: str | None = None
+
+
+class JobRegistry:
+    """Named jobs in registration order; ``resolve`` applies ``[daemon.jobs]`` to them."""
+
+    def __init__(self) -> None:
+        self._defs: dict[str, JobDef] = {}
+
+    def add(
+        self,
+        name: str,
+        func: JobFunc,
+        *,
+        interval_s: float,
+        stale_after_s: float,
+        targets: Targets | None = None,
+        run_at_start: bool = True,
+    ) -> None:
+        """Register ``func`` under ``name`` (one line per job); names are unique."""
+        if name in self._defs:
+            raise ValueError(f"job {name!r} is registered twice")
+        if interval_s <= 0 or stale_after_s < interval_s:
+            raise ValueError(f"job {name!r}: need 0 < interval_s <= stale_after_s")
+        self._defs[name] = JobDef(name, func, interval_s, stale_after_s, targets, run_at_start)
+
+    def names(self) -> list[str]:
+        return list(self._defs)
+
+    def resolve(self, settings: Settings, config: JobsConfig) -> list[ScheduledJob]:
+        """The jobs to schedule under ``settings``; raises ``ConfigError`` for an inconsistent schedule."""
+        jobs: list[ScheduledJob] = []
+        for definition in self._defs.values():
+            schedule = config.schedule(definition.name)
+            if not schedule.enabled:
+                continue
+            interval = schedule.interval_s or definition.interval_s
+            stale = schedule.stale_after_s or max(definition.stale_after_s, 2 * interval)
+            if stale < interval:
+                raise ConfigError(
+                    f"daemon.jobs.{definition.name}: stale_after_s = {stale:g} is shorter than the interval "
+                    f"{interval:g}; raise it or set both"
+                )
+            if definition.targets is None:
+                jobs.append(ScheduledJob(definition.name, definition, interval, stale))
+                continue
+            for cluster in definition.targets(settings):
+                jobs.append(ScheduledJob(f"{definition.name}:{cluster}", definition, interval, stale, cluster))
+        return jobs
+
+    def unprovided(self, config: JobsConfig) -> list[str]:
+        """Jobs configured under ``[daemon.jobs]`` that this build does not provide (yet)."""
+        return [
+            name
+            for name in JobsConfig.names()
+            if name not in self._defs and config.schedule(name) != JobsConfig().schedule(name)
+        ]
+
+
+def slurm_clusters(settings: Settings) -> list[str]:
+    return [c.name for c in settings.clusters if c.scheduler == "slurm"]
+
+
+def slurm_poll(runner: CommandRunner) -> JobFunc:
+    """One incremental ``sacct`` poll of ``ctx.cluster`` (the same call as ``quotad collect slurm``)."""
+
+    def poll(ctx: JobContext) -> None:
+        if ctx.cluster is None:
+            raise ValueError("slurm_poll is a per-cluster job")
+        result = poll_cluster(ctx.engine, ctx.settings, ctx.cluster, runner=runner, now=ctx.now())
+        log.info(
+            "polled %s: %d lines, %d new, %d updated, %d refused",
+            ctx.cluster,
+            result.total("lines_total"),
+            result.total("inserted"),
+            result.total("updated"),
+            result.lines_bad,
+            extra={"cluster": ctx.cluster, "duration_s": round(result.duration_s, 3)},
+        )
+
+    return poll
+
+
+def metrics_refresh(cache: SnapshotCache) -> JobFunc:
+    """Recompute the exporter's usage aggregate when the ledger changed, so scrapes never pay for it."""
+
+    def refresh(ctx: JobContext) -> None:
+        cache.refresh(ctx.engine, GpuCatalog(ctx.settings.gpu_types), now=ctx.now())
+
+    return refresh
+
+
+def default_registry(*, runner: CommandRunner, snapshots: SnapshotCache) -> JobRegistry:
+    """Every job ``quotad run`` schedules. Add a job with one line; its config table is ``[daemon.jobs.NAME]``."""
+    registry = JobRegistry()
+    registry.add("slurm_poll", slurm_poll(runner), interval_s=300, stale_after_s=1800, targets=slurm_clusters)
+    registry.add("metrics_refresh", metrics_refresh(snapshots), interval_s=30, stale_after_s=600)
+    # registry.add("policy_tick", policies.engine.tick, interval_s=300, stale_after_s=1800)
+    # registry.add("outbox", quotad.notify.outbox.send_due, interval_s=60, stale_after_s=900)
+    # registry.add("digest", quotad.notify.digest.send_due, interval_s=900, stale_after_s=7200)
+    # registry.add("spool_replay", collectors.nvml.spool.replay, interval_s=300, stale_after_s=3600)
+    # registry.add("rollup_upkeep", quotad.ledger.upkeep.run, interval_s=3600, stale_after_s=14400)
+    return registry

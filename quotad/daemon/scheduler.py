@@ -1,0 +1,129 @@
+"""APScheduler (3.x) wiring: each registered job on its interval, never overlapping itself.
+
+Why these settings: ``max_instances=1`` so a slow poll is never run twice at once (two polls of one cluster
+would serialise on the watermark lock anyway, holding a worker each); ``coalesce`` so runs missed while the
+process was suspended or busy collapse into one; no misfire grace limit, so a late run still happens. Each
+run goes through ``guarded``, which records health and logs an exception with its traceback instead of
+letting it reach APScheduler: a job that raises is simply run again at its next interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from quotad.daemon.health import JobHealth
+from quotad.daemon.jobs import JobContext, ScheduledJob
+
+__all__ = ["JobScheduler", "guarded"]
+
+log = logging.getLogger("quotad.daemon")
+
+ContextFactory = Callable[[ScheduledJob], JobContext]
+
+
+def guarded(job: ScheduledJob, context: ContextFactory, health: JobHealth, clock: Callable[[], float]) -> None:
+    """Run one job once: record start, success or failure; never raise (the daemon must outlive its jobs)."""
+    started_at = clock()
+    started = time.monotonic()
+    health.started(job.id, started_at)
+    try:
+        job.definition.func(context(job))
+    except Exception as exc:
+        took = time.monotonic() - started
+        log.exception(
+            "job %s failed after %.2f s; it runs again in %g s",
+            job.id,
+            took,
+            job.interval_s,
+            extra={"job": job.id, "duration_s": round(took, 3)},
+        )
+        health.failed(job.id, at=clock(), duration_s=took, error=f"{type(exc).__name__}: {exc}")
+        return
+    took = time.monotonic() - started
+    health.succeeded(job.id, at=clock(), duration_s=took)
+    log.debug("job %s done in %.2f s", job.id, took, extra={"job": job.id, "duration_s": round(took, 3)})
+
+
+class JobScheduler:
+    """A ``BackgroundScheduler`` holding the resolved jobs; ``apply`` brings it to a new job list."""
+
+    def __init__(
+        self,
+        *,
+        health: JobHealth,
+        context: ContextFactory,
+        clock: Callable[[], float],
+        max_workers: int,
+    ) -> None:
+        self._health = health
+        self._context = context
+        self._clock = clock
+        self._max_workers = max_workers
+        self._scheduler: BackgroundScheduler | None = None
+        self._jobs: dict[str, ScheduledJob] = {}
+
+    def start(self, jobs: list[ScheduledJob]) -> None:
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=self._max_workers)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        self._scheduler.start()
+        self.apply(jobs)
+
+    def apply(self, jobs: list[ScheduledJob]) -> None:
+        """Add new jobs, drop removed ones, reschedule those whose interval changed; keep the rest running."""
+        scheduler = self._require()
+        wanted = {job.id: job for job in jobs}
+        for job_id in [j for j in self._jobs if j not in wanted]:
+            scheduler.remove_job(job_id)
+            self._health.unregister(job_id)
+            del self._jobs[job_id]
+            log.info("job %s removed", job_id, extra={"job": job_id})
+        for job_id, job in wanted.items():
+            self._health.register(job_id, stale_after_s=job.stale_after_s)
+            old = self._jobs.get(job_id)
+            if old is None:
+                first = datetime.now(UTC) if job.definition.run_at_start else None
+                scheduler.add_job(
+                    guarded,
+                    IntervalTrigger(seconds=job.interval_s, timezone=UTC),
+                    args=(job, self._context, self._health, self._clock),
+                    id=job_id,
+                    name=job_id,
+                    next_run_time=first or datetime.now(UTC) + timedelta(seconds=job.interval_s),
+                )
+                log.info(
+                    "job %s scheduled every %g s (stale after %g s)",
+                    job_id,
+                    job.interval_s,
+                    job.stale_after_s,
+                    extra={"job": job_id},
+                )
+            elif old != job:
+                scheduler.modify_job(job_id, args=(job, self._context, self._health, self._clock))
+                if old.interval_s != job.interval_s:
+                    scheduler.reschedule_job(job_id, trigger=IntervalTrigger(seconds=job.interval_s, timezone=UTC))
+                    log.info("job %s now every %g s", job_id, job.interval_s, extra={"job": job_id})
+            self._jobs[job_id] = job
+
+    def jobs(self) -> list[ScheduledJob]:
+        return list(self._jobs.values())
+
+    def shutdown(self) -> None:
+        """Stop scheduling and wait for running jobs to return (their transactions commit or roll back)."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+
+    def _require(self) -> BackgroundScheduler:
+        if self._scheduler is None:
+            raise RuntimeError("the scheduler is not started")
+        return self._scheduler

@@ -1,0 +1,162 @@
+"""The exporter's live reads: what runs now, which GPUs idle, which directives are open.
+
+Why separate from the collector: each is a small function with a typed result that the collector is given
+(and tests or later code can swap). Unclaimed accounts are left out everywhere, as in
+``gpus_held_now``: the metrics are per company.
+
+``open_directives`` reads the ``directives`` table by name rather than through ``quotad.directives`` (being
+written alongside); swap in that package's own count through ``LedgerCollector(directives=...)``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from sqlalchemy import Connection, Table, and_, exists, func, inspect, select, text, true
+
+from quotad.ledger.ingest import decode_gpus
+from quotad.ledger.models import Cluster, CompanyAccount, Job
+from quotad.ledger.telemetry_models import GpuUsageHourly
+
+__all__ = [
+    "CellKey",
+    "DirectiveCounter",
+    "IdleGpu",
+    "IdleReader",
+    "allocated_gpus",
+    "idle_gpus",
+    "open_directives",
+    "severity_label",
+]
+
+#: (company, cluster, GPU type)
+CellKey = tuple[str, str, str]
+#: Directive states that count as open (``quotad.directives.models.ACTIVE_STATES``).
+_ACTIVE = ("open", "notified", "acknowledged")
+#: ``policies.base.Severity``: the integers the directives table stores, and their names.
+_SEVERITIES = {10: "info", 20: "notice", 30: "warning", 40: "critical"}
+_TELEMETRY = cast(Table, GpuUsageHourly.__table__)
+_TELEMETRY_TABLE = _TELEMETRY.name
+
+
+def allocated_gpus(conn: Connection) -> dict[CellKey, int]:
+    """GPUs held by running jobs per (company, cluster, GPU type), as of the last Slurm poll."""
+    stmt = (
+        select(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc, func.count())
+        .join(CompanyAccount, and_(CompanyAccount.cluster == Job.cluster, CompanyAccount.account == Job.account))
+        .where(Job.state == "RUNNING", Job.gpu_count > 0)
+        .group_by(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc)
+    )
+    cells: defaultdict[CellKey, int] = defaultdict(int)
+    for company, cluster, alloc, jobs in conn.execute(stmt):
+        for gpu_type, count in decode_gpus(alloc):
+            cells[(company, cluster, gpu_type)] += count * int(jobs)
+    return dict(cells)
+
+
+@dataclass(frozen=True)
+class IdleGpu:
+    """One allocated GPU that was idle at its last sample, with whose job it is and for how long."""
+
+    company: str
+    cluster: str
+    gpu_type: str
+    job_id: int
+    user: str
+    idle_for_s: int
+
+
+class IdleReader(Protocol):
+    def __call__(self, conn: Connection, *, now: int, stale_after_s: int) -> Sequence[IdleGpu] | None: ...
+
+
+def idle_gpus(conn: Connection, *, now: int, stale_after_s: int) -> list[IdleGpu] | None:
+    """Allocated GPUs idle at their latest sample, from the node agents' rows; None without a telemetry table.
+
+    The same answer as ``telemetry.idle_allocations(min_idle_s=0)`` for every cluster (a test holds them
+    equal: a GPU's state is its newest hour's row), read as one narrow query instead of one per cluster,
+    since this runs at every scrape. The GPU type is the running job's when its allocation has one type,
+    else the cluster's default.
+    """
+    if not inspect(conn).has_table(_TELEMETRY_TABLE):
+        return None
+    t, newer = _TELEMETRY.c, _TELEMETRY.alias("newer").c
+    stmt = select(t.cluster, t.job_id, t.node, t.gpu_index, t.account, t.user_name, t.idle_since, t.last_sample).where(
+        t.last_sample >= now - stale_after_s,
+        t.allocated == true(),
+        t.idle_since.is_not(None),
+        ~exists().where(
+            newer.cluster == t.cluster,
+            newer.job_id == t.job_id,
+            newer.node == t.node,
+            newer.gpu_index == t.gpu_index,
+            newer.hour > t.hour,
+        ),
+    )
+    idle = conn.execute(stmt).all()
+    if not idle:
+        return []
+    owners = {(a.cluster, a.account): a.company_id for a in conn.execute(select(CompanyAccount))}
+    defaults = {name: gpu_type for name, gpu_type in conn.execute(select(Cluster.name, Cluster.default_gpu_type))}
+    types = _job_types(conn, {(r.cluster, r.job_id) for r in idle})
+    return [
+        IdleGpu(
+            owners[(r.cluster, r.account)],
+            r.cluster,
+            types.get((r.cluster, r.job_id), defaults.get(r.cluster, "")),
+            int(r.job_id),
+            r.user_name,
+            max(0, min(now, r.last_sample) - r.idle_since),
+        )
+        for r in sorted(idle, key=lambda r: (r.cluster, r.node, r.gpu_index, r.job_id))
+        if (r.cluster, r.account) in owners
+    ]
+
+
+def _job_types(conn: Connection, jobs: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The single GPU type of each running job among ``jobs`` (jobs of mixed types are left out)."""
+    ids = sorted({job_id for _, job_id in jobs})
+    stmt = select(Job.cluster, Job.job_id_raw, Job.gpu_alloc).where(Job.state == "RUNNING", Job.job_id_raw.in_(ids))
+    types: dict[tuple[str, int], str] = {}
+    for cluster, job_id, alloc in conn.execute(stmt):
+        kinds = {t for t, _ in decode_gpus(alloc)}
+        if (cluster, int(job_id)) in jobs and len(kinds) == 1:
+            types[(cluster, int(job_id))] = kinds.pop()
+    return types
+
+
+class DirectiveCounter(Protocol):
+    def __call__(self, conn: Connection) -> Mapping[tuple[str, str], int]: ...
+
+
+def severity_label(value: object) -> str:
+    """The directives table stores severity as policies' integer scale; the metric label is its name."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _SEVERITIES.get(value, str(value))
+    return str(value).lower()
+
+
+def open_directives(conn: Connection) -> dict[tuple[str, str], int]:
+    """Active directives per (policy, severity label); empty while the ledger has no ``directives`` table.
+
+    A stand-in until ``quotad.directives`` offers its own count: it reads the table of migration
+    0004directives by name (``policy``, integer ``severity``, ``state`` active while open, notified or
+    acknowledged), so the exporter works on a ledger with or without it.
+    """
+    inspector = inspect(conn)
+    if not inspector.has_table("directives"):
+        return {}
+    columns = {c["name"] for c in inspector.get_columns("directives")}
+    if not {"policy", "severity", "state"} <= columns:
+        return {}
+    active = ", ".join(f"'{s}'" for s in _ACTIVE)
+    rows = conn.execute(
+        text(f"SELECT policy, severity, count(*) FROM directives WHERE state IN ({active}) GROUP BY policy, severity")
+    )
+    counts: defaultdict[tuple[str, str], int] = defaultdict(int)
+    for policy, severity, n in rows:
+        counts[(str(policy), severity_label(severity))] += int(n)
+    return dict(counts)

@@ -1,0 +1,302 @@
+"""The exporter's collector on a constructed ledger (SQLite and PostgreSQL): values, fallbacks, caching."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from collectors.slurm import ingest_sacct_text
+from quotad.amounts import NORMALISED
+from quotad.config import Settings
+from quotad.daemon.health import JobHealth
+from quotad.ledger.collector_state import record_failure, record_success
+from quotad.ledger.ingest import sync_clusters
+from quotad.ledger.models import POOL
+from quotad.ledger.queries import company_status, usage_cells
+from quotad.ledger.registry import AccountRef, GrantSpec, add_company, set_grant
+from quotad.ledger.telemetry import GpuUsageRow, idle_allocations, upsert_gpu_usage
+from quotad.metrics.catalogue import CATALOGUE
+from quotad.metrics.collector import LedgerCollector, build_registry
+from quotad.metrics.snapshot import SnapshotCache, range_cells
+from quotad.metrics.sources import idle_gpus, open_directives, severity_label
+from quotad.units import TFLOP_PER_EFLOPS_HOUR, GpuCatalog
+from tests.helpers import row, sacct_text, utc
+
+H = 3600
+NOV, MAY = utc("2026-11-01T00:00:00"), utc("2027-05-01T00:00:00")
+NOW = utc("2026-11-20T00:00:00")
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def gpu_row(job_id: int, gpu: int, *, idle_since: int | None, account: str = "acme", cluster: str = "c1") -> GpuUsageRow:
+    """One agent row for the hour before NOW, sampled 30 s before NOW."""
+    hour = NOW - H
+    return GpuUsageRow(
+        cluster=cluster, job_id=job_id, node="n1", gpu_index=gpu, hour=hour, gpu_uuid=f"GPU-{gpu}", account=account,
+        user_name="alice", samples=300, observed_seconds=3000, idle_seconds=1200 if idle_since else 0,
+        idle_mem_held_seconds=0, util_pct_seconds=0, util_max=0, mem_used_max=0, mem_total=80 << 30, energy_mj=0,
+        allocated=True, job_process_seen=True, foreign_processes=0, foreign_job_id=None, idle_since=idle_since,
+        recent_seconds=1800, recent_idle_seconds=1200 if idle_since else 0, recent_util_pct_seconds=0,
+        throttle_mask=0, xid_events=0, last_xid=None, ecc_uncorrected=0, first_sample=hour, last_sample=NOW - 30,
+        updated_at=NOW - 30,
+    )
+
+
+def add_directive(conn: Connection, policy: str, severity: int, state: str, subject: str) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO directives (policy, subject_key, state, base_severity, severity, level, summary, finding, "
+            "urgent, enforceable, opened_at, last_seen_at, changed_at, notices, unchanged_notices, escalation, "
+            "acknowledged_by, close_reason) VALUES (:p, :s, :st, :sev, :sev, 'warn', '', '{}', false, false, "
+            ":now, :now, :now, 0, 0, 0, '', '')"
+        ),
+        {"p": policy, "s": subject, "st": state, "sev": severity, "now": NOW},
+    )
+
+
+@pytest.fixture
+def programme(engine: Engine, settings: Settings) -> Engine:
+    """acme: 1,000 GPU-h of H100 on c1, 170 used (70 in the last 7 days), 4 GPUs running (3 idle).
+    fuji: a pool grant of 2 EFLOPS-h, 1,000 H200 GPU-h used on c2."""
+    with engine.begin() as conn:
+        sync_clusters(conn, settings)
+        add_company(conn, company_id="acme", name_ja="アクメ", name_en="Acme", now=NOW,
+                    accounts=[AccountRef("c1", "acme")])
+        add_company(conn, company_id="fuji", name_ja="富士", name_en="Fuji", now=NOW, accounts=[AccountRef("c2", "fuji")])
+        types = ["h100", "h200", "a100"]
+        set_grant(conn, GrantSpec("acme", "c1", "h100", 1000 * H, NOV, MAY), known_gpu_types=types)
+        set_grant(conn, GrantSpec("fuji", POOL, NORMALISED, 2 * TFLOP_PER_EFLOPS_HOUR, NOV, MAY),
+                  known_gpu_types=types)
+        lines = sacct_text(
+            row("1", 1, start="2026-11-02T00:00:00", end="2026-11-02T12:30:00", elapsed=45000, gpus="gres/gpu=8"),
+            row("2", 2, start="2026-11-15T00:00:00", end="2026-11-15T10:00:00", elapsed=36000, gpus="gres/gpu=7"),
+            row("3", 3, state="RUNNING", start="2026-11-20T00:00:00", elapsed=0, gpus="gres/gpu=4"),
+            row("10", 10, cluster="c2", account="fuji", submit="2026-11-10T09:00:00", start="2026-11-10T09:00:00",
+                end="2026-11-10T19:00:00", elapsed=36000, gpus="gres/gpu=100"),
+        )
+        ingest_sacct_text(conn, settings, lines, source="test", now=NOW)
+        upsert_gpu_usage(conn, [gpu_row(3, g, idle_since=NOW - 1200 if g < 3 else None) for g in range(4)])
+        add_directive(conn, "idle_allocation", 30, "open", "c1:3")
+        add_directive(conn, "idle_allocation", 30, "notified", "c1:4")
+        add_directive(conn, "quota_threshold", 40, "resolved", "acme")
+        record_success(conn, "c1", "sacct", new_watermark=NOW, now=NOW - 60, duration_ms=1500)
+        record_failure(conn, "c2", "sacct", error="slurmdbd down", now=NOW - 60, duration_ms=200)
+    return engine
+
+
+def collector(engine: Engine, settings: Settings, **kw: object) -> LedgerCollector:
+    return LedgerCollector(
+        engine=engine, settings=lambda: settings, snapshots=SnapshotCache(max_age_s=300), clock=lambda: NOW, **kw  # type: ignore[arg-type]
+    )
+
+
+def scrape(c: LedgerCollector) -> Samples:
+    text_ = generate_latest(build_registry(c)).decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text_)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+def names(samples: Samples) -> set[str]:
+    return {name for name, _ in samples}
+
+
+def test_grant_and_company_figures_match_quotad_status(programme: Engine, settings: Settings) -> None:
+    s = scrape(collector(programme, settings))
+    acme = {"company": "acme", "cluster": "c1", "gpu_type": "h100"}
+    grant = value(s, "quotad_grant_gpu_seconds", **acme, grant="1")
+    assert grant == 1000 * H
+    assert value(s, "quotad_grant_flop", **acme, grant="1") == 1000 * H * 989 * 1e12
+    assert value(s, "quotad_grant_used_ratio", **acme, grant="1") == pytest.approx(0.17)
+    assert value(s, "quotad_gpu_used_seconds", **acme) == 170 * H
+    with programme.connect() as conn:
+        status = {r.company_id: r for r in company_status(conn, GpuCatalog(settings.gpu_types), now=NOW)}
+    for company in ("acme", "fuji"):
+        expected = status[company]
+        assert value(s, "quotad_company_used_ratio", company=company) == pytest.approx(expected.used / expected.granted)
+        assert value(s, "quotad_company_projected_ratio", company=company) == pytest.approx(
+            expected.projected / expected.granted
+        )
+    # acme has one grant, so its grant projection is the company's: 170 h + 70 h/week for the rest of the period.
+    projected = (170 * H + 70 * H * (MAY - NOW) // (7 * 86400)) / (1000 * H)
+    assert value(s, "quotad_grant_projected_ratio", **acme, grant="1") == pytest.approx(projected)
+    assert value(s, "quotad_grant_start_timestamp_seconds", **acme, grant="1") == NOV
+    assert value(s, "quotad_grant_end_timestamp_seconds", **acme, grant="1") == MAY
+
+
+def test_normalised_pool_grant_has_flop_but_no_gpu_seconds(programme: Engine, settings: Settings) -> None:
+    s = scrape(collector(programme, settings))
+    fuji = {"company": "fuji", "cluster": "*", "gpu_type": "*", "grant": "2"}
+    assert value(s, "quotad_grant_flop", **fuji) == 2 * TFLOP_PER_EFLOPS_HOUR * 1e12
+    assert ("quotad_grant_gpu_seconds", frozenset(fuji.items())) not in s
+    # 1,000 H200 GPU-h at 989 TFLOPS = 0.989 * 3.6e6 ... over 2 EFLOPS-h
+    assert value(s, "quotad_grant_used_ratio", **fuji) == pytest.approx(1000 * H * 989 / (2 * TFLOP_PER_EFLOPS_HOUR))
+    assert value(s, "quotad_gpu_used_seconds", company="fuji", cluster="c2", gpu_type="h200") == 1000 * H
+    assert value(s, "quotad_gpu_type_peak_flops", gpu_type="h200") == 989e12
+
+
+def test_gpus_allocated_and_idle_now(programme: Engine, settings: Settings) -> None:
+    s = scrape(collector(programme, settings))
+    cell = {"company": "acme", "cluster": "c1", "gpu_type": "h100"}
+    assert value(s, "quotad_gpus_allocated", **cell) == 4
+    assert value(s, "quotad_gpus_idle", **cell) == 3
+    job = {"company": "acme", "cluster": "c1", "job_id": "3", "user": "alice"}
+    assert value(s, "quotad_slurm_job_gpus_idle", **job) == 3
+    assert value(s, "quotad_slurm_job_idle_seconds", **job) == 1170  # idle since NOW-1200, last sampled NOW-30
+
+
+def test_idle_gpus_agree_with_the_telemetry_read_api(programme: Engine) -> None:
+    with programme.begin() as conn:
+        # GPU 3 was idle in the hour before, but its newest row (busy) supersedes that; GPU 5's row is old.
+        before = replace(gpu_row(3, 3, idle_since=NOW - 5000), hour=NOW - 2 * H, first_sample=NOW - 2 * H,
+                         last_sample=NOW - H - 60)
+        upsert_gpu_usage(conn, [before, replace(gpu_row(3, 5, idle_since=NOW - 9000), last_sample=NOW - 4000)])
+    with programme.connect() as conn:
+        for stale in (300, 2 * H, 3 * H):
+            mine = sorted((g.cluster, g.job_id, g.user, g.idle_for_s) for g in idle_gpus(conn, now=NOW, stale_after_s=stale) or [])
+            theirs = sorted(
+                (s.cluster, s.job_id, s.user_name, s.idle_for(NOW))
+                for cluster in ("c1", "c2")
+                for s in idle_allocations(conn, cluster, now=NOW, min_idle_s=0, stale_after_s=stale)
+            )
+            assert mine == theirs
+            assert len(mine) == (3 if stale < 4000 else 4)
+
+
+def test_idle_rows_older_than_the_telemetry_window_are_not_now(programme: Engine, settings: Settings) -> None:
+    s = scrape(collector(programme, settings, telemetry_stale_s=10))
+    assert "quotad_gpus_idle" not in names(s)
+    assert value(s, "quotad_gpus_allocated", company="acme", cluster="c1", gpu_type="h100") == 4
+
+
+def test_open_directives_by_policy_and_severity(programme: Engine, settings: Settings) -> None:
+    s = scrape(collector(programme, settings))
+    assert value(s, "quotad_directives_open", policy="idle_allocation", severity="warning") == 2
+    assert ("quotad_directives_open", frozenset({"policy": "quota_threshold", "severity": "critical"}.items())) not in s
+    assert severity_label(25) == "25"
+
+
+def test_collector_health_from_the_ledger(programme: Engine, settings: Settings) -> None:
+    s = scrape(collector(programme, settings))
+    c1, c2 = {"cluster": "c1", "source": "sacct"}, {"cluster": "c2", "source": "sacct"}
+    assert value(s, "quotad_collector_last_success_timestamp_seconds", **c1) == NOW - 60
+    assert value(s, "quotad_collector_last_duration_seconds", **c1) == 1.5
+    assert value(s, "quotad_collector_errors_total", **c1) == 0
+    assert value(s, "quotad_collector_errors_total", **c2) == 1
+    assert value(s, "quotad_collector_polls_total", **c2) == 1
+    assert ("quotad_collector_last_success_timestamp_seconds", frozenset(c2.items())) not in s
+
+
+def test_daemon_job_health_is_exported(programme: Engine, settings: Settings) -> None:
+    health = JobHealth(lambda: NOW - 100)
+    health.register("slurm_poll:c1", stale_after_s=900)
+    health.succeeded("slurm_poll:c1", at=NOW - 40, duration_s=2.5)
+    health.register("outbox", stale_after_s=60)
+    health.failed("outbox", at=NOW - 5, duration_s=0.1, error="smtp down")
+    s = scrape(collector(programme, settings, jobs=health.snapshot))
+    assert value(s, "quotad_daemon_job_success_age_seconds", daemon_job="slurm_poll:c1") == 40
+    assert value(s, "quotad_daemon_job_success_age_seconds", daemon_job="outbox") == 100  # since registration
+    assert value(s, "quotad_daemon_job_last_success_timestamp_seconds", daemon_job="slurm_poll:c1") == NOW - 40
+    assert value(s, "quotad_daemon_job_errors_total", daemon_job="outbox") == 1
+    assert value(s, "quotad_daemon_job_runs_total", daemon_job="slurm_poll:c1") == 1
+    assert value(s, "quotad_daemon_job_stale_after_seconds", daemon_job="outbox") == 60
+    assert value(s, "quotad_ledger_up") == 1
+
+
+def test_every_catalogued_metric_is_served_on_a_full_ledger(programme: Engine, settings: Settings) -> None:
+    health = JobHealth(lambda: NOW)
+    health.register("j", stale_after_s=60)
+    health.succeeded("j", at=NOW, duration_s=1)
+    served = names(scrape(collector(programme, settings, jobs=health.snapshot)))
+    assert {spec.name for spec in CATALOGUE} <= served
+
+
+def test_unreadable_ledger_gives_ledger_up_0_and_keeps_job_metrics(settings: Settings) -> None:
+    broken = create_engine("sqlite:////nonexistent/dir/ledger.sqlite")
+    health = JobHealth(lambda: NOW)
+    health.register("j", stale_after_s=60)
+    s = scrape(collector(broken, settings, jobs=health.snapshot))
+    assert value(s, "quotad_ledger_up") == 0
+    assert value(s, "quotad_daemon_job_success_age_seconds", daemon_job="j") == 0
+    assert "quotad_grant_used_ratio" not in names(s)
+
+
+def test_registering_reads_nothing() -> None:
+    """describe() answers from the catalogue: an engine that cannot connect is never touched."""
+    broken = create_engine("sqlite:////nonexistent/dir/ledger.sqlite")
+    c = collector(broken, Settings())
+    registry = build_registry(c)
+    assert registry is not build_registry(c)  # a registry of its own each time, never a global one
+
+
+def test_snapshot_is_reused_until_the_ledger_changes(programme: Engine, settings: Settings) -> None:
+    catalog = GpuCatalog(settings.gpu_types)
+    cache = SnapshotCache(max_age_s=300)
+    assert cache.refresh(programme, catalog, now=NOW) is True
+    first = cache.current()
+    assert cache.refresh(programme, catalog, now=NOW + 10) is False
+    assert cache.current() is first
+    with programme.begin() as conn:
+        ingest_sacct_text(
+            conn, settings,
+            sacct_text(row("5", 5, start="2026-11-19T00:00:00", end="2026-11-19T01:00:00", elapsed=3600)),
+            source="more", now=NOW,
+        )
+    assert cache.refresh(programme, catalog, now=NOW + 20) is True
+    second = cache.current()
+    assert second is not None and first is not None
+    acme = ("acme", "c1", "h100")
+    assert second.cells[acme] == first.cells[acme] + 3600  # gres/gpu:h100=1 for one hour
+    # a new hour, or half the maximum age, recomputes even without a change
+    assert cache.refresh(programme, catalog, now=NOW + H) is True
+
+
+def test_a_grant_changed_in_place_invalidates_the_snapshot(programme: Engine, settings: Settings) -> None:
+    catalog = GpuCatalog(settings.gpu_types)
+    cache = SnapshotCache(max_age_s=300)
+    cache.refresh(programme, catalog, now=NOW)
+    with programme.begin() as conn:
+        set_grant(conn, GrantSpec("acme", "c1", "h100", 2000 * H, NOV, MAY), known_gpu_types=["h100"])
+    assert cache.refresh(programme, catalog, now=NOW + 1) is True
+
+
+def test_scrape_recomputes_only_a_snapshot_older_than_max_age(programme: Engine, settings: Settings) -> None:
+    catalog = GpuCatalog(settings.gpu_types)
+    cache = SnapshotCache(max_age_s=300)
+    with programme.connect() as conn:
+        first = cache.get(conn, catalog, now=NOW)
+        assert cache.get(conn, catalog, now=NOW + 300) is first
+        assert cache.get(conn, catalog, now=NOW + 301) is not first
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (NOV, NOW + 1),
+        (utc("2026-11-01T15:00:00"), utc("2026-11-19T09:30:00")),  # a Tokyo midnight to mid-morning
+        (utc("2026-11-02T03:00:00"), utc("2026-11-02T09:00:00")),  # inside one day: hourly only
+        (utc("2026-11-13T00:00:00"), NOW + 1),
+    ],
+)
+def test_range_cells_from_daily_rollups_equal_the_hourly_sums(programme: Engine, start: int, end: int) -> None:
+    with programme.connect() as conn:
+        hourly = {k: v for k, v in usage_cells(conn, start, end).items() if v}
+        for daily in (True, False):
+            assert {k: v for k, v in range_cells(conn, start, end, daily=daily).items() if v} == hourly
+
+
+def test_directives_without_the_table_are_empty() -> None:
+    engine = create_engine("sqlite://")
+    with engine.connect() as conn:
+        assert open_directives(conn) == {}
+
