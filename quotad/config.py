@@ -30,9 +30,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from policies.config import PoliciesConfig
 from quotad.agent_config import AgentConfig
 from quotad.daemon.config import DaemonConfig
+from quotad.directives.config import DirectivesConfig
 from quotad.errors import ConfigError
+from quotad.notify.config import NotifyConfig
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -167,6 +170,9 @@ class Settings(BaseSettings):
     clusters: list[ClusterConfig] = Field(default_factory=list)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
+    directives: DirectivesConfig = Field(default_factory=DirectivesConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     @classmethod
@@ -248,6 +254,12 @@ def load_config(path: Path | None = None) -> Settings:
         raise ConfigError(
             f"{source}: database.password must not be written in the config file; set QUOTAD_DATABASE__PASSWORD "
             "or database.password_file"
+        )
+    smtp = (data.get("notify") or {}).get("smtp") if isinstance(data.get("notify"), dict) else None
+    if isinstance(smtp, dict) and "password" in smtp:
+        raise ConfigError(
+            f"{source}: notify.smtp.password must not be written in the config file; set "
+            "QUOTAD_NOTIFY__SMTP__PASSWORD or notify.smtp.password_file"
         )
     try:
         return Settings(**data, source=source)

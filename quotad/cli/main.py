@@ -17,10 +17,27 @@ from typer.core import TyperGroup
 from collectors import pbs_cli
 from quotad import __version__
 from quotad.cli import agent as agent_cmd
-from quotad.cli import collect, company, db, demo, grant, ingest, maintenance, pool, provider, slurm, status
+from quotad.cli import (
+    collect,
+    company,
+    db,
+    demo,
+    directives,
+    grant,
+    ingest,
+    maintenance,
+    notify,
+    policy,
+    pool,
+    provider,
+    slurm,
+    status,
+)
+from quotad.cli import plugins as plugins_cmd
 from quotad.cli.context import AppState
 from quotad.cli.run import run as run_command
 from quotad.errors import QuotadError
+from quotad.plugins.host import command_names, load_plugins, mount
 
 __all__ = ["app", "run"]
 
@@ -78,6 +95,7 @@ def main(
     )
     if level > logging.DEBUG:
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    PLUGINS.warn_failures()
     ctx.obj = AppState(config_path=config)
 
 
@@ -87,6 +105,9 @@ app.add_typer(grant.app, name="grant")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(collect.app, name="collect")
 app.add_typer(slurm.app, name="slurm")
+app.add_typer(policy.app, name="policy")
+app.add_typer(directives.app, name="directives")
+app.add_typer(notify.app, name="notify")
 app.add_typer(provider.app, name="provider")
 app.add_typer(pool.app, name="pool")
 app.add_typer(maintenance.app, name="maintenance")
@@ -97,6 +118,13 @@ app.command("report")(status.report)
 app.command("demo")(demo.demo)
 app.command("agent")(agent_cmd.agent)
 app.command("run")(run_command)
+
+
+# Plugins last, so none can take a core command's name. Loaded once per process: a plugin that fails is kept
+# with its reason (`quotad plugins list`, and a warning on every command) and never stops the core commands.
+PLUGINS = load_plugins(reserved=command_names(app))
+mount(app, PLUGINS)
+app.add_typer(plugins_cmd.make_app(PLUGINS), name="plugins")
 
 
 def run() -> None:

@@ -204,5 +204,6 @@ class CollectorState(Base):
 
 
 # Tables owned by other modules share this metadata, so Alembic and the schema check see one ledger.
+from quotad.directives import models as _directives_models  # noqa: E402,F401
 from quotad.ledger import telemetry_models as _telemetry_models  # noqa: E402,F401
 from quotad.pool import models as _pool_models  # noqa: E402,F401

@@ -1,0 +1,63 @@
+"""``[directives]`` and how the engine, the notifier and the CLI find their config sections.
+
+Why ``rules_from``: the sections ``[policies]``, ``[directives]`` and ``[notify]`` are validated by
+``quotad.config.Settings`` like every other section once it declares them; until then (and for a Settings
+built in a test) the documented defaults stand in, so nothing downstream reads raw dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveFloat, PositiveInt
+
+from policies.config import PoliciesConfig
+from quotad.notify.config import NotifyConfig
+
+if TYPE_CHECKING:  # quotad.config will import this module for its [directives] section
+    from quotad.config import Settings
+
+__all__ = ["DirectivesConfig", "Rules", "rules_from"]
+
+
+class DirectivesConfig(BaseModel):
+    """Lifecycle defaults every policy inherits unless its own section says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Hours before an unchanged directive is notified again.
+    cooldown_hours: PositiveFloat = 24.0
+    #: After this many notices without change the next one is escalated (office in Cc, severity up).
+    escalate_after: PositiveInt = 3
+    #: A directive whose condition is gone is resolved only after this many minutes without it (flapping).
+    resolve_grace_minutes: NonNegativeInt = 0
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The three sections the directive side reads, typed."""
+
+    policies: PoliciesConfig
+    directives: DirectivesConfig
+    notify: NotifyConfig
+
+    def cooldown_s(self, policy: str) -> int:
+        own = self.policies.section(policy).cooldown_hours
+        return round((own if own is not None else self.directives.cooldown_hours) * 3600)
+
+    def escalate_after(self, policy: str) -> int:
+        own = self.policies.section(policy).escalate_after
+        return own if own is not None else self.directives.escalate_after
+
+
+def rules_from(settings: Settings) -> Rules:
+    """The sections from ``settings``, or their defaults where ``Settings`` does not declare them yet."""
+    policies = getattr(settings, "policies", None)
+    directives = getattr(settings, "directives", None)
+    notify = getattr(settings, "notify", None)
+    return Rules(
+        policies if isinstance(policies, PoliciesConfig) else PoliciesConfig(),
+        directives if isinstance(directives, DirectivesConfig) else DirectivesConfig(),
+        notify if isinstance(notify, NotifyConfig) else NotifyConfig(),
+    )
