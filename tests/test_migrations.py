@@ -45,6 +45,7 @@ def test_missing_schema_is_refused(settings: Settings) -> None:
 
 def test_outdated_schema_is_refused(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = 'old0000'"))
+        conn.execute(text("DELETE FROM alembic_version"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('old0000')"))
     with pytest.raises(SchemaError, match=r"at old0000 but this quotad expects .*quotad db upgrade"):
         check_schema(engine)

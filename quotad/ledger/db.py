@@ -61,8 +61,12 @@ def _alembic_config(connection: Any) -> AlembicConfig:
 
     if not MIGRATIONS_DIR.is_dir():
         raise SchemaError(f"migrations not found at {MIGRATIONS_DIR}; install quotad from its source tree")
+    from quotad.plugins.host import configure_alembic
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # One history: the core's versions plus each plugin's branch (found without importing plugin code).
+    configure_alembic(cfg, MIGRATIONS_DIR / "versions")
     cfg.attributes["connection"] = connection
     return cfg
 

@@ -1,0 +1,305 @@
+"""The narrow surface a plugin gets from quotad, and nothing more.
+
+A plugin is a factory registered in the entry-point group ``quotad.plugins``::
+
+    [project.entry-points."quotad.plugins"]
+    eval = "quotad.plugins.eval:plugin"
+
+The host calls it once with a ``Host`` handle and gets back a ``Plugin``: its typer sub-app, the tables it
+owns, the folder of its Alembic branch and, optionally, a ``Publisher`` of public content. Why so narrow:
+
+- **Tables.** A plugin declares its tables on ``quotad.ledger.models.Base`` (one metadata, one migration
+  history) and names them ``<plugin>_...``; the host refuses a plugin whose tables are not its own.
+- **Migrations.** ``migrations`` is the plugin package's ``migrations/`` folder, an Alembic branch labelled
+  with the plugin's name whose first revision follows a core revision. The host finds that folder by
+  convention without running plugin code, so the schema check still knows a plugin's revisions when the plugin
+  itself fails to import.
+- **The ledger.** ``LedgerView`` offers the core's query API (companies, grants, usage, status) and never the
+  core tables; its own tables a plugin reads and writes on the connection it is handed. Read commands run in
+  a read-only transaction (``PluginContext.reading``), so a report or site build cannot write by accident.
+- **Other plugins.** A plugin never reads another's tables; what one shares with another goes through typed
+  publications (``PublicContent``) that the host collects (``Host.publishers``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Engine, Table, text
+
+from quotad.config import Settings
+from quotad.errors import ConfigError
+from quotad.ledger.queries import (
+    CompanyInfo,
+    GrantInfo,
+    ReportKey,
+    ReportRow,
+    StatusRow,
+    company_status,
+    get_company,
+    list_companies,
+    list_grants,
+    usage_report,
+)
+from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_EFLOPS_HOUR, GpuCatalog, gpu_hours
+
+if TYPE_CHECKING:
+    import typer
+
+    from quotad.cli.context import AppState
+
+__all__ = [
+    "API_VERSION",
+    "Bilingual",
+    "CompanyCompute",
+    "Host",
+    "Language",
+    "LedgerView",
+    "Plugin",
+    "PluginContext",
+    "PublicCell",
+    "PublicContent",
+    "PublicEvent",
+    "PublicTable",
+    "PublishRequest",
+    "Publisher",
+    "plugin_context",
+    "plugin_settings",
+    "read_only",
+    "table_of",
+]
+
+#: Bumped when ``Plugin`` or what a plugin is handed changes incompatibly; the host refuses other versions.
+API_VERSION = 1
+
+Language = Literal["ja", "en"]
+LANGUAGES: tuple[Language, ...] = ("ja", "en")
+
+
+@dataclass(frozen=True)
+class CompanyCompute:
+    """One company's charged compute over a period, in the ledger's integer units."""
+
+    gpu_seconds: int
+    tflop: int
+
+    @property
+    def gpu_hours(self) -> float:
+        return gpu_hours(self.gpu_seconds)
+
+    @property
+    def eflops_hours(self) -> float:
+        return self.tflop / TFLOP_PER_EFLOPS_HOUR
+
+    @property
+    def eflops_days(self) -> float:
+        return self.tflop / (TFLOP_PER_EFLOPS_HOUR * SECONDS_PER_DAY // SECONDS_PER_HOUR)
+
+
+class LedgerView:
+    """Read access to the core ledger through its query API (``quotad.ledger.queries``) only.
+
+    Why a wrapper rather than the queries module: it is the whole of what a plugin may ask the core, so a
+    reviewer can see at a glance that no plugin touches the core tables, and the core can change its tables
+    without breaking plugins.
+    """
+
+    def __init__(self, conn: Connection, catalog: GpuCatalog) -> None:
+        self._conn = conn
+        self._catalog = catalog
+
+    def companies(self) -> list[CompanyInfo]:
+        return list_companies(self._conn)
+
+    def company(self, company_id: str) -> CompanyInfo:
+        """The company, or ``NotFoundError`` naming the known ones."""
+        return get_company(self._conn, company_id)
+
+    def grants(self, *, company_id: str | None = None) -> list[GrantInfo]:
+        return list_grants(self._conn, company_id=company_id)
+
+    def usage(self, *, start: int, end: int, by: ReportKey = "company") -> list[ReportRow]:
+        """Usage charged in hours [start, end) grouped by ``by`` (see ``usage_report``)."""
+        return usage_report(self._conn, self._catalog, start=start, end=end, by=by)
+
+    def status(self, *, now: int) -> list[StatusRow]:
+        return company_status(self._conn, self._catalog, now=now)
+
+    def compute_by_company(self, *, start: int, end: int) -> dict[str, CompanyCompute]:
+        """GPU-seconds and TFLOP per company id in [start, end); unclaimed accounts are left out."""
+        known = {c.id for c in self.companies()}
+        return {
+            row.key: CompanyCompute(row.total_gpu_seconds, row.tflop)
+            for row in self.usage(start=start, end=end, by="company")
+            if row.key in known
+        }
+
+    def compute_total(self, *, start: int, end: int) -> CompanyCompute:
+        """Everything charged in [start, end), claimed by a company or not."""
+        rows = self.usage(start=start, end=end, by="gpu-type")
+        return CompanyCompute(sum(r.total_gpu_seconds for r in rows), sum(r.tflop for r in rows))
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection whose transaction refuses writes: ``SET TRANSACTION READ ONLY`` or SQLite ``query_only``."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        conn.execute(text("PRAGMA query_only = ON" if sqlite else "SET TRANSACTION READ ONLY"))
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+            if sqlite:
+                conn.execute(text("PRAGMA query_only = OFF"))
+                conn.commit()
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a plugin command works with: validated settings, GPU catalogue and the ledger."""
+
+    settings: Settings
+    catalog: GpuCatalog
+    open_engine: Callable[[], Engine]
+
+    @contextmanager
+    def reading(self) -> Iterator[tuple[Connection, LedgerView]]:
+        """A read-only transaction: the plugin's own tables on ``conn``, the core through the view."""
+        with read_only(self.open_engine()) as conn:
+            yield conn, LedgerView(conn, self.catalog)
+
+    @contextmanager
+    def writing(self) -> Iterator[tuple[Connection, LedgerView]]:
+        """One write transaction, for the plugin's own tables only."""
+        with self.open_engine().begin() as conn:
+            yield conn, LedgerView(conn, self.catalog)
+
+    @classmethod
+    def from_app_state(cls, app_state: AppState) -> PluginContext:
+        return cls(settings=app_state.settings, catalog=app_state.catalog, open_engine=app_state.ledger)
+
+
+def plugin_context(ctx: typer.Context) -> PluginContext:
+    """The context of the running command (its ``--config``), for a plugin's typer command."""
+    # Imported here: quotad.cli.context imports the ledger's db module, which asks the plugin host for
+    # migration folders; a module-level import would make that a cycle.
+    from quotad.cli.context import state
+
+    return PluginContext.from_app_state(state(ctx))
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def plugin_settings(settings: Settings, section: str, model: type[SectionT]) -> SectionT:
+    """The plugin's ``[section]`` of the configuration, validated by the plugin's own model.
+
+    ``Settings`` carries a plugin's section once the core declares it; until then the model's defaults apply.
+    """
+    raw = getattr(settings, section, None)
+    if raw is None:
+        return model()
+    if isinstance(raw, model):
+        return raw
+    data = raw.model_dump() if isinstance(raw, BaseModel) else raw
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{section}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"invalid [{section}] configuration:", problems=problems) from exc
+
+
+@dataclass(frozen=True)
+class Bilingual:
+    """A text in both languages of the programme; public output always carries both."""
+
+    ja: str
+    en: str
+
+    def pick(self, lang: Language) -> str:
+        return self.ja if lang == "ja" else self.en
+
+
+PublicCell = str | int | float | Bilingual | None
+
+
+@dataclass(frozen=True)
+class PublicTable:
+    """A table a plugin publishes; every cell in it is fit for the public site as it stands."""
+
+    key: str
+    title: Bilingual
+    columns: tuple[Bilingual, ...]
+    rows: tuple[tuple[PublicCell, ...], ...]
+    note: Bilingual | None = None
+
+
+@dataclass(frozen=True)
+class PublicEvent:
+    """An event for the site's events list (the hook a community plugin fills)."""
+
+    day: str  # ISO date, programme time zone
+    title: Bilingual
+    place: Bilingual
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class PublicContent:
+    """What one plugin contributes to public output. The publisher is responsible for visibility."""
+
+    tables: tuple[PublicTable, ...] = ()
+    events: tuple[PublicEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """Handed to a publisher: settings (for its own section), the ledger view, a read-only connection for the
+    plugin's own tables, the time, and the companies whose per-company compute may be shown publicly (decided
+    by the site, never by the publisher).
+    """
+
+    settings: Settings
+    ledger: LedgerView
+    conn: Connection
+    now: int
+    compute_public: frozenset[str] = field(default_factory=frozenset)
+
+
+Publisher = Callable[[PublishRequest], PublicContent]
+
+
+class Host(Protocol):
+    """What the host offers a plugin factory: the other plugins' publishers, looked up when needed."""
+
+    def publishers(self) -> Sequence[tuple[str, Publisher]]: ...
+
+
+def table_of(*models: type[object]) -> tuple[Table, ...]:
+    """The ``Table`` of each declarative model class, for ``Plugin.tables``."""
+    tables = []
+    for model in models:
+        table = getattr(model, "__table__", None)
+        if not isinstance(table, Table):
+            raise TypeError(f"{model.__name__} is not a mapped table class")
+        tables.append(table)
+    return tuple(tables)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plugin:
+    """A loaded plugin's declaration. The host validates it; constructing one does no I/O."""
+
+    name: str
+    summary: str
+    app: typer.Typer | None = None
+    tables: tuple[Table, ...] = ()
+    migrations: Path | None = None
+    publish: Publisher | None = None
+    api_version: int = API_VERSION

@@ -1,0 +1,115 @@
+"""The eval plugin's contribution to public output: the public leaderboard as bilingual tables.
+
+Only what the public board allows goes in (public runs, full evaluations, redistributable benchmarks known to
+the catalogue), and per-company compute only for the companies the caller (the site) says are public. The site
+renders these tables as they are, without knowing anything of the eval plugin's tables.
+"""
+
+from __future__ import annotations
+
+from quotad.plugins.api import (
+    LANGUAGES,
+    Bilingual,
+    PublicCell,
+    PublicContent,
+    PublicTable,
+    PublishRequest,
+    plugin_settings,
+)
+from quotad.plugins.eval.board import OVERALL, Leaderboard, build_leaderboard
+from quotad.plugins.eval.catalog import load_catalog
+from quotad.plugins.eval.config import EvalConfig
+from quotad.plugins.eval.store import load_scores
+
+__all__ = ["public_leaderboard", "publish"]
+
+_LANG_NAME = {"ja": Bilingual("日本語", "Japanese"), "en": Bilingual("英語", "English")}
+
+
+def public_leaderboard(request: PublishRequest) -> Leaderboard:
+    catalog = load_catalog(plugin_settings(request.settings, "eval", EvalConfig))
+    scores = load_scores(request.conn, visibilities={"public"}, include_limited=False)
+    companies = request.ledger.companies()
+    compute = request.ledger.compute_by_company(start=0, end=request.now + 1)
+    return build_leaderboard(
+        scores,
+        catalog,
+        company_names={c.id: Bilingual(c.name_ja, c.name_en) for c in companies},
+        compute={k: v for k, v in compute.items() if k in request.compute_public},
+        audience="public",
+    )
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def publish(request: PublishRequest) -> PublicContent:
+    board = public_leaderboard(request)
+    if not board.rows:
+        return PublicContent()
+    tables: list[PublicTable] = []
+    summary_rows: list[tuple[PublicCell, ...]] = []
+    for row in board.rows:
+        c = row.compute
+        per_day = row.score_per_eflops_day
+        summary_rows.append(
+            (
+                row.model,
+                row.company_name,
+                _pct(row.averages.get("ja")),
+                _pct(row.averages.get("en")),
+                _pct(row.averages.get(OVERALL)),
+                None if c is None else round(c.gpu_hours),
+                None if c is None else round(c.eflops_hours, 2),
+                None if per_day is None else round(per_day, 2),
+            )
+        )
+    tables.append(
+        PublicTable(
+            key="eval-summary",
+            title=Bilingual("評価結果の概要", "Evaluation summary"),
+            columns=(
+                Bilingual("モデル", "Model"),
+                Bilingual("企業", "Company"),
+                Bilingual("日本語平均", "Japanese avg."),
+                Bilingual("英語平均", "English avg."),
+                Bilingual("総合", "Overall"),
+                Bilingual("GPU時間", "GPU-hours"),
+                Bilingual("EFLOPS時間", "EFLOPS-hours"),
+                Bilingual("スコア/EFLOPS日", "Score per EFLOPS-day"),
+            ),
+            rows=tuple(summary_rows),
+            note=Bilingual(
+                "平均は各指標の満点で 0〜100 に正規化。計算資源は公開に同意した企業のみ表示。",
+                "Averages are normalised to 0-100 by each metric's full scale. Compute is shown only for "
+                "companies that agreed to publish it.",
+            ),
+        )
+    )
+    for lang in LANGUAGES:
+        columns = [c for c in board.columns if c.task.language == lang]
+        if not columns:
+            continue
+        rows = tuple(
+            (
+                row.model,
+                row.company_name,
+                *(None if (cell := row.cells.get(c.key)) is None else round(cell.value, 4) for c in columns),
+            )
+            for row in board.rows
+            if any(c.key in row.cells for c in columns)
+        )
+        tables.append(
+            PublicTable(
+                key=f"eval-{lang}",
+                title=Bilingual(f"{_LANG_NAME[lang].ja}のベンチマーク", f"{_LANG_NAME[lang].en} benchmarks"),
+                columns=(
+                    Bilingual("モデル", "Model"),
+                    Bilingual("企業", "Company"),
+                    *(Bilingual(f"{c.task.name.ja} ({c.metric})", f"{c.task.name.en} ({c.metric})") for c in columns),
+                ),
+                rows=rows,
+            )
+        )
+    return PublicContent(tables=tuple(tables))

@@ -1,0 +1,80 @@
+"""Render ``SiteData`` into a static bilingual site: ``/ja/`` and ``/en/`` with the same pages, one stylesheet.
+
+Jinja2 with autoescape and ``StrictUndefined``: a company or model name cannot inject markup and a template
+that asks for a value it was not given fails the build. Pages use relative links only, carry no script, and
+each links to the same page in the other language, so the site works from any folder, from ``file://`` and
+without JavaScript.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from quotad.plugins.api import LANGUAGES, Bilingual, Language, PublicCell
+from quotad.plugins.site.content import SiteData
+from quotad.plugins.site.i18n import PAGES, UI
+
+__all__ = ["build_site"]
+
+
+def _cell(value: PublicCell, lang: Language) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, Bilingual):
+        return value.pick(lang)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.2f}"
+    return value
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("quotad.plugins.site", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["hours"] = lambda v: f"{v:,.0f}"
+    env.filters["eflops"] = lambda v: f"{v:,.2f}"
+    return env
+
+
+def build_site(data: SiteData, out: Path) -> list[Path]:
+    """Write the site under ``out`` (created if missing); returns the files written."""
+    env = _environment()
+    written: list[Path] = []
+    out.mkdir(parents=True, exist_ok=True)
+    style = out / "style.css"
+    style.write_text(files("quotad.plugins.site").joinpath("static/style.css").read_text("utf-8"), encoding="utf-8")
+    written.append(style)
+    root = out / "index.html"
+    root.write_text(env.get_template("root.html.j2").render(data=data, ui=UI, languages=LANGUAGES), encoding="utf-8")
+    written.append(root)
+    for lang in LANGUAGES:
+        other: Language = "en" if lang == "ja" else "ja"
+        folder = out / lang
+        folder.mkdir(exist_ok=True)
+        for page in PAGES:
+            html = env.get_template(f"{page}.html.j2").render(
+                data=data,
+                lang=lang,
+                other=other,
+                page=page,
+                pages=PAGES,
+                t=lambda key, _lang=lang: UI[key].pick(_lang),
+                pick=lambda value, _lang=lang: value.pick(_lang),
+                cell=lambda value, _lang=lang: _cell(value, _lang),
+            )
+            path = folder / f"{page}.html"
+            path.write_text(html, encoding="utf-8")
+            written.append(path)
+    return written

@@ -1,0 +1,134 @@
+"""Everything the public site shows, gathered into one typed value before any template runs.
+
+Why gather first: the whole disclosure decision is made here, in one place a reviewer can read. Programme-wide
+totals are public; a company's own figures only where its ``site_companies.public`` flag is set; other plugins'
+content only as they publish it (``PublicContent``), handed the same list of disclosing companies. Templates
+then receive nothing they must not print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from quotad.config import Settings
+from quotad.errors import QuotadError
+from quotad.plugins.api import (
+    Bilingual,
+    CompanyCompute,
+    LedgerView,
+    PublicContent,
+    PublicEvent,
+    Publisher,
+    PublishRequest,
+)
+from quotad.plugins.site.store import NewsItem, list_news, public_companies
+from quotad.timeutil import add_months, format_day, month_bounds, month_start
+
+__all__ = ["CompanyEntry", "MonthCompute", "SiteData", "gather"]
+
+
+@dataclass(frozen=True)
+class CompanyEntry:
+    id: str
+    name: Bilingual
+    #: None unless the company publishes its figures.
+    compute: CompanyCompute | None
+
+
+@dataclass(frozen=True)
+class MonthCompute:
+    month: str  # YYYY-MM in the programme time zone
+    compute: CompanyCompute
+
+
+@dataclass(frozen=True)
+class Contribution:
+    plugin: str
+    content: PublicContent
+
+
+@dataclass(frozen=True)
+class SiteData:
+    programme: Bilingual
+    built_day: str
+    period: tuple[str, str] | None  # first and last day of the grants, programme time zone
+    companies: tuple[CompanyEntry, ...]
+    total: CompanyCompute
+    months: tuple[MonthCompute, ...]
+    contributions: tuple[Contribution, ...]
+    news: tuple[NewsItem, ...]
+    events: tuple[PublicEvent, ...]
+
+    @property
+    def disclosed(self) -> tuple[CompanyEntry, ...]:
+        return tuple(c for c in self.companies if c.compute is not None)
+
+
+class PublishError(QuotadError):
+    """A plugin's publisher failed; the site is not built half-way."""
+
+
+def _months(view: LedgerView, tz: str, now: int) -> tuple[tuple[str, str] | None, tuple[MonthCompute, ...]]:
+    grants = view.grants()
+    if not grants:
+        return None, ()
+    start = min(g.period_start for g in grants)
+    end = max(g.period_end for g in grants)
+    period = (format_day(start, tz), format_day(end - 1, tz))
+    year, month = month_start(start, tz)
+    last = month_start(min(now, end - 1), tz)
+    months: list[MonthCompute] = []
+    while (year, month) <= last:
+        lo, hi = month_bounds(year, month, tz)
+        months.append(MonthCompute(f"{year:04d}-{month:02d}", view.compute_total(start=lo, end=min(hi, now + 1))))
+        year, month = add_months(year, month, 1)
+    return period, tuple(months)
+
+
+def gather(
+    conn: Connection,
+    view: LedgerView,
+    settings: Settings,
+    publishers: Sequence[tuple[str, Publisher]],
+    *,
+    now: int,
+) -> SiteData:
+    """The site's content as of ``now``: read-only, through the ledger view and the site's own tables."""
+    tz = settings.programme.timezone
+    disclosing = public_companies(conn)
+    compute = view.compute_by_company(start=0, end=now + 1)
+    companies = tuple(
+        CompanyEntry(
+            c.id,
+            Bilingual(c.name_ja, c.name_en),
+            compute.get(c.id, CompanyCompute(0, 0)) if c.id in disclosing else None,
+        )
+        for c in view.companies()
+    )
+    period, months = _months(view, tz, now)
+    request = PublishRequest(settings=settings, ledger=view, conn=conn, now=now, compute_public=disclosing)
+    contributions: list[Contribution] = []
+    for name, publish in publishers:
+        try:
+            contributions.append(Contribution(name, publish(request)))
+        except QuotadError:
+            raise
+        except Exception as exc:
+            raise PublishError(f"plugin {name!r} failed to publish: {type(exc).__name__}: {exc}") from exc
+    events = tuple(sorted((e for c in contributions for e in c.content.events), key=lambda e: e.day))
+    return SiteData(
+        programme=Bilingual(settings.programme.name_ja, settings.programme.name_en),
+        built_day=datetime.fromtimestamp(now, ZoneInfo(tz)).date().isoformat(),
+        period=period,
+        companies=companies,
+        total=view.compute_total(start=0, end=now + 1),
+        months=months,
+        contributions=tuple(c for c in contributions if c.content.tables or c.content.events),
+        news=tuple(list_news(conn)),
+        events=events,
+    )
