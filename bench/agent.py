@@ -26,7 +26,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import generate_latest
 
-import quotad.cli.main  # noqa: F401  (the real `quotad agent` process loads the whole CLI: count its memory too)
+import quotad.cli.agent
+import quotad.cli.entry  # noqa: F401  (what the real `quotad agent` process loads: its own command line)
 from collectors.nvml.fake import FakeNvml, Scenario
 from collectors.nvml.service import AgentParts, build_agent
 from quotad.agent_config import AgentConfig

@@ -1,5 +1,5 @@
 """``python -m quotad`` is the ``quotad`` command."""
 
-from quotad.cli.main import run
+from quotad.cli.entry import run
 
 run()

@@ -13,10 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rich.console import Console
-from rich.table import Table as RichTable
-from rich.text import Text
-
 __all__ = ["FORMATS", "Cell", "Format", "Table", "emit", "render"]
 
 Format = Literal["table", "csv", "md", "json"]
@@ -68,6 +64,11 @@ def render(table: Table, fmt: Format) -> str:
         lines.append("|" + "|".join("---:" if _numeric(table, i) else "---" for i in range(len(table.columns))) + "|")
         lines += ["| " + " | ".join(_human(v).replace("|", "\\|") for v in row) + " |" for row in table.rows]
         return "\n".join(lines)
+    # rich is imported only for the human format: long-running processes (the node agent) never pay for it.
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
     rich_table = RichTable(title=table.title or None, show_lines=False)
     for i, col in enumerate(table.columns):
         rich_table.add_column(col, justify="right" if _numeric(table, i) else "left")

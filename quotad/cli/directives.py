@@ -28,8 +28,7 @@ __all__ = ["app", "directive_table", "list_table"]
 
 log = logging.getLogger("quotad.directives")
 
-app = typer.Typer(help="Directives: what companies have been told, and where each case stands.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Directives: what companies have been told, and where each case stands.", no_args_is_help=True)
 
 
 def _day(epoch: int | None, tz: str) -> str | None:
@@ -38,43 +37,99 @@ def _day(epoch: int | None, tz: str) -> str | None:
 
 def list_table(directives: list[DirectiveView], tz: str) -> Table:
     return Table(
-        ["ID", "Policy", "Company", "Subject", "State", "Severity", "Level", "Opened", "Notices", "Escalation",
-         "Summary"],
         [
-            [d.id, d.policy, d.company_id, d.subject_key, d.state, d.severity.label, d.level, _day(d.opened_at, tz),
-             d.notices, d.escalation, d.summary]
+            "ID",
+            "Policy",
+            "Company",
+            "Subject",
+            "State",
+            "Severity",
+            "Level",
+            "Opened",
+            "Notices",
+            "Escalation",
+            "Summary",
+        ],
+        [
+            [
+                d.id,
+                d.policy,
+                d.company_id,
+                d.subject_key,
+                d.state,
+                d.severity.label,
+                d.level,
+                _day(d.opened_at, tz),
+                d.notices,
+                d.escalation,
+                d.summary,
+            ]
             for d in directives
         ],
         title="Directives",
-        keys=["id", "policy", "company", "subject", "state", "severity", "level", "opened", "notices", "escalation",
-              "summary"],
+        keys=[
+            "id",
+            "policy",
+            "company",
+            "subject",
+            "state",
+            "severity",
+            "level",
+            "opened",
+            "notices",
+            "escalation",
+            "summary",
+        ],
     )
 
 
 def directive_table(d: DirectiveView, events: list[EventView], actions: list[ActionView], tz: str) -> Table:
     f = d.finding
     rows: list[Sequence[Cell]] = [
-        ["policy", d.policy], ["subject", d.subject_key], ["state", d.state], ["severity", d.severity.label],
-        ["policy severity", d.base_severity.label], ["level", d.level], ["summary", d.summary],
+        ["policy", d.policy],
+        ["subject", d.subject_key],
+        ["state", d.state],
+        ["severity", d.severity.label],
+        ["policy severity", d.base_severity.label],
+        ["level", d.level],
+        ["summary", d.summary],
         ["threshold", f"{f.threshold.key} {f.threshold.comparison} {f.threshold.value} {f.threshold.unit}"],
-        ["opened", _day(d.opened_at, tz)], ["last seen", _day(d.last_seen_at, tz)], ["notices", d.notices],
-        ["unchanged notices", d.unchanged_notices], ["escalation", d.escalation],
-        ["acknowledged by", d.acknowledged_by or None], ["closed", _day(d.closed_at, tz)],
+        ["opened", _day(d.opened_at, tz)],
+        ["last seen", _day(d.last_seen_at, tz)],
+        ["notices", d.notices],
+        ["unchanged notices", d.unchanged_notices],
+        ["escalation", d.escalation],
+        ["acknowledged by", d.acknowledged_by or None],
+        ["closed", _day(d.closed_at, tz)],
         ["close reason", d.close_reason or None],
     ]
     rows += [[f"figure {x.key}", f"{x.value} {x.unit}".strip()] for x in f.figures]
-    rows += [[f"job {j.cluster}:{j.job_id}", f"{j.account} {j.user_name} {j.gpus} GPUs {j.gpu_hours} GPU-h "
-              f"{j.value} {j.unit}"] for j in f.jobs]
+    rows += [
+        [
+            f"job {j.cluster}:{j.job_id}",
+            f"{j.account} {j.user_name} {j.gpus} GPUs {j.gpu_hours} GPU-h {j.value} {j.unit}",
+        ]
+        for j in f.jobs
+    ]
     rows += [[f"event {format_day(e.at, tz)}", f"{e.kind} ({e.actor}) {e.detail}".strip()] for e in events]
-    rows += [[f"action {format_day(a.at, tz)}", f"{a.action} {a.target}: {a.outcome}: {a.command} ({a.reason})"]
-             for a in actions]
+    rows += [
+        [f"action {format_day(a.at, tz)}", f"{a.action} {a.target}: {a.outcome}: {a.command} ({a.reason})"]
+        for a in actions
+    ]
     return Table(
         ["Field", "Value"],
         rows,
         title=f"Directive {d.id}",
         keys=["field", "value"],
-        meta={"id": d.id, "policy": d.policy, "state": d.state, "company": d.company_id, "subject": d.subject_key,
-              "severity": d.severity.label, "level": d.level},
+        meta={
+            "id": d.id,
+            "policy": d.policy,
+            "state": d.state,
+            "company": d.company_id,
+            "subject": d.subject_key,
+            "severity": d.severity.label,
+            "level": d.level,
+        },
     )
 
 

@@ -29,16 +29,26 @@ def delivery_table(report: DeliveryReport | None, sent: Sent | None = None) -> T
         rows += [["rejected", m] for m in report.rejected]
     queued = [{"key": q.dedup_key, "new": q.new, "subject": q.subject} for q in sent.queued] if sent else []
     return Table(
-        ["Result", "Message-ID"], rows, title="Delivery", keys=["result", "message_id"],
-        meta={"queued": queued, "recovered": report.recovered if report else 0,
-              "stopped_early": report.stopped_early if report else False},
+        ["Result", "Message-ID"],
+        rows,
+        title="Delivery",
+        keys=["result", "message_id"],
+        meta={
+            "queued": queued,
+            "recovered": report.recovered if report else 0,
+            "stopped_early": report.stopped_early if report else False,
+        },
     )
 
 
 def _exit_for(report: DeliveryReport | None) -> None:
     if report is not None and (report.retrying or report.rejected):
-        log.error("%d message(s) not delivered (%d will be retried, %d rejected); see `quotad notify outbox`",
-                  len(report.retrying) + len(report.rejected), len(report.retrying), len(report.rejected))
+        log.error(
+            "%d message(s) not delivered (%d will be retried, %d rejected); see `quotad notify outbox`",
+            len(report.retrying) + len(report.rejected),
+            len(report.retrying),
+            len(report.rejected),
+        )
         raise typer.Exit(1)
 
 
@@ -65,11 +75,15 @@ def digest_cmd(
     """Queue today's digest for every company with active directives (once a day), then deliver."""
     app_state = state(ctx)
     settings = app_state.settings
-    sent = send_digests(app_state.ledger(), settings, rules_from(settings), now=parse_now(now_text), force=force,
-                        send=not no_send)
+    sent = send_digests(
+        app_state.ledger(), settings, rules_from(settings), now=parse_now(now_text), force=force, send=not no_send
+    )
     emit(delivery_table(sent.delivery, sent), "json" if as_json else "table")
-    log.info("%d digest(s) queued now, %d already queued today", sum(q.new for q in sent.queued),
-             sum(not q.new for q in sent.queued))
+    log.info(
+        "%d digest(s) queued now, %d already queued today",
+        sum(q.new for q in sent.queued),
+        sum(not q.new for q in sent.queued),
+    )
     _exit_for(sent.delivery)
 
 
@@ -80,8 +94,7 @@ def weekly_cmd(
     """Queue this week's summary for the programme office (once a week), then deliver."""
     app_state = state(ctx)
     settings = app_state.settings
-    sent = send_weekly(app_state.ledger(), settings, rules_from(settings), now=parse_now(now_text),
-                       send=not no_send)
+    sent = send_weekly(app_state.ledger(), settings, rules_from(settings), now=parse_now(now_text), send=not no_send)
     emit(delivery_table(sent.delivery, sent), "json" if as_json else "table")
     _exit_for(sent.delivery)
 
@@ -89,8 +102,20 @@ def weekly_cmd(
 def outbox_table(messages: list[OutboxView], tz: str) -> Table:
     return Table(
         ["ID", "Kind", "State", "Attempts", "Created", "To", "Subject", "Last error", "Message-ID"],
-        [[m.id, m.kind, m.state, m.attempts, format_day(m.created_at, tz), ", ".join(m.recipients), m.subject,
-          m.last_error or None, m.message_id] for m in messages],
+        [
+            [
+                m.id,
+                m.kind,
+                m.state,
+                m.attempts,
+                format_day(m.created_at, tz),
+                ", ".join(m.recipients),
+                m.subject,
+                m.last_error or None,
+                m.message_id,
+            ]
+            for m in messages
+        ],
         title="Outbox",
         keys=["id", "kind", "state", "attempts", "created", "to", "subject", "last_error", "message_id"],
     )
@@ -112,8 +137,9 @@ def outbox_cmd(
 
 
 @app.command("requeue")
-def requeue_cmd(ctx: typer.Context, message: int = typer.Argument(..., help="Outbox id."),
-                now_text: str | None = NowOption) -> None:
+def requeue_cmd(
+    ctx: typer.Context, message: int = typer.Argument(..., help="Outbox id."), now_text: str | None = NowOption
+) -> None:
     """Put a rejected message back in the queue."""
     app_state = state(ctx)
     with app_state.ledger().begin() as conn:

@@ -22,8 +22,9 @@ log = logging.getLogger("quotad.policy")
 #: How enforcement reaches Slurm; tests replace it with a fake runner.
 RUNNER_FOR: RunnerFor = default_runner
 
-app = typer.Typer(help="Policies: findings about quota, pace, idle GPUs, efficiency and programme use.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Policies: findings about quota, pace, idle GPUs, efficiency and programme use.", no_args_is_help=True
+)
 
 
 def tick_table(report: TickReport) -> Table:
@@ -44,14 +45,26 @@ def tick_table(report: TickReport) -> Table:
             "opened": [d.id for d in result.opened],
             "updated": [d.id for d in result.updated],
             "closed": [{"id": d.id, "state": d.state, "reason": d.close_reason} for d in result.closed],
-            "notices": [{"directive": n.directive.id, "number": n.number, "kind": n.kind, "escalated": n.escalated}
-                        for n in result.notices],
+            "notices": [
+                {"directive": n.directive.id, "number": n.number, "kind": n.kind, "escalated": n.escalated}
+                for n in result.notices
+            ],
             "deferred": [d.id for d in result.deferred],
-            "queued": [{"key": q.dedup_key, "message_id": q.message_id, "to": list(q.recipients), "subject": q.subject}
-                       for q in report.queued],
-            "actions": [{"directive": a.planned.directive_id, "action": a.planned.action, "target": a.planned.target,
-                         "command": a.planned.command, "outcome": a.outcome, "detail": a.detail}
-                        for a in report.actions],
+            "queued": [
+                {"key": q.dedup_key, "message_id": q.message_id, "to": list(q.recipients), "subject": q.subject}
+                for q in report.queued
+            ],
+            "actions": [
+                {
+                    "directive": a.planned.directive_id,
+                    "action": a.planned.action,
+                    "target": a.planned.target,
+                    "command": a.planned.command,
+                    "outcome": a.outcome,
+                    "detail": a.detail,
+                }
+                for a in report.actions
+            ],
             "failures": [{"policy": f.policy, "error": f.error} for f in report.failures],
             "elapsed_ms": round(report.elapsed_ms, 1),
         },
@@ -70,14 +83,25 @@ def run_cmd(
     app_state = state(ctx)
     chosen = pick_format(fmt, as_json)
     settings = app_state.settings
-    report = policy_tick(app_state.ledger(), settings, rules_from(settings), now=parse_now(now_text),
-                         dry_run=dry_run, runner_for=RUNNER_FOR)
+    report = policy_tick(
+        app_state.ledger(),
+        settings,
+        rules_from(settings),
+        now=parse_now(now_text),
+        dry_run=dry_run,
+        runner_for=RUNNER_FOR,
+    )
     emit(tick_table(report), chosen)
     if chosen != "json":
         result = report.result
-        log.info("%d opened, %d updated, %d closed; %d notices queued, %d waiting for a working day",
-                 len(result.opened), len(result.updated), len(result.closed), len(report.queued),
-                 len(result.deferred))
+        log.info(
+            "%d opened, %d updated, %d closed; %d notices queued, %d waiting for a working day",
+            len(result.opened),
+            len(result.updated),
+            len(result.closed),
+            len(report.queued),
+            len(result.deferred),
+        )
         for action in report.actions:
             verb = "would run" if action.outcome == "dry-run" else f"ran ({action.outcome})"
             print(f"{verb}: {action.planned.command}    # directive {action.planned.directive_id}")
@@ -92,8 +116,17 @@ def explain_table(explanations: list[Explanation]) -> Table:
     for e in explanations:
         for c in e.checks:
             severity = c.finding.severity.label if c.finding else None
-            rows.append([e.policy, "yes" if e.enabled else "no", c.subject.key, "yes" if c.fired else "no", severity,
-                         "yes" if c.missing_data else "", c.reason])
+            rows.append(
+                [
+                    e.policy,
+                    "yes" if e.enabled else "no",
+                    c.subject.key,
+                    "yes" if c.fired else "no",
+                    severity,
+                    "yes" if c.missing_data else "",
+                    c.reason,
+                ]
+            )
         if e.error:
             rows.append([e.policy, "yes" if e.enabled else "no", "", "error", None, "", e.error])
     return Table(
@@ -120,6 +153,7 @@ def explain_cmd(
     settings = app_state.settings
     with app_state.ledger().connect() as conn:
         ref = resolve_job(conn, job, cluster) if job is not None else None
-        explanations = explain(conn, settings, rules_from(settings), now=parse_now(now_text), company_id=company,
-                               job=ref)
+        explanations = explain(
+            conn, settings, rules_from(settings), now=parse_now(now_text), company_id=company, job=ref
+        )
     emit(explain_table(explanations), chosen)

@@ -1,0 +1,96 @@
+"""The root of every ``quotad`` command line: global options and the error-to-exit-code mapping.
+
+Kept apart from ``quotad.cli.main`` so a process that needs one command (the node agent on every GPU node) can
+build its command line without importing every other command group and what they import.
+
+Exit codes: 0 success; 1 partial success or runtime failure (some input lines refused, database down);
+2 usage or configuration error (bad option, bad config, unknown company, outdated schema).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from quotad import __version__
+from quotad.cli.context import AppState
+from quotad.errors import QuotadError
+
+__all__ = ["QuotadGroup", "main", "make_app"]
+
+log = logging.getLogger("quotad")
+
+
+class QuotadGroup(TyperGroup):
+    """Turns a ``QuotadError`` anywhere below into one clear stderr line and its exit code, no traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # click's Context; typer vendors click privately
+        try:
+            return super().invoke(ctx)
+        except QuotadError as exc:
+            log.error("%s", exc)
+            raise typer.Exit(exc.exit_code) from exc
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"quotad {__version__}")
+        raise typer.Exit()
+
+
+def main(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        envvar="QUOTAD_CONFIG",
+        help="TOML config file (else /etc/quotad/quotad.toml when it exists).",
+    ),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Global options: where the config is, how much to log."""
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise typer.BadParameter(f"{log_level!r}: expected DEBUG, INFO, WARNING or ERROR", param_hint="--log-level")
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    if level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx.obj = AppState(config_path=config)
+
+
+def make_app(on_start: Callable[[], None] | None = None) -> typer.Typer:
+    """A root app with the global options; ``on_start`` runs once logging is set up (plugin warnings)."""
+    app = typer.Typer(
+        cls=QuotadGroup,
+        help="quotad: GPU-grant accounting, telemetry and directives for a foundation-model compute programme.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    if on_start is None:
+        app.callback()(main)
+        return app
+    hook = on_start
+
+    @functools.wraps(main)
+    def main_then_hook(*args: Any, **kwargs: Any) -> None:
+        main(*args, **kwargs)
+        hook()
+
+    app.callback()(main_then_hook)
+    return app
