@@ -36,6 +36,7 @@ from quotad.daemon.config import DaemonConfig
 from quotad.directives.config import DirectivesConfig
 from quotad.errors import ConfigError
 from quotad.notify.config import NotifyConfig
+from quotad.plugins.eval_config import EvalConfig
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -173,6 +174,8 @@ class Settings(BaseSettings):
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
     directives: DirectivesConfig = Field(default_factory=DirectivesConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    #: The built-in evaluation plugin's section: task mapping extensions, redistribution flags.
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     @classmethod

@@ -135,3 +135,13 @@ def test_bad_env_override_is_reported(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("QUOTAD_DATABASE__URL", "mysql://x")
     text = problems(tmp_path, "")
     assert "database.url" in text and "mysql://x" in text
+
+
+def test_eval_plugin_section_is_validated_with_the_rest(tmp_path: Path) -> None:
+    from quotad.plugins.api import plugin_settings
+    from quotad.plugins.eval_config import EvalConfig
+
+    settings = load_config(write(tmp_path, '[eval.tasks.newbench]\nlanguage = "ja"\ncategory = "QA"\n'))
+    assert plugin_settings(settings, "eval", EvalConfig).tasks["newbench"].category == "QA"
+    text = problems(tmp_path, '[eval.tasks.newbench]\nlangauge = "ja"\n')
+    assert "eval.tasks.newbench.langauge" in text and "unknown key" in text

@@ -18,10 +18,10 @@ from quotad.errors import ConfigError
 from quotad.plugins.api import Bilingual, CompanyCompute, LedgerView, plugin_settings
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, build_leaderboard
 from quotad.plugins.eval.catalog import MATCH_ALIAS, MATCH_PATTERN, load_catalog
-from quotad.plugins.eval.config import EvalConfig, TaskOverride
 from quotad.plugins.eval.ingest import SourceFile, ingest_files
 from quotad.plugins.eval.render import leaderboard_html
 from quotad.plugins.eval.store import RunSpec, StoredRun, StoredScore, load_scores
+from quotad.plugins.eval_config import EvalConfig, TaskOverride
 from quotad.units import GpuCatalog
 from tests.test_plugin_common import (
     LLM_JP_EVAL,

@@ -16,7 +16,7 @@ from quotad.config import Settings
 from quotad.ledger.db import create_ledger_engine
 from quotad.ledger.registry import add_company
 from quotad.plugins.api import Bilingual, LedgerView, read_only
-from quotad.plugins.eval.config import EvalConfig, TaskOverride
+from quotad.plugins.eval_config import EvalConfig, TaskOverride
 from quotad.plugins.host import PluginRegistry
 from quotad.plugins.site.build import _environment, build_site
 from quotad.plugins.site.content import gather

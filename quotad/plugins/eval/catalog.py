@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quotad.errors import ConfigError
 from quotad.plugins.api import Bilingual, Language
-from quotad.plugins.eval.config import EvalConfig, MetricOverride, TaskOverride
+from quotad.plugins.eval_config import EvalConfig, MetricOverride, TaskOverride
 
 __all__ = ["MATCH_ALIAS", "MATCH_EXACT", "MATCH_PATTERN", "MetricSpec", "TaskCatalog", "TaskInfo", "load_catalog"]
 

@@ -14,10 +14,10 @@ from quotad.errors import UsageError
 from quotad.plugins.api import Bilingual, PluginContext, plugin_context, plugin_settings
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, AUDIENCES, LangFilter, build_coverage, build_leaderboard
 from quotad.plugins.eval.catalog import TaskCatalog, load_catalog
-from quotad.plugins.eval.config import EvalConfig, Visibility
 from quotad.plugins.eval.ingest import ingest_files, read_sources
 from quotad.plugins.eval.render import coverage_table, leaderboard_html, leaderboard_table, runs_table
 from quotad.plugins.eval.store import RunSpec, load_runs, load_scores, score_counts, set_visibility
+from quotad.plugins.eval_config import EvalConfig, Visibility
 from quotad.render import FORMATS, Format, Table, emit, render
 from quotad.timeutil import epoch_now
 

@@ -18,8 +18,8 @@ from quotad.plugins.api import (
 )
 from quotad.plugins.eval.board import OVERALL, Leaderboard, build_leaderboard
 from quotad.plugins.eval.catalog import load_catalog
-from quotad.plugins.eval.config import EvalConfig
 from quotad.plugins.eval.store import load_scores
+from quotad.plugins.eval_config import EvalConfig
 
 __all__ = ["public_leaderboard", "publish"]
 

@@ -16,9 +16,9 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from quotad.errors import NotFoundError
 from quotad.plugins.eval.catalog import TaskCatalog
-from quotad.plugins.eval.config import Visibility
 from quotad.plugins.eval.formats import ParsedResult, ResultFileError
 from quotad.plugins.eval.models import EvalFile, EvalRun, EvalScore
+from quotad.plugins.eval_config import Visibility
 
 __all__ = [
     "IngestOutcome",
