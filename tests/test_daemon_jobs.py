@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from quotad.config import Settings
 from quotad.daemon.config import JobsConfig
 from quotad.daemon.health import JobHealth
-from quotad.daemon.jobs import JobContext, JobRegistry, ScheduledJob, default_registry, slurm_clusters
+from quotad.daemon.jobs import JobContext, JobRegistry, ScheduledJob, default_registry, digest_job, slurm_clusters
 from quotad.daemon.scheduler import JobScheduler, guarded
 from quotad.errors import ConfigError
 from quotad.ledger.collector_state import collector_health
@@ -177,7 +177,7 @@ def test_default_registry_polls_each_slurm_cluster_through_poll_cluster(engine: 
     sacct = FakeSacct()
     registry = default_registry(runner=sacct, snapshots=SnapshotCache(max_age_s=300))
     jobs = {j.id: j for j in registry.resolve(settings, JobsConfig())}
-    assert set(jobs) == {"slurm_poll:c1", "slurm_poll:c2", "metrics_refresh"}
+    assert set(jobs) == {"slurm_poll:c1", "slurm_poll:c2", "metrics_refresh", "policy_tick", "outbox"}
     poll = jobs["slurm_poll:c1"]
     poll.definition.func(JobContext(engine, settings, lambda: 1_800_000_000.0, poll.cluster))
     with engine.connect() as conn:
@@ -194,3 +194,17 @@ def test_metrics_refresh_job_fills_the_snapshot(engine: Engine, settings: Settin
     refresh.definition.func(JobContext(engine, settings, lambda: 1_800_000_000.0))
     current = snapshots.current()
     assert current is not None and current.computed_at == 1_800_000_000
+
+
+def test_policy_tick_outbox_and_digest_jobs_run_on_a_ledger(engine: Engine, settings: Settings) -> None:
+    from sqlalchemy import func, select
+
+    from quotad.directives.models import Directive
+
+    registry = default_registry(runner=FakeSacct(), snapshots=SnapshotCache(max_age_s=300))
+    jobs = {j.id: j for j in registry.resolve(settings, JobsConfig())}
+    for name in ("policy_tick", "outbox"):
+        jobs[name].definition.func(JobContext(engine, settings, lambda: 1_800_000_000.0))
+    digest_job(JobContext(engine, settings, lambda: 1_800_000_000.0))
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Directive)) == 0  # an empty ledger: nothing to say

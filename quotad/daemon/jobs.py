@@ -174,14 +174,45 @@ def metrics_refresh(cache: SnapshotCache) -> JobFunc:
     return refresh
 
 
+def policy_tick_job(ctx: JobContext) -> None:
+    """Evaluate the policies into directives (notices queued in the outbox, enforcement where enabled)."""
+    from quotad.directives.config import rules_from
+    from quotad.directives.tick import policy_tick
+
+    report = policy_tick(ctx.engine, ctx.settings, rules_from(ctx.settings), now=ctx.now())
+    log.info("policy tick: %s", report)
+
+
+def outbox_job(ctx: JobContext) -> None:
+    """Deliver due outbox messages; SMTP failures stay queued with backoff and are reported, never lost."""
+    from quotad.directives.config import rules_from
+    from quotad.notify.service import send_outbox
+
+    report = send_outbox(ctx.engine, rules_from(ctx.settings), now=ctx.now())
+    log.info("outbox: %s", report)
+
+
+def digest_job(ctx: JobContext) -> None:
+    """Queue the daily company digests and the weekly office summary; each is queued once per day/week."""
+    from quotad.directives.config import rules_from
+    from quotad.notify.service import send_digests, send_weekly
+
+    rules = rules_from(ctx.settings)
+    send_digests(ctx.engine, ctx.settings, rules, now=ctx.now(), send=False)
+    if ctx.settings.notify.programme_office:  # no office address configured: no weekly summary to queue
+        send_weekly(ctx.engine, ctx.settings, rules, now=ctx.now(), send=False)
+
+
 def default_registry(*, runner: CommandRunner, snapshots: SnapshotCache) -> JobRegistry:
     """Every job ``quotad run`` schedules. Add a job with one line; its config table is ``[daemon.jobs.NAME]``."""
     registry = JobRegistry()
     registry.add("slurm_poll", slurm_poll(runner), interval_s=300, stale_after_s=1800, targets=slurm_clusters)
     registry.add("metrics_refresh", metrics_refresh(snapshots), interval_s=30, stale_after_s=600)
-    # registry.add("policy_tick", policies.engine.tick, interval_s=300, stale_after_s=1800)
-    # registry.add("outbox", quotad.notify.outbox.send_due, interval_s=60, stale_after_s=900)
-    # registry.add("digest", quotad.notify.digest.send_due, interval_s=900, stale_after_s=7200)
+    registry.add("policy_tick", policy_tick_job, interval_s=300, stale_after_s=1800)
+    registry.add("outbox", outbox_job, interval_s=60, stale_after_s=900)
+    # Not yet scheduled: started together with policy_tick over the same SQLite ledger it failed once in the
+    # integration test (cause not yet found); `quotad notify digest|weekly` run it from cron meanwhile.
+    # registry.add("digest", digest_job, interval_s=900, stale_after_s=7200)
     # registry.add("spool_replay", collectors.nvml.spool.replay, interval_s=300, stale_after_s=3600)
     # registry.add("rollup_upkeep", quotad.ledger.upkeep.run, interval_s=3600, stale_after_s=14400)
     return registry
