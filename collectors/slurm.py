@@ -162,18 +162,21 @@ def poll_cluster(
         with engine.begin() as conn:
             sync_clusters(conn, settings)
             mark = watermark(conn, cluster.name, SOURCE, lock=True)
-            start = (
-                (since if since is not None else mark - cluster.sacct.overlap_s)
-                if mark is not None
-                else (since if since is not None else _first_start(conn, poll_end))
-            )
+            if since is not None:
+                start = since
+            elif mark is not None:
+                start = mark - cluster.sacct.overlap_s
+            else:
+                start = _first_start(conn, poll_end)
             result = PollResult(cluster.name, start, poll_end)
-            parser = SacctParser(clusters=cluster_views(settings, timezone="UTC"), source=f"sacct:{cluster.name}")
+            views = cluster_views(settings, timezone="UTC")  # the collector's sacct runs print UTC
+            parser = SacctParser(clusters=views, source=f"sacct:{cluster.name}")
             seen: set[int] = set()
             jobs = _pyslurm_jobs(cluster, pyslurm_loader, start=start, end=poll_end)
             if jobs is not None:
-                view = cluster_views(settings, timezone="UTC")[cluster.name]
-                items = _seen(records_from_pyslurm(jobs, cluster=view, source=f"pyslurm:{cluster.name}"), seen)
+                items = _seen(
+                    records_from_pyslurm(jobs, cluster=views[cluster.name], source=f"pyslurm:{cluster.name}"), seen
+                )
                 result.summaries.append(
                     load_records(conn, items, source=f"pyslurm:{cluster.name}", kind="pyslurm", now=poll_end)
                 )
@@ -190,7 +193,7 @@ def poll_cluster(
             for i in range(0, len(stale), _RECHECK_CHUNK):
                 chunk = stale[i : i + _RECHECK_CHUNK]
                 source = f"sacct:{cluster.name}:recheck"
-                recheck = SacctParser(clusters=cluster_views(settings, timezone="UTC"), source=source)
+                recheck = SacctParser(clusters=views, source=source)
                 with runner.stream(sacct_argv(cluster, job_ids=chunk), env=env, timeout_s=timeout) as lines:
                     result.summaries.append(
                         load_records(conn, recheck.parse(lines), source=source, kind="sacct", now=poll_end)

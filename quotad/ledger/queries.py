@@ -164,7 +164,7 @@ class StatusRow:
 
     @property
     def burn_per_day(self) -> float:
-        """Use per day over the trailing window, in ``unit``'s display scale is left to the caller."""
+        """Use per day over the trailing window, in ``unit``'s integer base (scaled for display by the caller)."""
         return self.used_last_7d * SECONDS_PER_DAY / self.burn_window_s if self.burn_window_s else 0.0
 
     def amount(self, value: int) -> Amount | None:
