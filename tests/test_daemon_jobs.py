@@ -177,7 +177,9 @@ def test_default_registry_polls_each_slurm_cluster_through_poll_cluster(engine: 
     sacct = FakeSacct()
     registry = default_registry(runner=sacct, snapshots=SnapshotCache(max_age_s=300))
     jobs = {j.id: j for j in registry.resolve(settings, JobsConfig())}
-    assert set(jobs) == {"slurm_poll:c1", "slurm_poll:c2", "metrics_refresh", "policy_tick", "outbox"}
+    assert set(jobs) == {
+        "slurm_poll:c1", "slurm_poll:c2", "metrics_refresh", "policy_tick", "outbox", "digest", "rollup_upkeep"
+    }  # no PBS cluster and no agent spool directory configured: no pbs_poll, no spool_replay
     poll = jobs["slurm_poll:c1"]
     poll.definition.func(JobContext(engine, settings, lambda: 1_800_000_000.0, poll.cluster))
     with engine.connect() as conn:

@@ -30,12 +30,17 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 
+from quotad.config import load_config
 from quotad.demo.run import run_demo
-from quotad.ledger.models import CompanyAccount, Job
+from quotad.directives.config import rules_from
+from quotad.directives.tick import policy_tick
+from quotad.ledger.db import create_ledger_engine
+from quotad.ledger.models import Cluster, CompanyAccount, Job
 from quotad.ledger.telemetry import GpuUsageRow, upsert_gpu_usage
 from quotad.metrics.catalogue import CATALOGUE
+from quotad.pool.registry import ProviderSpec, ReservationSpec, set_provider, set_reservation
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Guards against a hung process; none of them is an assertion about speed.
@@ -112,7 +117,8 @@ class Stack:
 
 
 def _demo_with_telemetry(directory: Path, now: int) -> str:
-    """The demo ledger, plus NVML rows (a company's running job idle on all its GPUs) and open directives."""
+    """The demo ledger, plus NVML rows (a company's running job idle on all its GPUs), reserved capacity on each
+    cluster, and the directives a policy tick opens on it."""
     run_demo(directory, now=now, seed=1)
     engine = create_engine(f"sqlite:///{directory / 'ledger.sqlite'}")
     with engine.begin() as conn:
@@ -141,17 +147,19 @@ def _demo_with_telemetry(directory: Path, now: int) -> str:
                 for g in range(min(gpus, 8))
             ],
         )
-        for policy, severity in (("idle_allocation", 30), ("forecast_overrun", 40)):
-            conn.execute(
-                text(
-                    "INSERT INTO directives (policy, subject_key, company_id, state, base_severity, severity, level, "
-                    "summary, finding, urgent, enforceable, opened_at, last_seen_at, changed_at, notices, "
-                    "unchanged_notices, escalation, acknowledged_by, close_reason) VALUES (:p, :s, :c, 'open', :v, "
-                    ":v, 'warn', '', '{}', false, false, :now, :now, :now, 0, 0, 0, '', '')"
-                ),
-                {"p": policy, "s": f"{company}:{policy}", "c": company, "v": severity, "now": now},
+        # Reserved capacity on every cluster this month, so the pool figures have something to measure.
+        set_provider(conn, ProviderSpec("demo-dc", "デモDC", "Demo DC", "cloud"), now=now)
+        for name, gpu_type in conn.execute(select(Cluster.name, Cluster.default_gpu_type)):
+            set_reservation(
+                conn, ReservationSpec("demo-dc", name, f"{gpu_type}x8", gpu_type, 8, 4, now - 40 * 86400, now + 86400),
+                known_gpu_types=[gpu_type],
             )
     engine.dispose()
+    # Directives come from a real policy tick over that ledger (what the daemon's own first tick also does).
+    settings = load_config(directory / "quotad.toml")
+    ledger = create_ledger_engine(settings)
+    policy_tick(ledger, settings, rules_from(settings), now=now)
+    ledger.dispose()
     return str(company)
 
 
@@ -293,4 +301,4 @@ def test_sigterm_stops_cleanly_with_exit_0(stack: Stack) -> None:
     assert stack.daemon.wait(PATIENCE_S) == 0
     stack.wait_log(lambda line: line.get("msg") == "stopped", "that it stopped")
     errors = [line for line in stack.seen if line.get("level") in ("ERROR", "CRITICAL", "RAW")]
-    assert errors == []
+    assert errors == [], json.dumps(errors, indent=1)

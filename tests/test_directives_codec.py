@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from policies.base import Figure, Finding, JobLine, JobRef, Severity, Subject, Threshold
-from quotad.directives.codec import dump_finding, load_finding
+from quotad.directives.codec import DirectiveView, dump_finding, load_finding
+from quotad.errors import LedgerError
 
 
 def test_round_trip() -> None:
@@ -17,3 +20,16 @@ def test_round_trip() -> None:
         urgent=True, enforceable=True, expires_at=None,
     )
     assert load_finding(dump_finding(finding)) == finding
+
+
+def test_an_unreadable_stored_finding_names_its_directive() -> None:
+    view = DirectiveView(
+        id=7, policy="quota_threshold", subject_key="company=acme", company_id="acme", cluster=None, account=None,
+        job_id=None, grant_id=None, state="open", base_severity=Severity.WARNING, severity=Severity.WARNING,
+        level="step-90", summary="", finding_json="{}", urgent=False, enforceable=False, expires_at=None,
+        opened_at=0, last_seen_at=0, changed_at=0, notices=0, unchanged_notices=0, escalation=0,
+        last_notified_at=None, notified_level=None, notified_severity=None, acknowledged_at=None,
+        acknowledged_by="", closed_at=None, close_reason="",
+    )
+    with pytest.raises(LedgerError, match=r"directive 7 \(quota_threshold, company=acme\): stored finding is unreadable"):
+        _ = view.finding

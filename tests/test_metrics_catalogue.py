@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from quotad.metrics.catalogue import CATALOGUE, metrics_markdown
 
 README = Path(__file__).resolve().parents[1] / "deploy" / "README.md"
@@ -22,13 +24,16 @@ def test_names_are_unique_and_follow_conventions() -> None:
         assert spec.name.endswith("_total") == (spec.kind == "counter"), spec.name
         assert not set(spec.labels) & _TARGET_LABELS, spec.name
         assert spec.help.endswith("."), spec.name
-        counted = spec.name.startswith(("quotad_gpus_", "quotad_slurm_job_gpus_", "quotad_directives_"))
+        counted = spec.name.startswith(
+            ("quotad_gpus_", "quotad_pool_gpus_", "quotad_slurm_job_gpus_", "quotad_directives_")
+        )
         assert counted or spec.name.endswith(_UNITS), f"{spec.name}: no base unit suffix"
     assert "quotad_gpu_used_seconds" in names  # GPU time in seconds, never hours
 
 
-def test_readme_metrics_section_is_the_generated_table() -> None:
-    text = README.read_text(encoding="utf-8")
+@pytest.mark.parametrize("readme", [README, README.parents[1] / "README.md"], ids=["deploy", "top"])
+def test_readme_metrics_section_is_the_generated_table(readme: Path) -> None:
+    text = readme.read_text(encoding="utf-8")
     begin = text.index("<!-- metrics:begin")
     block = text[text.index("\n", begin) + 1 : text.index("<!-- metrics:end -->")]
     assert block == metrics_markdown(), "regenerate the table with quotad.metrics.catalogue.metrics_markdown()"

@@ -21,8 +21,10 @@ from quotad.ledger.registry import AccountRef, GrantSpec, add_company, set_grant
 from quotad.ledger.telemetry import GpuUsageRow, idle_allocations, upsert_gpu_usage
 from quotad.metrics.catalogue import CATALOGUE
 from quotad.metrics.collector import LedgerCollector, build_registry
+from quotad.metrics.pool import PoolCache
 from quotad.metrics.snapshot import SnapshotCache, range_cells
 from quotad.metrics.sources import idle_gpus, open_directives, severity_label
+from quotad.pool.registry import ProviderSpec, ReservationSpec, set_provider, set_reservation
 from quotad.units import TFLOP_PER_EFLOPS_HOUR, GpuCatalog
 from tests.helpers import row, sacct_text, utc
 
@@ -83,12 +85,15 @@ def programme(engine: Engine, settings: Settings) -> Engine:
         add_directive(conn, "idle_allocation", 30, "open", "c1:3")
         add_directive(conn, "idle_allocation", 30, "notified", "c1:4")
         add_directive(conn, "quota_threshold", 40, "resolved", "acme")
+        set_provider(conn, ProviderSpec("abci", "産総研", "AIST ABCI", "national_hpc"), now=NOV)
+        set_reservation(conn, ReservationSpec("abci", "c1", "H100x8", "h100", 8, 2, NOV, MAY), known_gpu_types=types)
         record_success(conn, "c1", "sacct", new_watermark=NOW, now=NOW - 60, duration_ms=1500)
         record_failure(conn, "c2", "sacct", error="slurmdbd down", now=NOW - 60, duration_ms=200)
     return engine
 
 
 def collector(engine: Engine, settings: Settings, **kw: object) -> LedgerCollector:
+    kw.setdefault("pool", PoolCache(max_age_s=300))
     return LedgerCollector(
         engine=engine, settings=lambda: settings, snapshots=SnapshotCache(max_age_s=300), clock=lambda: NOW, **kw  # type: ignore[arg-type]
     )
@@ -219,6 +224,37 @@ def test_every_catalogued_metric_is_served_on_a_full_ledger(programme: Engine, s
     health.succeeded("j", at=NOW, duration_s=1)
     served = names(scrape(collector(programme, settings, jobs=health.snapshot)))
     assert {spec.name for spec in CATALOGUE} <= served
+
+
+def test_pool_figures_for_the_reserved_capacity(programme: Engine, settings: Settings) -> None:
+    s = scrape(collector(programme, settings))
+    cell = {"cluster": "c1", "gpu_type": "h100"}
+    assert value(s, "quotad_pool_gpus_reserved", **cell) == 16
+    assert value(s, "quotad_pool_gpus_in_maintenance", **cell) == 0
+    # November so far (the programme's zone is UTC here): 16 GPUs reserved since NOV; jobs 1 and 2 finished.
+    month = {**cell, "window": "month"}
+    reserved, allocated = 16 * (NOW - NOV), 8 * 45000 + 7 * 36000
+    assert value(s, "quotad_pool_reserved_gpu_seconds", **month) == reserved
+    assert value(s, "quotad_pool_allocated_gpu_seconds", **month) == allocated
+    assert value(s, "quotad_pool_unallocated_gpu_seconds", **month) == reserved - allocated
+    assert value(s, "quotad_pool_reserved_gpu_seconds", **cell, window="today") == 0  # NOW is midnight
+    assert ("quotad_pool_gpus_reserved", frozenset({"cluster": "c2", "gpu_type": "h200"}.items())) not in s
+
+
+def test_pool_figures_are_served_from_the_cache_until_it_ages(programme: Engine, settings: Settings) -> None:
+    cache = PoolCache(max_age_s=300)
+    assert cache.refresh(programme, settings, now=NOW) and not cache.refresh(programme, settings, now=NOW + 100)
+    with programme.begin() as conn:
+        # the same block, cut to one node (a reservation is keyed by provider, cluster, node type and period)
+        set_reservation(conn, ReservationSpec("abci", "c1", "H100x8", "h100", 8, 1, NOV, MAY), known_gpu_types=["h100"])
+    cell = {"cluster": "c1", "gpu_type": "h100"}
+    clock = NOW + 100
+    c = LedgerCollector(engine=programme, settings=lambda: settings, snapshots=SnapshotCache(max_age_s=300),
+                        clock=lambda: clock, pool=cache)
+    assert value(scrape(c), "quotad_pool_gpus_reserved", **cell) == 16  # cached: the change is not seen yet
+    assert cache.refresh(programme, settings, now=NOW + 200)  # older than half max_age: recomputed
+    clock = NOW + 200
+    assert value(scrape(c), "quotad_pool_gpus_reserved", **cell) == 8
 
 
 def test_unreadable_ledger_gives_ledger_up_0_and_keeps_job_metrics(settings: Settings) -> None:

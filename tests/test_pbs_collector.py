@@ -19,11 +19,15 @@ from typer.testing import CliRunner
 from collectors.pbs import ARRAY_SPAN, PbsLogError, pbs_cluster, poll_pbs
 from collectors.pbs_cli import collect_pbs, ingest_pbs
 from collectors.pbs_state import load_cursor, open_run_limits
+from collectors.runner import SubprocessRunner
 from quotad.cli.context import AppState
 from quotad.cli.main import QuotadGroup
 from quotad.config import Settings
+from quotad.daemon.config import JobsConfig
+from quotad.daemon.jobs import JobContext, default_registry
 from quotad.ledger.collector_state import collector_health
 from quotad.ledger.models import IngestError, Job, UsageHourly
+from quotad.metrics.snapshot import SnapshotCache
 from tests.conftest import make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pbs" / "accounting"
@@ -241,3 +245,19 @@ def test_collect_command(engine: Engine, config: Path, logs: Path) -> None:
     assert '"result": "ok"' in result.output
     missing = CliRunner().invoke(_app, ["-c", str(config), "collect-pbs"])
     assert missing.exit_code == 2  # no accounting_dir configured and none given
+
+
+def test_the_daemon_schedules_a_poll_per_pbs_cluster_that_reads_like_collect_pbs(
+    engine: Engine, db_url: str, logs: Path
+) -> None:
+    for name in ("20260415", "20260416"):
+        shutil.copy(FIXTURES / name, logs / name)
+    settings = make_settings(db_url, clusters=[{**CLUSTERS[0], "pbs": {"accounting_dir": str(logs)}}, CLUSTERS[1]])
+    registry = default_registry(runner=SubprocessRunner(), snapshots=SnapshotCache(max_age_s=300))
+    jobs = {j.id: j for j in registry.resolve(settings, JobsConfig())}
+    assert {"pbs_poll:p1", "slurm_poll:c1"} <= set(jobs) and not {"pbs_poll:c1", "slurm_poll:p1"} & set(jobs)
+    poll_job = jobs["pbs_poll:p1"]
+    poll_job.definition.func(JobContext(engine, settings, lambda: float(NOW), poll_job.cluster))
+    assert usage(engine) == {"h100": H100, "h200": H200}
+    poll_job.definition.func(JobContext(engine, settings, lambda: float(NOW + 60), poll_job.cluster))
+    assert usage(engine) == {"h100": H100, "h200": H200}  # the next poll reads on from the stored position

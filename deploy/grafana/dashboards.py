@@ -177,6 +177,17 @@ def dashboards() -> list[Dashboard]:
                   (Target("sum by (company) (quotad_gpus_allocated)", "{{company}}"),), "none", 12, 8),
             Panel("Open directives", "table",
                   (Target("sum by (policy, severity) (quotad_directives_open)"),), "none", 12, 8),
+            Panel("Pool this month (GPU-hours)", "stat",
+                  (Target('sum(quotad_pool_reserved_gpu_seconds{window="month"}) / 3600', "reserved"),
+                   Target('sum(quotad_pool_allocated_gpu_seconds{window="month"}) / 3600', "allocated"),
+                   Target('sum(quotad_pool_busy_gpu_seconds{window="month"}) / 3600', "busy (agents)")),
+                  "none", 12, 6, "Reserved capacity from providers against what jobs were allocated and what "
+                  "the node agents saw busy, since the start of the month (programme time zone).", 0),
+            Panel("Paid but unallocated this month, by cluster (GPU-hours)", "bargauge",
+                  (Target('sum by (cluster, gpu_type) (quotad_pool_unallocated_gpu_seconds{window="month"}) / 3600',
+                          "{{cluster}} {{gpu_type}}"),),
+                  "none", 12, 6, "Reserved GPU-hours outside maintenance that no job was allocated.",
+                  options={"displayMode": "gradient", "orientation": "horizontal"}),
         ),
     )
     company = Dashboard(

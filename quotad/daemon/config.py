@@ -11,6 +11,7 @@ Until ``Settings`` carries ``daemon`` (see the issue note), ``daemon_config`` fa
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
@@ -57,6 +58,7 @@ class JobsConfig(_Section):
     """One optional table per job the daemon knows by name (``[daemon.jobs.<name>]``)."""
 
     slurm_poll: JobSchedule = Field(default_factory=JobSchedule)
+    pbs_poll: JobSchedule = Field(default_factory=JobSchedule)
     metrics_refresh: JobSchedule = Field(default_factory=JobSchedule)
     policy_tick: JobSchedule = Field(default_factory=JobSchedule)
     outbox: JobSchedule = Field(default_factory=JobSchedule)
@@ -85,6 +87,11 @@ class DaemonConfig(_Section):
     metrics_max_age_s: PositiveFloat = 300.0
     #: NVML rows older than this no longer describe what a GPU is doing now (a few missed agent flushes).
     telemetry_stale_s: PositiveInt = 300
+    #: Agent spool directories on shared storage (globs allowed, e.g. ``/shared/quotad-spool/*``) whose
+    #: windows the daemon writes when their node cannot (``spool_replay``); none by default.
+    agent_spool_dirs: list[Path] = Field(default_factory=list)
+    #: Trailing whole UTC days ``rollup_upkeep`` checks (and repairs) the daily rollup over.
+    rollup_check_days: PositiveInt = 3
     jobs: JobsConfig = Field(default_factory=JobsConfig)
 
     @field_validator("listen")

@@ -15,17 +15,20 @@ Per-cluster jobs (the Slurm poll) declare ``targets``: one scheduled job per ret
 
 from __future__ import annotations
 
+import glob
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from collectors.runner import CommandRunner
 from collectors.slurm import poll_cluster
 from quotad.config import Settings
-from quotad.daemon.config import JobsConfig
+from quotad.daemon.config import JobsConfig, daemon_config
 from quotad.errors import ConfigError
+from quotad.metrics.pool import PoolCache
 from quotad.metrics.snapshot import SnapshotCache
 from quotad.units import GpuCatalog
 
@@ -37,8 +40,13 @@ __all__ = [
     "ScheduledJob",
     "default_registry",
     "metrics_refresh",
+    "pbs_clusters",
+    "pbs_poll",
+    "rollup_upkeep",
     "slurm_clusters",
     "slurm_poll",
+    "spool_dirs",
+    "spool_replay",
 ]
 
 log = logging.getLogger("quotad.daemon.jobs")
@@ -72,6 +80,8 @@ class JobDef:
     stale_after_s: float
     targets: Targets | None = None
     run_at_start: bool = True
+    #: Scheduled only when this says the configuration asks for it (e.g. spool directories are configured).
+    when: Callable[[Settings], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,13 +110,14 @@ class JobRegistry:
         stale_after_s: float,
         targets: Targets | None = None,
         run_at_start: bool = True,
+        when: Callable[[Settings], bool] | None = None,
     ) -> None:
         """Register ``func`` under ``name`` (one line per job); names are unique."""
         if name in self._defs:
             raise ValueError(f"job {name!r} is registered twice")
         if interval_s <= 0 or stale_after_s < interval_s:
             raise ValueError(f"job {name!r}: need 0 < interval_s <= stale_after_s")
-        self._defs[name] = JobDef(name, func, interval_s, stale_after_s, targets, run_at_start)
+        self._defs[name] = JobDef(name, func, interval_s, stale_after_s, targets, run_at_start, when)
 
     def names(self) -> list[str]:
         return list(self._defs)
@@ -116,7 +127,7 @@ class JobRegistry:
         jobs: list[ScheduledJob] = []
         for definition in self._defs.values():
             schedule = config.schedule(definition.name)
-            if not schedule.enabled:
+            if not schedule.enabled or (definition.when is not None and not definition.when(settings)):
                 continue
             interval = schedule.interval_s or definition.interval_s
             stale = schedule.stale_after_s or max(definition.stale_after_s, 2 * interval)
@@ -145,6 +156,10 @@ def slurm_clusters(settings: Settings) -> list[str]:
     return [c.name for c in settings.clusters if c.scheduler == "slurm"]
 
 
+def pbs_clusters(settings: Settings) -> list[str]:
+    return [c.name for c in settings.clusters if c.scheduler == "pbs"]
+
+
 def slurm_poll(runner: CommandRunner) -> JobFunc:
     """One incremental ``sacct`` poll of ``ctx.cluster`` (the same call as ``quotad collect slurm``)."""
 
@@ -165,11 +180,32 @@ def slurm_poll(runner: CommandRunner) -> JobFunc:
     return poll
 
 
-def metrics_refresh(cache: SnapshotCache) -> JobFunc:
-    """Recompute the exporter's usage aggregate when the ledger changed, so scrapes never pay for it."""
+def pbs_poll(ctx: JobContext) -> None:
+    """Read what ``ctx.cluster``'s PBS accounting directory gained (the same call as ``quotad collect pbs``)."""
+    from collectors.pbs import pbs_cluster, poll_pbs
+
+    if ctx.cluster is None:
+        raise ValueError("pbs_poll is a per-cluster job")
+    result = poll_pbs(ctx.engine, ctx.settings, pbs_cluster(ctx.settings, ctx.cluster), now=ctx.now())
+    log.info(
+        "polled %s: %d file(s), %d new, %d updated, %d refused",
+        ctx.cluster,
+        len(result.files),
+        result.total("inserted"),
+        result.total("updated"),
+        result.lines_bad,
+        extra={"cluster": ctx.cluster, "duration_s": round(result.duration_s, 3)},
+    )
+
+
+def metrics_refresh(cache: SnapshotCache, pool: PoolCache | None = None) -> JobFunc:
+    """Recompute the exporter's usage (and pool) aggregates when needed, so scrapes never pay for them."""
 
     def refresh(ctx: JobContext) -> None:
-        cache.refresh(ctx.engine, GpuCatalog(ctx.settings.gpu_types), now=ctx.now())
+        catalog = GpuCatalog(ctx.settings.gpu_types)
+        cache.refresh(ctx.engine, catalog, now=ctx.now())
+        if pool is not None:
+            pool.refresh(ctx.engine, ctx.settings, now=ctx.now())
 
     return refresh
 
@@ -203,16 +239,70 @@ def digest_job(ctx: JobContext) -> None:
         send_weekly(ctx.engine, ctx.settings, rules, now=ctx.now(), send=False)
 
 
-def default_registry(*, runner: CommandRunner, snapshots: SnapshotCache) -> JobRegistry:
+def spool_dirs(settings: Settings) -> list[Path]:
+    """Agent spool directories the daemon replays: each configured path, globs expanded, in name order."""
+    found: list[Path] = []
+    for pattern in daemon_config(settings).agent_spool_dirs:
+        text = str(pattern)
+        matches = sorted(Path(p) for p in glob.glob(text)) if glob.has_magic(text) else [pattern]
+        found.extend(p for p in matches if p not in found)
+    return found
+
+
+def spool_replay(ctx: JobContext) -> None:
+    """Write the windows agents left in shared spool directories (a node that died or was drained while the
+    ledger was unreachable never replays its own spool). Safe beside a live agent replaying the same
+    directory: windows hold absolute totals and the ledger refuses an older row, so a window written twice
+    changes nothing, and one the agent removed first is skipped."""
+    from collectors.nvml.counters import AgentCounters
+    from collectors.nvml.spool import Spool
+    from quotad.ledger.telemetry import upsert_gpu_usage
+
+    windows = rows_written = 0
+    for directory in spool_dirs(ctx.settings):
+        spool = Spool(directory, max_bytes=1 << 62, counters=AgentCounters())
+        for path in spool.pending():
+            try:
+                rows = spool.read(path)
+            except FileNotFoundError:
+                continue  # the node's own agent replayed it meanwhile
+            if rows:
+                with ctx.engine.begin() as conn:
+                    rows_written += upsert_gpu_usage(conn, rows)
+            spool.remove(path)
+            windows += 1
+    if windows:
+        log.warning("spool replay: %d window(s), %d row(s) written from agent spools", windows, rows_written)
+
+
+def rollup_upkeep(ctx: JobContext) -> None:
+    """Check the daily rollup against the hourly one over the trailing window and repair drift, loudly."""
+    from quotad.ledger.upkeep import check_daily_rollup
+
+    now = ctx.now()
+    days = daemon_config(ctx.settings).rollup_check_days
+    with ctx.engine.begin() as conn:
+        check = check_daily_rollup(conn, start=now - days * 86400, end=now, repair=True)
+    for cell in check.drift[:20]:
+        log.error(
+            "usage_daily drifted from usage_hourly: %s/%s/%s day %d: daily %s, hourly %d (repaired)",
+            cell.cluster, cell.account, cell.gpu_type, cell.day, cell.daily, cell.hourly,
+        )
+    if check.drift:
+        log.error("rollup upkeep repaired %d of %d daily cell(s)", len(check.drift), check.cells)
+
+
+def default_registry(
+    *, runner: CommandRunner, snapshots: SnapshotCache, pool: PoolCache | None = None
+) -> JobRegistry:
     """Every job ``quotad run`` schedules. Add a job with one line; its config table is ``[daemon.jobs.NAME]``."""
     registry = JobRegistry()
     registry.add("slurm_poll", slurm_poll(runner), interval_s=300, stale_after_s=1800, targets=slurm_clusters)
-    registry.add("metrics_refresh", metrics_refresh(snapshots), interval_s=30, stale_after_s=600)
+    registry.add("pbs_poll", pbs_poll, interval_s=300, stale_after_s=1800, targets=pbs_clusters)
+    registry.add("metrics_refresh", metrics_refresh(snapshots, pool), interval_s=30, stale_after_s=600)
     registry.add("policy_tick", policy_tick_job, interval_s=300, stale_after_s=1800)
     registry.add("outbox", outbox_job, interval_s=60, stale_after_s=900)
-    # Not yet scheduled: started together with policy_tick over the same SQLite ledger it failed once in the
-    # integration test (cause not yet found); `quotad notify digest|weekly` run it from cron meanwhile.
-    # registry.add("digest", digest_job, interval_s=900, stale_after_s=7200)
-    # registry.add("spool_replay", collectors.nvml.spool.replay, interval_s=300, stale_after_s=3600)
-    # registry.add("rollup_upkeep", quotad.ledger.upkeep.run, interval_s=3600, stale_after_s=14400)
+    registry.add("digest", digest_job, interval_s=900, stale_after_s=7200)
+    registry.add("spool_replay", spool_replay, interval_s=300, stale_after_s=3600, when=lambda s: bool(spool_dirs(s)))
+    registry.add("rollup_upkeep", rollup_upkeep, interval_s=3600, stale_after_s=14400)
     return registry

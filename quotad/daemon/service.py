@@ -31,6 +31,7 @@ from quotad.daemon.server import MetricsServer
 from quotad.daemon.signals import Request, signal_requests
 from quotad.errors import ConfigError, QuotadError
 from quotad.metrics.collector import LedgerCollector, build_registry
+from quotad.metrics.pool import PoolCache
 from quotad.metrics.snapshot import SnapshotCache
 
 __all__ = ["Daemon", "run_daemon"]
@@ -49,6 +50,7 @@ class Daemon:
         engine: Engine,
         registry: JobRegistry,
         snapshots: SnapshotCache,
+        pool: PoolCache | None = None,
         clock: Callable[[], float] = time.time,
         listen: str | None = None,
     ) -> None:
@@ -57,6 +59,7 @@ class Daemon:
         self._engine = engine
         self._registry = registry
         self._snapshots = snapshots
+        self._pool = pool
         self._clock = clock
         self._listen = listen
         self._health = JobHealth(clock)
@@ -88,6 +91,7 @@ class Daemon:
             clock=self._clock,
             jobs=self._health.snapshot,
             telemetry_stale_s=config.telemetry_stale_s,
+            pool=self._pool,
         )
         host, port = parse_listen(self._listen or config.listen)
         self._server = MetricsServer(host, port, registry=build_registry(collector), health=self.healthz)
@@ -172,14 +176,17 @@ def run_daemon(
     clock: Callable[[], float] = time.time,
 ) -> int:
     """Run until SIGTERM/SIGINT (SIGHUP reloads); returns the exit status, 0 after a clean stop."""
-    snapshots = SnapshotCache(max_age_s=daemon_config(settings).metrics_max_age_s)
-    registry = default_registry(runner=runner or SubprocessRunner(), snapshots=snapshots)
+    max_age_s = daemon_config(settings).metrics_max_age_s
+    snapshots = SnapshotCache(max_age_s=max_age_s)
+    pool = PoolCache(max_age_s=max_age_s)
+    registry = default_registry(runner=runner or SubprocessRunner(), snapshots=snapshots, pool=pool)
     daemon = Daemon(
         settings=settings,
         load=load,
         engine=engine,
         registry=registry,
         snapshots=snapshots,
+        pool=pool,
         clock=clock,
         listen=listen,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.base import Figure, Finding, JobLine, JobRef, Severity, Subject, Threshold
+from quotad.errors import LedgerError
 
 __all__ = ["DirectiveView", "dump_finding", "load_finding"]
 
@@ -110,7 +111,15 @@ class DirectiveView:
 
     @property
     def finding(self) -> Finding:
-        return load_finding(self.finding_json)
+        """The stored finding; a row whose JSON is not a finding (written by hand, or by a newer quotad) is a
+        ``LedgerError`` naming the directive, not a bare ``KeyError`` from deep inside a digest."""
+        try:
+            return load_finding(self.finding_json)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LedgerError(
+                f"directive {self.id} ({self.policy}, {self.subject_key}): stored finding is unreadable: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     @property
     def active(self) -> bool:

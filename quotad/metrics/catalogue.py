@@ -24,6 +24,8 @@ _CELL = ("company", "cluster", "gpu_type")
 _COLLECTOR = ("cluster", "source")
 _JOB = ("daemon_job",)
 _SLURM_JOB = ("company", "cluster", "job_id", "user")
+_POOL = ("cluster", "gpu_type")
+_POOL_WINDOW = ("cluster", "gpu_type", "window")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,33 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec(
         "quotad_gpu_type_peak_flops", "gauge", ("gpu_type",),
         "Peak dense BF16 FLOP/s of one GPU of this type ([gpu_types]); multiply GPU-seconds by it for FLOP.",
+    ),
+    # The pool: reserved capacity against what companies were allocated (quotad pool status).
+    MetricSpec("quotad_pool_gpus_reserved", "gauge", _POOL, "GPUs reserved from providers now."),
+    MetricSpec("quotad_pool_gpus_in_maintenance", "gauge", _POOL, "Reserved GPUs inside a maintenance window now."),
+    MetricSpec(
+        "quotad_pool_reserved_gpu_seconds", "gauge", _POOL_WINDOW,
+        'Reserved GPU-seconds so far in the window (window="today" or "month", programme time zone).',
+    ),
+    MetricSpec(
+        "quotad_pool_maintenance_gpu_seconds", "gauge", _POOL_WINDOW,
+        "Reserved GPU-seconds lost to maintenance so far in the window.",
+    ),
+    MetricSpec(
+        "quotad_pool_allocated_gpu_seconds", "gauge", _POOL_WINDOW,
+        "GPU-seconds allocated to jobs on programme partitions so far in the window.",
+    ),
+    MetricSpec(
+        "quotad_pool_unallocated_gpu_seconds", "gauge", _POOL_WINDOW,
+        "Reserved (paid) GPU-seconds outside maintenance that no job was allocated, so far in the window.",
+    ),
+    MetricSpec(
+        "quotad_pool_busy_gpu_seconds", "gauge", _POOL_WINDOW,
+        "Allocated GPU-seconds the node agents saw busy (only where agents report).",
+    ),
+    MetricSpec(
+        "quotad_pool_snapshot_timestamp_seconds", "gauge", (),
+        "When the pool figures behind the quotad_pool_* metrics were computed (epoch).",
     ),
     # Directives.
     MetricSpec(

@@ -22,6 +22,7 @@ from quotad.config import Settings
 from quotad.daemon.health import JobStatus
 from quotad.ledger.collector_state import collector_health
 from quotad.metrics.catalogue import CATALOGUE
+from quotad.metrics.pool import PoolCache, PoolSnapshot
 from quotad.metrics.snapshot import SnapshotCache, UsageSnapshot
 from quotad.metrics.sources import DirectiveCounter, IdleReader, allocated_gpus, idle_gpus, open_directives
 from quotad.units import GpuCatalog
@@ -69,6 +70,7 @@ class LedgerCollector(Collector):
         telemetry_stale_s: int = 300,
         directives: DirectiveCounter = open_directives,
         idle: IdleReader = idle_gpus,
+        pool: PoolCache | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -78,6 +80,7 @@ class LedgerCollector(Collector):
         self._telemetry_stale_s = telemetry_stale_s
         self._directives = directives
         self._idle = idle
+        self._pool = pool
 
     def describe(self) -> Iterable[Metric]:
         """Names only, from the catalogue: registering the collector reads nothing."""
@@ -124,6 +127,8 @@ class LedgerCollector(Collector):
             for key, (count, longest) in sorted(jobs.items()):
                 out.add("quotad_slurm_job_gpus_idle", list(key), count)
                 out.add("quotad_slurm_job_idle_seconds", list(key), longest)
+        if self._pool is not None:
+            _pool(out, self._pool.get(conn, self._settings(), now=now))
         for (policy, severity), count in sorted(self._directives(conn).items()):
             out.add("quotad_directives_open", [policy, severity], count)
         for h in collector_health(conn):
@@ -159,6 +164,22 @@ def _usage(out: Families, snapshot: UsageSnapshot, catalog: GpuCatalog) -> None:
     for gpu_type, tflops in sorted(catalog.tflops.items()):
         out.add("quotad_gpu_type_peak_flops", [gpu_type], tflops * _TFLOP)
     out.add("quotad_usage_snapshot_timestamp_seconds", [], snapshot.computed_at)
+
+
+def _pool(out: Families, snapshot: PoolSnapshot) -> None:
+    for g in snapshot.gauges:
+        cell = [g.cluster, g.gpu_type]
+        out.add("quotad_pool_gpus_reserved", cell, g.reserved_gpus_now)
+        out.add("quotad_pool_gpus_in_maintenance", cell, g.maintenance_gpus_now)
+        for window, f in (("today", g.today), ("month", g.month)):
+            labels = [*cell, window]
+            out.add("quotad_pool_reserved_gpu_seconds", labels, f.reserved)
+            out.add("quotad_pool_maintenance_gpu_seconds", labels, f.maintenance)
+            out.add("quotad_pool_allocated_gpu_seconds", labels, f.allocated)
+            out.add("quotad_pool_unallocated_gpu_seconds", labels, f.unallocated)
+            if f.busy is not None:
+                out.add("quotad_pool_busy_gpu_seconds", labels, f.busy)
+    out.add("quotad_pool_snapshot_timestamp_seconds", [], snapshot.computed_at)
 
 
 def _daemon_jobs(out: Families, statuses: Sequence[JobStatus], now: float) -> None:
