@@ -36,6 +36,7 @@ from quotad.daemon.config import DaemonConfig
 from quotad.directives.config import DirectivesConfig
 from quotad.errors import ConfigError
 from quotad.notify.config import NotifyConfig
+from quotad.plugins.data_config import DataConfig
 from quotad.plugins.eval_config import EvalConfig
 
 __all__ = [
@@ -176,6 +177,8 @@ class Settings(BaseSettings):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     #: The built-in evaluation plugin's section: task mapping extensions, redistribution flags.
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    #: The built-in data plugin's section: weights of the ``quotad data match`` score.
+    data: DataConfig = Field(default_factory=DataConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     @classmethod
