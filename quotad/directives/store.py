@@ -10,18 +10,21 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 
+from policies.base import Severity
 from quotad.directives.codec import DirectiveView
 from quotad.directives.models import ACTIVE_STATES, STATES, Directive, DirectiveAction, DirectiveEvent
 from quotad.errors import NotFoundError, UsageError
 
 __all__ = [
     "ActionView",
+    "DirectiveCount",
     "EventView",
     "acknowledge",
     "count_events",
     "directive_actions",
+    "directive_counts_by_company",
     "directive_events",
     "get_directive",
     "list_directives",
@@ -126,3 +129,39 @@ def resolve(conn: Connection, directive_id: int, *, by: str, note: str = "", now
     conn.execute(update(_D).where(_D.c.id == directive_id).values(state="resolved", closed_at=now, close_reason=reason))
     _event(conn, directive_id, "resolved", at=now, actor=by, detail=note or "by hand")
     return get_directive(conn, directive_id)
+
+
+@dataclass(frozen=True)
+class DirectiveCount:
+    """How many directives of one policy, at one severity, a company was sent over a period."""
+
+    policy: str
+    severity: int  # ``policies.base.Severity``'s integer scale, as stored
+    count: int
+
+    @property
+    def severity_label(self) -> str:
+        try:
+            return Severity(self.severity).label
+        except ValueError:
+            return str(self.severity)
+
+
+def directive_counts_by_company(conn: Connection, *, start: int, end: int) -> dict[str, tuple[DirectiveCount, ...]]:
+    """Directives opened in [start, end) per company id, by (policy, severity), most severe first.
+
+    The company is the directive's own ``company_id`` (its subject's company; directives without one, such as
+    an unclaimed account's, are left out). The severity is the directive's present one, i.e. after any
+    escalation: what the company was last told it stands at, whatever its state now (resolved ones count too:
+    the question is what it received, not what is still open).
+    """
+    stmt = (
+        select(_D.c.company_id, _D.c.policy, _D.c.severity, func.count())
+        .where(_D.c.company_id.is_not(None), _D.c.opened_at >= start, _D.c.opened_at < end)
+        .group_by(_D.c.company_id, _D.c.policy, _D.c.severity)
+        .order_by(_D.c.company_id, _D.c.severity.desc(), _D.c.policy)
+    )
+    out: dict[str, list[DirectiveCount]] = {}
+    for company, policy, severity, n in conn.execute(stmt):
+        out.setdefault(str(company), []).append(DirectiveCount(str(policy), int(severity), int(n)))
+    return {company: tuple(counts) for company, counts in out.items()}

@@ -11,7 +11,8 @@ Read (typed, integer-valued; ratios are computed by properties at the edge):
   sample (the question an "idle_allocation" policy asks), filtered in the database;
 - ``job_gpu_totals``: per-job idle/busy/allocated GPU-seconds, utilisation, memory and energy over hours,
   summed in the database (one row per job comes back, whatever the number of hours);
-- ``node_hour_rows``: one node's rows of one hour, so a restarted agent resumes its running totals.
+- ``node_hour_rows``: one node's rows of one hour, so a restarted agent resumes its running totals;
+- ``idle_share_by_company``: per company, allocated GPU-seconds measured and the idle ones among them.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, case, exists, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
+from quotad.ledger.models import CompanyAccount
 from quotad.ledger.telemetry_models import GpuUsageHourly
 
 __all__ = [
     "GpuState",
     "GpuUsageRow",
+    "IdleShare",
     "JobGpuTotals",
     "current_gpu_states",
     "idle_allocations",
+    "idle_share_by_company",
     "job_gpu_totals",
     "node_hour_rows",
     "upsert_gpu_usage",
@@ -363,3 +367,42 @@ def job_gpu_totals(
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class IdleShare:
+    """Of the GPU-seconds a company's jobs were allocated and the node agents measured, how many were idle.
+
+    Only what an agent observed counts: GPUs of clusters without agents are neither busy nor idle here, so the
+    ratio says "of what we could see", and ``ratio`` is None (not 0) when nothing was measured at all.
+    """
+
+    measured_gpu_seconds: int
+    idle_gpu_seconds: int
+
+    @property
+    def ratio(self) -> float | None:
+        return self.idle_gpu_seconds / self.measured_gpu_seconds if self.measured_gpu_seconds else None
+
+
+def idle_share_by_company(conn: Connection, *, start: int, end: int) -> dict[str, IdleShare]:
+    """Allocated GPU-seconds the agents measured, and the idle ones among them, per company, hours [start, end).
+
+    A row belongs to a company through the Slurm account the agent recorded for the job, claimed in
+    ``company_accounts`` for the row's cluster: the same (cluster, account) join that charges usage. Rows of
+    GPUs the job was not allocated (a foreign process seen on someone else's GPU) and rows of unclaimed accounts
+    are left out. Companies without any measured row are absent from the result.
+    """
+    t, ca = _TABLE.c, CompanyAccount
+    stmt = (
+        select(ca.company_id, func.sum(t.observed_seconds), func.sum(t.idle_seconds))
+        .join(ca, (ca.cluster == t.cluster) & (ca.account == t.account))
+        .where(t.hour >= start, t.hour < end, t.allocated == true())
+        .group_by(ca.company_id)
+        .order_by(ca.company_id)
+    )
+    return {
+        str(company): IdleShare(int(observed or 0), int(idle or 0))
+        for company, observed, idle in conn.execute(stmt)
+        if int(observed or 0) > 0
+    }

@@ -6,7 +6,8 @@ A plugin is a factory registered in the entry-point group ``quotad.plugins``::
     eval = "quotad.plugins.eval:plugin"
 
 The host calls it once with a ``Host`` handle and gets back a ``Plugin``: its typer sub-app, the tables it
-owns, the folder of its Alembic branch and, optionally, a ``Publisher`` of public content. Why so narrow:
+owns, the folder of its Alembic branch and, optionally, a ``Publisher`` of public content and a
+``CommitteeReporter`` for the review committee. Why so narrow:
 
 - **Tables.** A plugin declares its tables on ``quotad.ledger.models.Base`` (one metadata, one migration
   history) and names them ``<plugin>_...``; the host refuses a plugin whose tables are not its own.
@@ -14,16 +15,22 @@ owns, the folder of its Alembic branch and, optionally, a ``Publisher`` of publi
   with the plugin's name whose first revision follows a core revision. The host finds that folder by
   convention without running plugin code, so the schema check still knows a plugin's revisions when the plugin
   itself fails to import.
-- **The ledger.** ``LedgerView`` offers the core's query API (companies, grants, usage, status) and never the
-  core tables; its own tables a plugin reads and writes on the connection it is handed. Read commands run in
-  a read-only transaction (``PluginContext.reading``), so a report or site build cannot write by accident.
+- **The ledger.** ``LedgerView`` offers the core's query API (companies, grants, usage, status, the node
+  agents' idle share, the directives each company received) and never the core tables; its own tables a
+  plugin reads and writes on the connection it is handed. Read commands run in a read-only transaction
+  (``PluginContext.reading``), so a report or site build cannot write by accident.
 - **Other plugins.** A plugin never reads another's tables; what one shares with another goes through typed
-  publications (``PublicContent``) that the host collects (``Host.publishers``).
+  publications that the host collects: ``PublicContent`` for public output (``Host.publishers``) and
+  ``CommitteeContent`` for the review committee's end-of-term pack (``Host.committee_reporters``).
+- **Two audiences, two shares.** A publisher decides what the public may see. A committee reporter writes for
+  the programme's review committee, which sees office-level results (private and consortium ones too), per
+  company and period. Neither presents a limited (partial) run as a full evaluation: a reporter may list such
+  runs, but only marked as what they are and never in a company's results or averages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Table, text
 
 from quotad.config import Settings
+from quotad.directives.store import DirectiveCount, directive_counts_by_company
 from quotad.errors import ConfigError
 from quotad.ledger.queries import (
     CompanyInfo,
@@ -46,6 +54,7 @@ from quotad.ledger.queries import (
     list_grants,
     usage_report,
 )
+from quotad.ledger.telemetry import IdleShare, idle_share_by_company
 from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_EFLOPS_HOUR, GpuCatalog, gpu_hours
 
 if TYPE_CHECKING:
@@ -56,8 +65,13 @@ if TYPE_CHECKING:
 __all__ = [
     "API_VERSION",
     "Bilingual",
+    "CommitteeContent",
+    "CommitteeReporter",
+    "CommitteeRequest",
     "CompanyCompute",
+    "DirectiveCount",
     "Host",
+    "IdleShare",
     "Language",
     "LedgerView",
     "Plugin",
@@ -68,6 +82,8 @@ __all__ = [
     "PublicTable",
     "PublishRequest",
     "Publisher",
+    "ReportCell",
+    "ReportTable",
     "plugin_context",
     "plugin_settings",
     "read_only",
@@ -143,6 +159,16 @@ class LedgerView:
         """Everything charged in [start, end), claimed by a company or not."""
         rows = self.usage(start=start, end=end, by="gpu-type")
         return CompanyCompute(sum(r.total_gpu_seconds for r in rows), sum(r.tflop for r in rows))
+
+    def idle_share(self, *, start: int, end: int) -> dict[str, IdleShare]:
+        """Per company id: allocated GPU-seconds the node agents measured in hours [start, end), and the idle
+        ones among them. A company absent from the result was not measured (no agent saw its jobs), which is
+        not the same as 0 % idle."""
+        return idle_share_by_company(self._conn, start=start, end=end)
+
+    def directives_received(self, *, start: int, end: int) -> dict[str, tuple[DirectiveCount, ...]]:
+        """Per company id: directives opened in [start, end), counted by (policy, severity), most severe first."""
+        return directive_counts_by_company(self._conn, start=start, end=end)
 
 
 @contextmanager
@@ -274,11 +300,55 @@ class PublishRequest:
 
 Publisher = Callable[[PublishRequest], PublicContent]
 
+ReportCell = str | int | float | Bilingual | None
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """A table for a named, non-public audience (the review committee); shaped like ``PublicTable``, but
+    nothing in it is implied fit for publication."""
+
+    key: str
+    title: Bilingual
+    columns: tuple[Bilingual, ...]
+    rows: tuple[tuple[ReportCell, ...], ...]
+    note: Bilingual | None = None
+
+
+@dataclass(frozen=True)
+class CommitteeRequest:
+    """Handed to a committee reporter: settings (for its own section), the ledger view, a read-only connection
+    for the plugin's own tables, the time, the term [start, end) and the companies the pack covers."""
+
+    settings: Settings
+    ledger: LedgerView
+    conn: Connection
+    now: int
+    start: int
+    end: int
+    company_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CommitteeContent:
+    """What one plugin contributes to the committee's pack: per company id, its tables (in order).
+
+    The committee sees office-level results; limited (partial) runs may appear only marked as such, never as
+    full evaluations (see the module docstring). Companies not in the request are ignored by the pack.
+    """
+
+    tables: Mapping[str, tuple[ReportTable, ...]] = field(default_factory=dict)
+
+
+CommitteeReporter = Callable[[CommitteeRequest], CommitteeContent]
+
 
 class Host(Protocol):
-    """What the host offers a plugin factory: the other plugins' publishers, looked up when needed."""
+    """What the host offers a plugin factory: the other plugins' shares, looked up when needed."""
 
     def publishers(self) -> Sequence[tuple[str, Publisher]]: ...
+
+    def committee_reporters(self) -> Sequence[tuple[str, CommitteeReporter]]: ...
 
 
 def table_of(*models: type[object]) -> tuple[Table, ...]:
@@ -302,4 +372,5 @@ class Plugin:
     tables: tuple[Table, ...] = ()
     migrations: Path | None = None
     publish: Publisher | None = None
+    committee: CommitteeReporter | None = None
     api_version: int = API_VERSION

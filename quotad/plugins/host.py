@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quotad.ledger.models import Base
-from quotad.plugins.api import API_VERSION, Plugin, Publisher
+from quotad.plugins.api import API_VERSION, CommitteeReporter, Plugin, Publisher
 
 if TYPE_CHECKING:  # neither is needed to find migration folders, which is all the ledger asks of this module
     import typer
@@ -97,6 +97,10 @@ class PluginRegistry:
 
     def publishers(self) -> Sequence[tuple[str, Publisher]]:
         return [(p.name, p.plugin.publish) for p in self._loaded if p.plugin.publish is not None]
+
+    def committee_reporters(self) -> Sequence[tuple[str, CommitteeReporter]]:
+        """The loaded plugins' contributions to the review committee's pack, in load (name) order."""
+        return [(p.name, p.plugin.committee) for p in self._loaded if p.plugin.committee is not None]
 
     def warn_failures(self, logger: logging.Logger = log) -> None:
         for failure in self._failed:

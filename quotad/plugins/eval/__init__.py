@@ -2,7 +2,8 @@
 
 Reads lm-evaluation-harness, llm-jp-eval and MT-Bench outputs into one long table of scores, maps tasks to
 language and category through a maintained catalogue, and shows coverage and leaderboards beside each
-company's compute from the ledger. Registered like any third-party plugin (entry point ``eval``).
+company's compute from the ledger; gives the public site its leaderboard and the review committee's pack each
+company's latest office-level results. Registered like any third-party plugin (entry point ``eval``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ def plugin(host: Host) -> Plugin:
     """Entry point of the ``quotad.plugins`` group; imports the plugin's modules only when it is loaded."""
     from quotad.plugins.eval import models
     from quotad.plugins.eval.cli import app
+    from quotad.plugins.eval.committee import committee
     from quotad.plugins.eval.publish import publish
 
     del host  # eval needs nothing from other plugins
@@ -28,4 +30,5 @@ def plugin(host: Host) -> Plugin:
         tables=table_of(models.EvalFile, models.EvalRun, models.EvalScore),
         migrations=Path(__file__).resolve().parent / "migrations",
         publish=publish,
+        committee=committee,
     )
