@@ -42,11 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from policies.base import JobRef
-from quotad.amounts import NORMALISED, Unit
 from quotad.directives.models import UsageDaily
 from quotad.ledger.models import POOL, CompanyAccount, Grant, Job, UsageHourly
 from quotad.ledger.queries import (
-    BURN_WINDOW,
     CompanyInfo,
     GrantInfo,
     StatusRow,
@@ -54,6 +52,7 @@ from quotad.ledger.queries import (
     gpus_held_now,
     list_companies,
     list_grants,
+    status_rows,
 )
 from quotad.ledger.telemetry_models import GpuUsageHourly
 from quotad.units import SECONDS_PER_DAY, GpuCatalog
@@ -289,48 +288,14 @@ class LedgerFacts:
 
     def _read_positions(self) -> list[StatusRow]:
         now = self.now
-        by_company: defaultdict[str, list[GrantInfo]] = defaultdict(list)
-        for grant in self.active_grants():
-            by_company[grant.company_id].append(grant)
-        held = gpus_held_now(self.conn)
-        rows = []
-        for company in self.companies():
-            grants = by_company.get(company.id, [])
-            if not grants:
-                rows.append(
-                    StatusRow(
-                        company.id, company.name_ja, company.name_en, None, 0, 0, 0, 0, 0, None, None,
-                        held.get(company.id, 0),
-                    )
-                )
-                continue
-            units = {g.unit for g in grants}
-            unit = units.pop() if len(units) == 1 else Unit(NORMALISED)
-            start = min(g.period_start for g in grants)
-            end = max(g.period_end for g in grants)
-            window_start = max(start, now - BURN_WINDOW)
-            used = self._in_unit(unit, self.usage_cells(start, now + 1), company.id, grants)
-            used_7d = self._in_unit(unit, self.usage_cells(window_start, now + 1), company.id, grants)
-            window = now - window_start
-            projected = used + (used_7d * (end - now) // window if window > 0 else 0)
-            granted = sum(
-                g.amount if g.unit == unit else self.catalog.tflop(g.amount, g.unit.gpu_type) for g in grants
-            )
-            rows.append(
-                StatusRow(
-                    company.id, company.name_ja, company.name_en, unit, granted, used, used_7d, window, projected,
-                    start, end, held.get(company.id, 0), tuple(g.id for g in grants),
-                )
-            )
-        return rows
-
-    def _in_unit(self, unit: Unit, cells: UsageCells, company: str, grants: Iterable[GrantInfo]) -> int:
-        scoped = list(grants)
-        total = 0
-        for (owner, cluster, gpu_type), seconds in cells.items():
-            if owner == company and any(g.covers(cluster, gpu_type) for g in scoped):
-                total += unit.convert(seconds, gpu_type, self.catalog)
-        return total
+        return status_rows(
+            self.companies(),
+            self.active_grants(),
+            gpus_held_now(self.conn),
+            lambda start: self.usage_cells(start, now + 1),
+            self.catalog,
+            now=now,
+        )
 
     # -- telemetry -----------------------------------------------------------------------------------------
     def idle_gpus(self, *, min_idle_s: int, max_util_pct: float, stale_s: int) -> list[IdleGpu]:

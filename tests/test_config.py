@@ -145,3 +145,14 @@ def test_eval_plugin_section_is_validated_with_the_rest(tmp_path: Path) -> None:
     assert plugin_settings(settings, "eval", EvalConfig).tasks["newbench"].category == "QA"
     text = problems(tmp_path, '[eval.tasks.newbench]\nlangauge = "ja"\n')
     assert "eval.tasks.newbench.langauge" in text and "unknown key" in text
+
+
+def test_data_plugin_weights_are_validated_with_the_rest(tmp_path: Path) -> None:
+    from quotad.plugins.api import plugin_settings
+    from quotad.plugins.data_config import DataConfig
+
+    settings = load_config(write(tmp_path, "[data.weights]\ndomain = 40\nprice = 0\n"))
+    weights = plugin_settings(settings, "data", DataConfig).weights
+    assert (weights.domain, weights.price, weights.language) == (40, 0, 25)
+    assert "data.weights.domian" in problems(tmp_path, "[data.weights]\ndomian = 40\n")
+    assert "data.weights.size" in problems(tmp_path, "[data.weights]\nsize = -1\n")

@@ -8,7 +8,7 @@ conversion to hours or EFLOPS happens at the display edge.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,16 +22,21 @@ from quotad.units import SECONDS_PER_DAY, GpuCatalog
 
 __all__ = [
     "REPORT_KEYS",
+    "CellsSince",
     "CompanyInfo",
     "GrantInfo",
+    "Position",
     "ReportRow",
     "StatusRow",
     "UsageCells",
     "company_status",
     "get_company",
     "gpus_held_now",
+    "grant_position",
     "list_companies",
     "list_grants",
+    "memoised_cells",
+    "status_rows",
     "usage_cells",
     "usage_report",
 ]
@@ -171,12 +176,29 @@ class StatusRow:
         return Amount(value, self.unit) if self.unit else None
 
 
-def _common_unit(grants: Iterable[GrantInfo]) -> Unit:
-    units = {g.unit for g in grants}
-    return units.pop() if len(units) == 1 else Unit(NORMALISED)
+@dataclass(frozen=True)
+class Position:
+    """Grants taken together (one company's, or one grant) against the usage they cover at ``now``.
+
+    The one place the programme's grant arithmetic lives: ``quotad status``, the policies, the exporter and
+    the plugins' ledger view all read their grant figures from here, so they cannot disagree.
+    """
+
+    unit: Unit
+    granted: int
+    used: int
+    used_last_7d: int
+    burn_window_s: int
+    projected: int
+    period_start: int
+    period_end: int
 
 
-def _in_unit(unit: Unit, cells: UsageCells, company: str, grants: list[GrantInfo], catalog: GpuCatalog) -> int:
+#: usage cells in [start, now + 1) for a start; callers memoise it, since companies share starts.
+CellsSince = Callable[[int], UsageCells]
+
+
+def _covered(unit: Unit, cells: UsageCells, company: str, grants: Sequence[GrantInfo], catalog: GpuCatalog) -> int:
     """Usage of cells any of ``grants`` covers, each cell counted once even where grant scopes overlap."""
     total = 0
     for (owner, cluster, gpu_type), seconds in cells.items():
@@ -185,74 +207,78 @@ def _in_unit(unit: Unit, cells: UsageCells, company: str, grants: list[GrantInfo
     return total
 
 
-def _granted(unit: Unit, grants: list[GrantInfo], catalog: GpuCatalog) -> int:
-    total = 0
-    for grant in grants:
-        total += grant.amount if grant.unit == unit else catalog.tflop(grant.amount, grant.unit.gpu_type)
-    return total
+def grant_position(grants: Sequence[GrantInfo], cells_since: CellsSince, catalog: GpuCatalog, *, now: int) -> Position:
+    """``grants`` (non-empty, one company's) at ``now``: in their common unit, or normalised when they differ.
+
+    Used is what the grants' scopes cover since the earliest start; the burn rate is the trailing 7 days (or
+    the part of the period so far, if shorter); projected = used + rate x time left to the latest end.
+    """
+    units = {g.unit for g in grants}
+    unit = units.pop() if len(units) == 1 else Unit(NORMALISED)
+    company = grants[0].company_id
+    start = min(g.period_start for g in grants)
+    end = max(g.period_end for g in grants)
+    recent_start = max(start, now - BURN_WINDOW)
+    used = _covered(unit, cells_since(start), company, grants, catalog)
+    recent = _covered(unit, cells_since(recent_start), company, grants, catalog)
+    window = now - recent_start
+    projected = used + (recent * (end - now) // window if window > 0 else 0)
+    granted = sum(g.amount if g.unit == unit else catalog.tflop(g.amount, g.unit.gpu_type) for g in grants)
+    return Position(unit, granted, used, recent, window, projected, start, end)
+
+
+def memoised_cells(conn: Connection, *, now: int) -> CellsSince:
+    """``usage_cells(start, now + 1)`` read once per distinct start."""
+    ranges: dict[int, UsageCells] = {}
+
+    def cells_since(start: int) -> UsageCells:
+        if start not in ranges:
+            ranges[start] = usage_cells(conn, start, now + 1)
+        return ranges[start]
+
+    return cells_since
+
+
+def status_rows(
+    companies: Iterable[CompanyInfo],
+    active_grants: Iterable[GrantInfo],
+    held: Mapping[str, int],
+    cells_since: CellsSince,
+    catalog: GpuCatalog,
+    *,
+    now: int,
+) -> list[StatusRow]:
+    """One ``StatusRow`` per company from already-read parts (the policies' facts read them once per tick)."""
+    by_company: defaultdict[str, list[GrantInfo]] = defaultdict(list)
+    for grant in active_grants:
+        by_company[grant.company_id].append(grant)
+    rows = []
+    for company in companies:
+        grants = by_company.get(company.id, [])
+        gpus = held.get(company.id, 0)
+        if not grants:
+            rows.append(StatusRow(company.id, company.name_ja, company.name_en, None, 0, 0, 0, 0, 0, None, None, gpus))
+            continue
+        p = grant_position(grants, cells_since, catalog, now=now)
+        rows.append(
+            StatusRow(
+                company.id, company.name_ja, company.name_en, p.unit, p.granted, p.used, p.used_last_7d,
+                p.burn_window_s, p.projected, p.period_start, p.period_end, gpus, tuple(g.id for g in grants),
+            )
+        )  # fmt: skip
+    return rows
 
 
 def company_status(conn: Connection, catalog: GpuCatalog, *, now: int) -> list[StatusRow]:
     """One row per company: grant, used, trailing burn and projection to the end of its active grants."""
-    grants_by_company: defaultdict[str, list[GrantInfo]] = defaultdict(list)
-    for grant in list_grants(conn):
-        if grant.active(now):
-            grants_by_company[grant.company_id].append(grant)
-    held = gpus_held_now(conn)
-    all_grants = [g for gs in grants_by_company.values() for g in gs]
-    earliest = min((g.period_start for g in all_grants), default=now)
-    window_start = now - BURN_WINDOW
-    # Two range queries serve every company: one from the earliest active period start, one for the window.
-    period_cells = usage_cells(conn, earliest, now + 1)
-    recent_cells = usage_cells(conn, window_start, now + 1)
-    rows = []
-    for company in list_companies(conn):
-        grants = grants_by_company.get(company.id, [])
-        if not grants:
-            rows.append(
-                StatusRow(
-                    company.id,
-                    company.name_ja,
-                    company.name_en,
-                    None,
-                    0,
-                    0,
-                    0,
-                    0,
-                    0,
-                    None,
-                    None,
-                    held.get(company.id, 0),
-                )
-            )
-            continue
-        unit = _common_unit(grants)
-        start = min(g.period_start for g in grants)
-        end = max(g.period_end for g in grants)
-        cells = period_cells if start == earliest else usage_cells(conn, start, now + 1)
-        used = _in_unit(unit, cells, company.id, grants, catalog)
-        window = now - max(start, window_start)
-        recent = recent_cells if start <= window_start else usage_cells(conn, max(start, window_start), now + 1)
-        used_7d = _in_unit(unit, recent, company.id, grants, catalog)
-        projected = used + (used_7d * (end - now) // window if window > 0 else 0)
-        rows.append(
-            StatusRow(
-                company.id,
-                company.name_ja,
-                company.name_en,
-                unit,
-                _granted(unit, grants, catalog),
-                used,
-                used_7d,
-                window,
-                projected,
-                start,
-                end,
-                held.get(company.id, 0),
-                tuple(g.id for g in grants),
-            )
-        )
-    return rows
+    return status_rows(
+        list_companies(conn),
+        [g for g in list_grants(conn) if g.active(now)],
+        gpus_held_now(conn),
+        memoised_cells(conn, now=now),
+        catalog,
+        now=now,
+    )
 
 
 @dataclass(frozen=True)
