@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 from sqlalchemy import Connection
 
 from quotad.amounts import Unit
@@ -45,6 +45,7 @@ from quotad.plugins.api import (
     ReportCell,
     ReportTable,
 )
+from quotad.plugins.review.templating import environment
 from quotad.timeutil import format_day
 
 __all__ = [
@@ -333,13 +334,7 @@ def pack_markdown(packs: Sequence[CompanyPack]) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("quotad.plugins.review", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = environment()
     env.filters["both"] = both
     return env
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 
 from quotad.plugins.review.aggregate import ProposalFigures
 from quotad.plugins.review.committee import ReviewerSheet, Summary
 from quotad.plugins.review.store import RequestSpec
+from quotad.plugins.review.templating import environment
 from quotad.render import Cell, Table, render
 
 __all__ = ["LABELS", "SPREAD_NOTE", "SheetFormat", "reviewer_sheet_text", "summary_table", "summary_text"]
@@ -73,13 +74,7 @@ def _requests(requests: Sequence[RequestSpec]) -> str:
 
 
 def _env() -> Environment:
-    env = Environment(
-        loader=PackageLoader("quotad.plugins.review", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = environment()
     env.globals["label"] = label
     env.globals["L"] = LABELS
     env.filters["requests"] = _requests
