@@ -51,7 +51,7 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_datasource() -> None
                 uses_company |= "$company" in target["expr"]
         variables = {v["name"] for v in board["templating"]["list"]}
         assert uses_company == ("company" in variables), path.name
-    assert len(titles) == 4
+    assert len(titles) == 5
 
 
 def test_provisioning_points_at_the_dashboards() -> None:

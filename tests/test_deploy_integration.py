@@ -46,16 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Guards against a hung process; none of them is an assertion about speed.
 PATIENCE_S = 45.0
 SACCT_HEADER = "JobID|JobIDRaw|Cluster|Account|User|Partition|State|Submit|Start|End|ElapsedRaw|AllocTRES|NodeList|JobName"
-#: `quotad run`, registered here too while quotad/cli/main.py does not list it yet.
-QUOTAD = (
-    "import sys\n"
-    "from quotad.cli.main import app\n"
-    "from quotad.cli.run import run\n"
-    "if all((c.name or c.callback.__name__) != 'run' for c in app.registered_commands):\n"
-    "    app.command('run')(run)\n"
-    "sys.argv[0] = 'quotad'\n"
-    "app()\n"
-)
+#: The agent's fake NVML: one GPU busy then idle, one idle from the start.
+SCENARIO = ROOT / "tests" / "fixtures" / "nvml" / "busy_then_idle.json"
 
 
 def free_port() -> int:
@@ -195,8 +187,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = _config(work / "demo", sacct)
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUOTAD_")}
     daemon = subprocess.Popen(
-        [sys.executable, "-c", QUOTAD, "-c", str(config), "run", "--listen", "127.0.0.1:0", "--log-format", "json"],
+        [sys.executable, "-m", "quotad", "-c", str(config), "run", "--listen", "127.0.0.1:0", "--log-format", "json"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=work,
+    )
+    agent_port = free_port()
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "quotad", "-c", str(config), "agent", "--fake", str(SCENARIO), "--no-slurm",
+         "--cluster", "yamato-ai", "--node", "gpu-node-001", "--interval", "1", "--listen", f"127.0.0.1:{agent_port}",
+         "--spool", str(work / "agent-spool")],
+        stdout=subprocess.DEVNULL, stderr=(work / "agent.log").open("wb"), env=env, cwd=work,
     )
     logs: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
     threading.Thread(target=_drain, args=(daemon.stderr, logs), daemon=True).start()
@@ -212,7 +211,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             f"rule_files: ['{rules}']\n"
             "scrape_configs:\n"
             f"  - {{job_name: quotad, static_configs: [{{targets: ['127.0.0.1:{probe.port}']}}]}}\n"
-            f"  - {{job_name: quotad-agent, static_configs: [{{targets: ['127.0.0.1:{dead_agent}']}}]}}\n",
+            f"  - {{job_name: quotad-agent, static_configs: [{{targets: ['127.0.0.1:{agent_port}', "
+            f"'127.0.0.1:{dead_agent}']}}]}}\n",
             encoding="utf-8",
         )
         prom = subprocess.Popen(
@@ -228,6 +228,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             return bool(result)
 
         wait_for(two_scrapes, "two successful scrapes of quotad")
+        wait_for(lambda: probe.query('up{job="quotad-agent"} == 1 and on () count(quotad_gpu_util) == 2'),
+                 "a scrape of the agent on the fake NVML with both GPUs")
         yield probe
     finally:
         if prom is not None:
@@ -238,6 +240,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
+        agent.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            agent.wait(PATIENCE_S)
+        agent.kill()
 
 
 def dashboards() -> ModuleType:

@@ -1,6 +1,6 @@
 """Generate quotad's Grafana dashboards (deploy/grafana/dashboards/*.json) from this one source.
 
-Why generated: four dashboards share one datasource, one company variable and a dozen PromQL idioms
+Why generated: five dashboards share one datasource, one company variable and a dozen PromQL idioms
 (GPU-seconds to GPU-hours, to EFLOPS via the peak-FLOPS table); written by hand they drift. The suite checks
 that the committed JSON equals this output (tests/test_deploy_grafana.py) and runs every panel's expression
 against a real Prometheus scraping a running daemon (tests/test_deploy_integration.py).
@@ -145,7 +145,8 @@ def _dashboard_json(d: Dashboard) -> dict[str, Any]:
 
 
 def dashboards() -> list[Dashboard]:
-    """The four dashboards: programme overview, company drill-down, idle GPUs, collector and agent health."""
+    """The five dashboards: programme overview, company drill-down, idle GPUs, collector and agent health, and
+    the agents' per-GPU telemetry."""
     c = COMPANY
     overview = Dashboard(
         "quotad-overview",
@@ -269,7 +270,31 @@ def dashboards() -> list[Dashboard]:
         ),
         time_from="now-24h",
     )
-    return [overview, company, idle, health]
+    gpus = Dashboard(
+        "quotad-gpus",
+        "quotad: GPUs (node agents)",
+        "Per-GPU telemetry the NVML agents export (DCGM-compatible names): what the idle policy sees.",
+        (
+            Panel("GPUs reporting", "stat", (Target("count(quotad_gpu_util)"),), "none", 6, 4),
+            Panel("Mean GPU utilisation", "stat", (Target("avg(quotad_gpu_util)"),), "percent", 6, 4),
+            Panel("Power draw (kW)", "stat", (Target("sum(quotad_gpu_power_usage) / 1000"),), "none", 6, 4,
+                  decimals=1),
+            Panel("NVML errors per minute", "stat",
+                  (Target("sum(rate(quotad_agent_nvml_errors_total[5m])) * 60 or vector(0)"),), "none", 6, 4),
+            Panel("GPU utilisation", "timeseries",
+                  (Target("quotad_gpu_util", "{{Hostname}} GPU {{gpu}}"),), "percent", 12, 8),
+            Panel("Utilisation over the trailing window", "timeseries",
+                  (Target("quotad_gpu_recent_util", "{{Hostname}} GPU {{gpu}}"),), "percent", 12, 8,
+                  "Mean over the agent's trailing window (30 min by default): the idle policy's second test."),
+            Panel("Frame buffer used (GiB)", "timeseries",
+                  (Target("quotad_gpu_fb_used / 1024", "{{Hostname}} GPU {{gpu}}"),), "none", 12, 8,
+                  "Memory held with no compute is the typical idle-but-allocated GPU."),
+            Panel("Power draw (W)", "timeseries",
+                  (Target("quotad_gpu_power_usage", "{{Hostname}} GPU {{gpu}}"),), "watt", 12, 8),
+        ),
+        time_from="now-6h",
+    )
+    return [overview, company, idle, health, gpus]
 
 
 def render() -> dict[str, str]:
