@@ -15,6 +15,8 @@ difference to the idle loop ≤ 0.5 % of one core; RSS ≤ 80 MB.
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,7 +34,7 @@ from collectors.nvml.fake import FakeNvml, Scenario
 from collectors.nvml.service import AgentParts, build_agent
 from quotad.agent_config import AgentConfig
 from quotad.config import Settings
-from quotad.ledger.db import create_ledger_engine, upgrade
+from quotad.ledger.db import create_ledger_engine
 
 
 def _rss_kib(field: str) -> int:
@@ -80,8 +82,13 @@ def _build(tmp: Path, gpus: int, hz: float) -> AgentParts:
     gres = tmp / "gres.conf"
     gres.write_text(f"Name=gpu Type=h100 File=/dev/nvidia[0-{gpus - 1}]\n")
     settings = Settings(database={"url": f"sqlite:///{tmp / 'ledger.sqlite'}"})
+    # The schema is created by another process, as in production (`quotad db upgrade` on the central host):
+    # migrating here would load Alembic and every migration script into the process whose memory is measured.
+    config_file = tmp / "quotad.toml"
+    config_file.write_text(f'[database]\nurl = "sqlite:///{tmp / "ledger.sqlite"}"\n', encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "quotad", "-c", str(config_file), "db", "upgrade"], check=True,
+                   stdout=subprocess.DEVNULL)
     engine = create_ledger_engine(settings)
-    upgrade(engine)
     config = AgentConfig(
         interval_s=1 / hz,
         spool_dir=tmp / "spool",

@@ -1,8 +1,14 @@
-"""Running scheduler commands (``sacct``, ``scontrol``, ``sacctmgr``): the one subprocess boundary.
+"""Running scheduler commands (``sacct``, ``scontrol``, ``sacctmgr``, ``squeue``): the one subprocess boundary.
 
-Collectors take a ``CommandRunner`` so tests control what a command prints and how it fails; production
-passes ``SubprocessRunner``. Output is streamed line by line (a first backfill can be millions of lines), and
-the exit status is checked when the stream ends, so a command that fails half-way never counts as success.
+Two shapes, for two sizes of output:
+
+- ``CommandRunner.stream`` (``sacct``): output is streamed line by line (a first backfill can be millions of
+  lines), and the exit status is checked when the stream ends, so a command that fails half-way never counts
+  as success. Collectors take a ``CommandRunner`` so tests control what it prints and how it fails.
+- ``run_captured`` (``sacctmgr``, ``scontrol``, the agent's Slurm queries): small outputs captured whole; the
+  exit status is returned for the caller to judge (``sacctmgr`` says "nothing to change" with status 1), and
+  what has no exit status (the command cannot start, or times out) is ``CommandFailed``. The callers' own
+  injectable runners wrap it and translate ``CommandFailed`` into their error types.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from quotad.errors import QuotadError
 
-__all__ = ["CommandFailed", "CommandRunner", "SubprocessRunner"]
+__all__ = ["Captured", "CommandFailed", "CommandRunner", "SubprocessRunner", "run_captured"]
 
 
 class CommandFailed(QuotadError):
@@ -89,3 +96,34 @@ class SubprocessRunner:
                 raise CommandFailed(argv, f"timed out after {timeout_s:g} s and was killed", stderr=stderr)
             if returncode != 0:
                 raise CommandFailed(argv, f"exited with status {returncode}", stderr=stderr, returncode=returncode)
+
+
+@dataclass(frozen=True)
+class Captured:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_captured(argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None) -> Captured:
+    """Run to completion with ``env`` added to this process's environment; see the module docstring."""
+    args = list(argv)
+    try:
+        done = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env} if env else None,
+        )
+    except FileNotFoundError:
+        raise CommandFailed(args, f"cannot run: {args[0]!r} not found") from None
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        raise CommandFailed(args, f"timed out after {timeout_s:g} s", stderr=stderr) from exc
+    except OSError as exc:
+        raise CommandFailed(args, f"cannot run: {exc.strerror or exc}") from exc
+    return Captured(done.returncode, done.stdout, done.stderr)

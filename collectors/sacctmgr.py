@@ -19,7 +19,6 @@ Tested against Slurm 22.05 (the project's ``deploy/slurm-testcluster``).
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from collectors.runner import CommandFailed, run_captured
 from quotad.config import ClusterConfig
 from quotad.errors import QuotadError
 
@@ -94,28 +94,15 @@ class Runner(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class SubprocessRunner:
-    """The production runner: ``subprocess.run`` with extra environment (e.g. ``SLURM_CONF``)."""
+    """The production runner: ``collectors.runner.run_captured`` with extra environment (e.g. ``SLURM_CONF``)."""
 
     env: Mapping[str, str] = field(default_factory=dict)
 
     def __call__(self, argv: Sequence[str], *, timeout: float) -> tuple[int, str, str]:
-        command = shlex.join(argv)
         try:
-            done = subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                env={**os.environ, **self.env} if self.env else None,
-            )
-        except FileNotFoundError:
-            raise SlurmCommandError(command, reason=f"cannot run: {argv[0]!r} not found") from None
-        except subprocess.TimeoutExpired as exc:
-            stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-            raise SlurmCommandError(command, reason=f"timed out after {timeout:g} s", stderr=stderr) from exc
-        except OSError as exc:
-            raise SlurmCommandError(command, reason=f"cannot run: {exc.strerror or exc}") from exc
+            done = run_captured(argv, timeout_s=timeout, env=self.env)
+        except CommandFailed as exc:
+            raise SlurmCommandError(shlex.join(argv), reason=exc.reason, stderr=exc.stderr) from exc
         return done.returncode, done.stdout, done.stderr
 
 

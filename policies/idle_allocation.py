@@ -16,14 +16,17 @@ GPU count and whether the hold threshold is passed are its level.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
 from policies import figures
 from policies.base import Evaluation, Figure, Finding, JobLine, JobRef, Outcomes, Scope, Severity, Subject, Threshold
-from policies.facts import IdleGpu, LedgerFacts
 from policies.settings import Override, PolicySettings
+
+if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
+    # with the configuration that names this policy's section (the node agent reads that too)
+    from policies.facts import IdleGpu, LedgerFacts
 
 __all__ = ["NAME", "IdleAllocation", "IdleAllocationConfig", "IdleAllocationOverride"]
 
@@ -177,6 +180,8 @@ class IdleAllocation:
             return
         longest = 0
         for g in allocated:
+            from policies.facts import IdleGpu  # runtime use; see the TYPE_CHECKING import
+
             probe = IdleGpu(ref.cluster, ref.job_id, g.node, g.gpu_index, job.account, job.user_name, g.idle_since,
                             g.recent_seconds, g.recent_util_pct_seconds, g.last_sample)
             longest = max(longest, probe.idle_for(facts.now, cfg.max_util_pct))

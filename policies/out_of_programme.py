@@ -15,7 +15,7 @@ jobs in view; ``min_gpu_hours`` keeps a stray test job from raising anything.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
@@ -32,10 +32,13 @@ from policies.base import (
     Subject,
     Threshold,
 )
-from policies.facts import JobRow, LedgerFacts
 from policies.settings import Override, PolicySettings
 from quotad.ledger.models import POOL
 from quotad.ledger.queries import GrantInfo
+
+if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
+    # with the configuration that names this policy's section (the node agent reads that too)
+    from policies.facts import JobRow, LedgerFacts
 
 __all__ = ["NAME", "OutOfProgramme", "OutOfProgrammeConfig", "OutOfProgrammeOverride", "outside_seconds"]
 

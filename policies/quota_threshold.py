@@ -16,14 +16,17 @@ Slurm with ``quotad slurm sync-limits``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
 from policies import figures
 from policies.base import Evaluation, Figure, Finding, Outcomes, Scope, Severity, Subject, Threshold
-from policies.facts import LedgerFacts
 from policies.settings import Override, PolicySettings
+
+if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
+    # with the configuration that names this policy's section (the node agent reads that too)
+    from policies.facts import LedgerFacts
 
 __all__ = ["NAME", "QuotaThreshold", "QuotaThresholdConfig", "QuotaThresholdOverride"]
 

@@ -16,18 +16,21 @@ is judged before ``min_elapsed_days`` of the period have passed, or for a shortf
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeFloat, model_validator
 
 from policies import figures
 from policies.base import Evaluation, Figure, Finding, Outcomes, Scope, Severity, Subject, Threshold
-from policies.facts import LedgerFacts
 from policies.settings import Override, PolicySettings
 from quotad.ledger.models import POOL
 from quotad.ledger.queries import GrantInfo
 from quotad.timeutil import add_months, month_bounds, month_start
 from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
+
+if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
+    # with the configuration that names this policy's section (the node agent reads that too)
+    from policies.facts import LedgerFacts
 
 __all__ = ["NAME", "Underuse", "UnderuseConfig", "UnderuseOverride", "planned_to_date"]
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import re
-import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from collectors.nvml.counters import AgentCounters
 from collectors.nvml.errors import SlurmQueryError
+from collectors.runner import CommandFailed, run_captured
 
 __all__ = [
     "CGROUP_JOB_GLOBS",
@@ -57,18 +56,9 @@ def subprocess_runner(argv: Sequence[str], timeout: float) -> str:
     """Run a Slurm command with a fixed C locale; its stdout, or ``SlurmQueryError``."""
     args = tuple(argv)
     try:
-        done = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            env={**os.environ, "LC_ALL": "C"},
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise SlurmQueryError(args, returncode=None, stderr=str(exc)) from exc
-    except OSError as exc:
-        raise SlurmQueryError(args, returncode=127, stderr=str(exc)) from exc
+        done = run_captured(args, timeout_s=timeout, env={"LC_ALL": "C"})
+    except CommandFailed as exc:
+        raise SlurmQueryError(args, returncode=None, stderr=exc.reason) from exc
     if done.returncode != 0:
         raise SlurmQueryError(args, returncode=done.returncode, stderr=done.stderr)
     return done.stdout
