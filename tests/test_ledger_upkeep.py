@@ -121,10 +121,12 @@ def _window(hour: int, *, observed: int, sample: int) -> GpuUsageRow:
 def test_spool_replay_is_scheduled_only_for_configured_directories(db_url: str, tmp_path: Path) -> None:
     registry = default_registry(runner=SubprocessRunner(), snapshots=SnapshotCache(max_age_s=300))
     assert "spool_replay" not in {j.id for j in registry.resolve(make_settings(db_url), JobsConfig())}
+    configured = make_settings(db_url, daemon={"agent_spool_dirs": [str(tmp_path / "spool" / "*")]})
+    # scheduled as soon as it is configured, before any node has spooled anything: matches are found per run
+    assert "spool_replay" in {j.id for j in registry.resolve(configured, JobsConfig())}
+    assert spool_dirs(configured) == []
     (tmp_path / "spool" / "n1").mkdir(parents=True)
     (tmp_path / "spool" / "n2").mkdir()
-    configured = make_settings(db_url, daemon={"agent_spool_dirs": [str(tmp_path / "spool" / "*")]})
-    assert "spool_replay" in {j.id for j in registry.resolve(configured, JobsConfig())}
     assert spool_dirs(configured) == [tmp_path / "spool" / "n1", tmp_path / "spool" / "n2"]
 
 

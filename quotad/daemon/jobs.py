@@ -303,6 +303,9 @@ def default_registry(
     registry.add("policy_tick", policy_tick_job, interval_s=300, stale_after_s=1800)
     registry.add("outbox", outbox_job, interval_s=60, stale_after_s=900)
     registry.add("digest", digest_job, interval_s=900, stale_after_s=7200)
-    registry.add("spool_replay", spool_replay, interval_s=300, stale_after_s=3600, when=lambda s: bool(spool_dirs(s)))
+    registry.add(
+        "spool_replay", spool_replay, interval_s=300, stale_after_s=3600,
+        when=lambda s: bool(daemon_config(s).agent_spool_dirs),  # configured; matches are found at each run
+    )
     registry.add("rollup_upkeep", rollup_upkeep, interval_s=3600, stale_after_s=14400)
     return registry
