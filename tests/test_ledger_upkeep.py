@@ -167,3 +167,18 @@ def test_check_rollups_command_reports_then_repairs(charged: Engine, cli: Any) -
     assert daily(charged) == EXPECTED
     backwards = cli("db", "check-rollups", "--since", "2026-11-23", "--until", "2026-11-19")
     assert backwards.exit_code == 2 and "before --since" in backwards.output
+
+
+def test_a_window_another_process_replayed_first_is_skipped(
+    engine: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hour = NOV20
+    spool = Spool(tmp_path / "spool" / "gone-07", max_bytes=1 << 20, counters=AgentCounters())
+    kept = spool.write([_window(hour, observed=900, sample=hour + 900)], created=hour + 900)
+    gone = kept.with_name(f"{hour + 600:012d}-00000000.json")  # listed, then removed by the node's agent
+    monkeypatch.setattr(Spool, "pending", lambda self: [gone, kept] if kept.exists() else [])
+    settings = make_settings(db_url, daemon={"agent_spool_dirs": [str(tmp_path / "spool" / "gone-07")]})
+    spool_replay(JobContext(engine, settings, lambda: float(NOW)))
+    with engine.connect() as conn:
+        assert node_hour_rows(conn, "c1", "gone-07", hour)[0].observed_seconds == 900
+    assert not kept.exists()

@@ -102,11 +102,18 @@ class LedgerSink:
         return found
 
     def replay(self) -> int:
-        """Write every spooled window, oldest first; stop (raising) at the first ledger failure."""
+        """Write every spooled window, oldest first; stop (raising) at the first ledger failure.
+
+        A window that vanishes between listing and reading was replayed by another process sharing the
+        directory (the daemon's ``spool_replay`` beside a live agent): it is skipped, not an error.
+        """
         assert self.engine is not None
         done = 0
         for path in self.spool.pending():
-            rows = self.spool.read(path)
+            try:
+                rows = self.spool.read(path)
+            except FileNotFoundError:
+                continue
             if rows:
                 with self.engine.begin() as conn:
                     upsert_gpu_usage(conn, rows)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import getpass
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 from sqlalchemy import Connection, Engine
@@ -19,7 +22,17 @@ from quotad.render import Format
 from quotad.timeutil import epoch_now
 from quotad.units import GpuCatalog
 
-__all__ = ["AppState", "FormatOption", "JsonOption", "NowOption", "parse_now", "pick_format", "state"]
+__all__ = [
+    "AppState",
+    "FormatOption",
+    "JsonOption",
+    "NowOption",
+    "operator_name",
+    "parse_now",
+    "pick_choice",
+    "pick_format",
+    "state",
+]
 
 
 @dataclass
@@ -67,6 +80,28 @@ def pick_format(fmt: str, as_json: bool) -> Format:
     if chosen not in ("table", "csv", "md", "json"):
         raise UsageError(f"--format {fmt!r}: expected table, csv, md or json")
     return chosen  # type: ignore[return-value]
+
+
+ChoiceT = TypeVar("ChoiceT", bound=str)
+
+
+def pick_choice(option: str, value: str, allowed: Sequence[ChoiceT]) -> ChoiceT:
+    """``value`` as one of ``allowed`` (typed as the literal it is), else a usage error naming the option."""
+    for candidate in allowed:
+        if candidate == value:
+            return candidate
+    raise UsageError(f"{option} {value!r}: expected one of {', '.join(allowed)}")
+
+
+def operator_name(by: str | None) -> str:
+    """Who acts, for audit trails: ``--by``, else the login name (a container without a passwd entry for its
+    uid has none: then ``$USER``, else "office")."""
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "office")
 
 
 def parse_now(text: str | None) -> int:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
 from collections.abc import Sequence
 
 import typer
 
-from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
+from quotad.cli.context import FormatOption, JsonOption, NowOption, operator_name, parse_now, pick_format, state
 from quotad.directives.codec import DirectiveView
 from quotad.directives.models import ACTIVE_STATES
 from quotad.directives.store import (
@@ -183,7 +182,7 @@ def ack_cmd(
     """Acknowledge: the company knows; no reminders until the condition changes."""
     app_state = state(ctx)
     with app_state.ledger().begin() as conn:
-        d = acknowledge(conn, directive_id, by=by or getpass.getuser(), note=note, now=parse_now(now_text))
+        d = acknowledge(conn, directive_id, by=operator_name(by), note=note, now=parse_now(now_text))
     print(f"directive {d.id}: acknowledged by {d.acknowledged_by}")
 
 
@@ -198,5 +197,5 @@ def resolve_cmd(
     """Resolve by hand (if the policy still fires, the next tick opens a new directive)."""
     app_state = state(ctx)
     with app_state.ledger().begin() as conn:
-        d = resolve(conn, directive_id, by=by or getpass.getuser(), note=note, now=parse_now(now_text))
+        d = resolve(conn, directive_id, by=operator_name(by), note=note, now=parse_now(now_text))
     print(f"directive {d.id}: {d.state} ({d.close_reason})")

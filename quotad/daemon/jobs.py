@@ -30,7 +30,7 @@ from quotad.daemon.config import JobsConfig, daemon_config
 from quotad.errors import ConfigError
 from quotad.metrics.pool import PoolCache
 from quotad.metrics.snapshot import SnapshotCache
-from quotad.units import GpuCatalog
+from quotad.units import SECONDS_PER_DAY, GpuCatalog
 
 __all__ = [
     "JobContext",
@@ -202,10 +202,10 @@ def metrics_refresh(cache: SnapshotCache, pool: PoolCache | None = None) -> JobF
     """Recompute the exporter's usage (and pool) aggregates when needed, so scrapes never pay for them."""
 
     def refresh(ctx: JobContext) -> None:
-        catalog = GpuCatalog(ctx.settings.gpu_types)
-        cache.refresh(ctx.engine, catalog, now=ctx.now())
+        now = ctx.now()
+        cache.refresh(ctx.engine, GpuCatalog(ctx.settings.gpu_types), now=now)
         if pool is not None:
-            pool.refresh(ctx.engine, ctx.settings, now=ctx.now())
+            pool.refresh(ctx.engine, ctx.settings, now=now)
 
     return refresh
 
@@ -255,24 +255,16 @@ def spool_replay(ctx: JobContext) -> None:
     directory: windows hold absolute totals and the ledger refuses an older row, so a window written twice
     changes nothing, and one the agent removed first is skipped."""
     from collectors.nvml.counters import AgentCounters
+    from collectors.nvml.sink import LedgerSink
     from collectors.nvml.spool import Spool
-    from quotad.ledger.telemetry import upsert_gpu_usage
 
-    windows = rows_written = 0
+    windows = 0
     for directory in spool_dirs(ctx.settings):
-        spool = Spool(directory, max_bytes=1 << 62, counters=AgentCounters())
-        for path in spool.pending():
-            try:
-                rows = spool.read(path)
-            except FileNotFoundError:
-                continue  # the node's own agent replayed it meanwhile
-            if rows:
-                with ctx.engine.begin() as conn:
-                    rows_written += upsert_gpu_usage(conn, rows)
-            spool.remove(path)
-            windows += 1
+        counters = AgentCounters()
+        windows += LedgerSink(ctx.engine, Spool(directory, max_bytes=1 << 62, counters=counters),
+                              counters=counters).replay()
     if windows:
-        log.warning("spool replay: %d window(s), %d row(s) written from agent spools", windows, rows_written)
+        log.warning("spool replay: %d window(s) written from agent spools", windows)
 
 
 def rollup_upkeep(ctx: JobContext) -> None:
@@ -282,7 +274,7 @@ def rollup_upkeep(ctx: JobContext) -> None:
     now = ctx.now()
     days = daemon_config(ctx.settings).rollup_check_days
     with ctx.engine.begin() as conn:
-        check = check_daily_rollup(conn, start=now - days * 86400, end=now, repair=True)
+        check = check_daily_rollup(conn, start=now - days * SECONDS_PER_DAY, end=now, repair=True)
     for cell in check.drift[:20]:
         log.error(
             "usage_daily drifted from usage_hourly: %s/%s/%s day %d: daily %s, hourly %d (repaired)",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar, get_args
+from typing import get_args
 
 import typer
 
-from quotad.cli.context import NowOption, parse_now
+from quotad.cli.context import NowOption, parse_now, pick_choice
 from quotad.errors import UsageError
 from quotad.plugins.api import Bilingual, PluginContext, plugin_context, plugin_settings
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, AUDIENCES, LangFilter, build_coverage, build_leaderboard
@@ -29,17 +29,6 @@ app = typer.Typer(help="Evaluation results: ingest, coverage, leaderboards.", no
 _VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
 _LANGS: tuple[LangFilter, ...] = ("ja", "en", "all")
 FormatOpt = typer.Option("table", "--format", "-f", help="table, csv, md or json.")
-
-ChoiceT = TypeVar("ChoiceT", bound=str)
-
-
-def _choice(option: str, value: str, allowed: tuple[ChoiceT, ...]) -> ChoiceT:
-    """``value`` as one of ``allowed`` (typed as the literal it is), else a usage error naming the option."""
-    for candidate in allowed:
-        if candidate == value:
-            return candidate
-    raise UsageError(f"{option} {value!r}: expected one of {', '.join(allowed)}")
-
 
 def _setup(ctx: typer.Context) -> tuple[PluginContext, EvalConfig, TaskCatalog]:
     pc = plugin_context(ctx)
@@ -63,7 +52,7 @@ def ingest_cmd(
     """Store every file that parses (each as one run); refuse the rest with the reason. Exit 1 if any refused."""
     pc, config, catalog = _setup(ctx)
     spec = RunSpec(
-        company, model, checkpoint, _choice("--visibility", visibility or config.default_visibility, _VISIBILITIES)
+        company, model, checkpoint, pick_choice("--visibility", visibility or config.default_visibility, _VISIBILITIES)
     )
     sources, unreadable = read_sources(files)
     with pc.writing() as (conn, view):
@@ -97,9 +86,9 @@ def leaderboard_cmd(
 ) -> None:
     """Per model: headline score per task, averages per language and category, the company's compute."""
     as_html = fmt == "html"
-    chosen_format: Format = "md" if as_html else _choice("--format", fmt, FORMATS)
-    which = _choice("--lang", lang, _LANGS)
-    who = _choice("--audience", audience, AUDIENCES)
+    chosen_format: Format = "md" if as_html else pick_choice("--format", fmt, FORMATS)
+    which = pick_choice("--lang", lang, _LANGS)
+    who = pick_choice("--audience", audience, AUDIENCES)
     pc, _, catalog = _setup(ctx)
     if category is not None and category not in catalog.categories:
         raise UsageError(f"--category {category!r}: expected one of {', '.join(sorted(catalog.categories))}")
@@ -136,7 +125,7 @@ def coverage_cmd(
     check: bool = typer.Option(False, "--check", help="Exit 1 if any company or model lacks ja or en results."),
 ) -> None:
     """Which models have full results in Japanese and in English (the programme requires both)."""
-    chosen = _choice("--format", fmt, FORMATS)
+    chosen = pick_choice("--format", fmt, FORMATS)
     pc, _, catalog = _setup(ctx)
     with pc.reading() as (conn, view):
         scores = load_scores(conn, visibilities=None, include_limited=True)
@@ -154,7 +143,7 @@ def runs_cmd(
     fmt: str = FormatOpt,
 ) -> None:
     """Every ingested run with its file, harness, visibility and limit flag."""
-    chosen = _choice("--format", fmt, FORMATS)
+    chosen = pick_choice("--format", fmt, FORMATS)
     pc, _, _ = _setup(ctx)
     with pc.reading() as (conn, _view):
         runs = load_runs(conn, company_id=company)
@@ -169,7 +158,7 @@ def publish_cmd(
     visibility: str = typer.Option(..., "--visibility", help="private, consortium or public."),
 ) -> None:
     """Change who may see a run (e.g. make it public once the office has reviewed it)."""
-    chosen = _choice("--visibility", visibility, _VISIBILITIES)
+    chosen = pick_choice("--visibility", visibility, _VISIBILITIES)
     pc, _, _ = _setup(ctx)
     with pc.writing() as (conn, _view):
         run = set_visibility(conn, run_id, chosen)
@@ -179,7 +168,7 @@ def publish_cmd(
 @app.command("tasks")
 def tasks_cmd(ctx: typer.Context, fmt: str = FormatOpt) -> None:
     """The task mapping in effect: built-in tasks.toml with [eval] overrides from the configuration."""
-    chosen = _choice("--format", fmt, FORMATS)
+    chosen = pick_choice("--format", fmt, FORMATS)
     _, _, catalog = _setup(ctx)
     table = Table(
         ["Task", "Language", "Category", "Name (en)", "Name (ja)", "Aliases", "Metrics", "Redistributable"],

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
 from pathlib import Path
 
 import typer
 
-from quotad.cli.context import FormatOption, JsonOption, pick_format
+from quotad.cli.context import FormatOption, JsonOption, operator_name, pick_format
 from quotad.errors import UsageError
 from quotad.plugins.api import plugin_context
 from quotad.plugins.governance.carry import carry_answers
@@ -48,7 +47,7 @@ VersionOpt = typer.Option(None, "--version", help="Checklist version [default: t
 
 
 def _who(by: str | None) -> str:
-    name = (by or getpass.getuser()).strip()
+    name = operator_name(by).strip()
     if not name:
         raise UsageError("--by must not be empty")
     return name

@@ -7,17 +7,14 @@ Reviewer-scoped commands take ``--reviewer ID`` and go through ``access.Reviewer
 
 from __future__ import annotations
 
-import getpass
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import typer
 from sqlalchemy import Connection
 
-from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format
+from quotad.cli.context import FormatOption, JsonOption, NowOption, operator_name, parse_now, pick_choice, pick_format
 from quotad.errors import UsageError
 from quotad.plugins.api import Host, LedgerView, PluginContext, plugin_context
 from quotad.plugins.review import access, audit, pack, people, store
@@ -40,24 +37,9 @@ from quotad.timeutil import epoch_now, parse_day
 __all__ = ["make_app"]
 
 DEFAULT_THRESHOLD = 1.0
-ChoiceT = TypeVar("ChoiceT", bound=str)
 _SHEET_FORMATS: tuple[SheetFormat, ...] = ("md", "csv", "html")
 
 
-def _choice(option: str, value: str, allowed: Sequence[ChoiceT]) -> ChoiceT:
-    for candidate in allowed:
-        if candidate == value:
-            return candidate
-    raise UsageError(f"{option} {value!r}: expected one of {', '.join(allowed)}")
-
-
-def _actor(by: str | None) -> str:
-    if by:
-        return by
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "office")
 
 
 def _day(pc: PluginContext, text: str | None, option: str, *, end: bool = False) -> int | None:
@@ -143,7 +125,7 @@ def make_app(host: Host) -> typer.Typer:
         pc = plugin_context(ctx)
         spec = store.CallSpec(
             call_id,
-            _choice("--kind", kind, store.CALL_KINDS),
+            pick_choice("--kind", kind, store.CALL_KINDS),
             title_ja,
             title_en,
             attestation_ja,
@@ -155,7 +137,7 @@ def make_app(host: Host) -> typer.Typer:
             load_cap,
         )
         with pc.writing() as (conn, _view):
-            call = store.create_call(conn, spec, actor=_actor(by), now=epoch_now())
+            call = store.create_call(conn, spec, actor=operator_name(by), now=epoch_now())
         print(f"call {call.id} ({call.kind}) created")
 
     @call_app.command("list")
@@ -182,7 +164,7 @@ def make_app(host: Host) -> typer.Typer:
         """Open or close a call (closed: no more proposals, assignments or scores)."""
         pc = plugin_context(ctx)
         with pc.writing() as (conn, _view):
-            call = store.set_call_status(conn, call_id, status, actor=_actor(by), now=epoch_now())
+            call = store.set_call_status(conn, call_id, status, actor=operator_name(by), now=epoch_now())
         print(f"call {call.id} is {call.status}")
 
     @call_app.command("attestation")
@@ -197,7 +179,7 @@ def make_app(host: Host) -> typer.Typer:
         pc = plugin_context(ctx)
         with pc.writing() as (conn, _view):
             call = store.set_attestation(
-                conn, call_id, text_ja=text_ja, text_en=text_en, actor=_actor(by), now=epoch_now()
+                conn, call_id, text_ja=text_ja, text_en=text_en, actor=operator_name(by), now=epoch_now()
             )
         print(f"call {call.id}: attestation v{call.attestation_version}")
 
@@ -218,7 +200,7 @@ def make_app(host: Host) -> typer.Typer:
         pc = plugin_context(ctx)
         spec = store.CriterionSpec(key, title_ja, title_en, weight, scale_min, scale_max, comment_required)
         with pc.writing() as (conn, _view):
-            store.add_criterion(conn, call_id, spec, actor=_actor(by), now=epoch_now())
+            store.add_criterion(conn, call_id, spec, actor=operator_name(by), now=epoch_now())
         print(f"call {call_id}: criterion {key} added")
 
     # --- proposals and documents -------------------------------------------------------------------------
@@ -254,7 +236,7 @@ def make_app(host: Host) -> typer.Typer:
                 title=title,
                 plan=plan,
                 requests=specs,
-                actor=_actor(by),
+                actor=operator_name(by),
                 now=epoch_now(),
             )
         print(f"proposal {proposal.id} ({proposal.company_id}) added to {call_id}")
@@ -323,7 +305,7 @@ def make_app(host: Host) -> typer.Typer:
         pc = plugin_context(ctx)
         with pc.writing() as (conn, _view):
             outcomes = [
-                store.add_document(conn, proposal_id, name=n, content=c, actor=_actor(by), now=epoch_now())
+                store.add_document(conn, proposal_id, name=n, content=c, actor=operator_name(by), now=epoch_now())
                 for n, c in contents
             ]
         for doc, new in outcomes:
@@ -393,7 +375,7 @@ def make_app(host: Host) -> typer.Typer:
                 email=email,
                 affiliation=affiliation,
                 company_id=company,
-                actor=_actor(by),
+                actor=operator_name(by),
                 now=epoch_now(),
             )
         print(f"reviewer {reviewer_id} added")
@@ -431,7 +413,7 @@ def make_app(host: Host) -> typer.Typer:
                 type=type_,
                 source="pinned" if pinned else "declared",
                 note=note,
-                actor=_actor(by),
+                actor=operator_name(by),
                 now=epoch_now(),
             )
         target = f"company {conflict.company_id}" if conflict.company_id else f"proposal {conflict.proposal_id}"
@@ -479,7 +461,7 @@ def make_app(host: Host) -> typer.Typer:
         """Set one reviewer's load cap in a call (overrides the call's default)."""
         pc = plugin_context(ctx)
         with pc.writing() as (conn, _view):
-            people.set_cap(conn, call_id, reviewer_id, cap, actor=_actor(by), now=epoch_now())
+            people.set_cap(conn, call_id, reviewer_id, cap, actor=operator_name(by), now=epoch_now())
         print(f"call {call_id}: {reviewer_id} may take {cap} proposals")
 
     # --- assignment and scoring --------------------------------------------------------------------------
@@ -495,7 +477,8 @@ def make_app(host: Host) -> typer.Typer:
         """Assign proposals to a reviewer (all or none: conflicts and the load cap are checked)."""
         pc = plugin_context(ctx)
         with pc.writing() as (conn, view):
-            new = access.assign(conn, view, call_id, reviewer_id, proposal_ids, actor=_actor(by), now=epoch_now())
+            actor = operator_name(by)
+            new = access.assign(conn, view, call_id, reviewer_id, proposal_ids, actor=actor, now=epoch_now())
         already = sorted(set(proposal_ids) - set(new))
         print(f"{reviewer_id}: assigned {', '.join(map(str, new)) or 'nothing new'}")
         if already:
@@ -508,7 +491,7 @@ def make_app(host: Host) -> typer.Typer:
         """Withdraw an assignment and its scores (kept in the audit log)."""
         pc = plugin_context(ctx)
         with pc.writing() as (conn, _view):
-            access.unassign(conn, call_id, reviewer_id, proposal_id, actor=_actor(by), now=epoch_now())
+            access.unassign(conn, call_id, reviewer_id, proposal_id, actor=operator_name(by), now=epoch_now())
         print(f"{reviewer_id}: proposal {proposal_id} unassigned")
 
     @app.command("assignments")
@@ -567,7 +550,7 @@ def make_app(host: Host) -> typer.Typer:
         pc = plugin_context(ctx)
         with pc.writing() as (conn, _view):
             decision = store.decide(
-                conn, proposal_id, outcome=outcome, rationale=rationale, actor=_actor(by), now=epoch_now()
+                conn, proposal_id, outcome=outcome, rationale=rationale, actor=operator_name(by), now=epoch_now()
             )
         print(f"proposal {proposal_id}: {decision.outcome}")
 
@@ -600,7 +583,7 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """A reviewer's sheet (assigned proposals, criteria, their scores) or the committee summary; an
         end-of-term summary carries the pack per company (compute granted/used, idle, directives, results)."""
-        chosen = _choice("--format", fmt, _SHEET_FORMATS)
+        chosen = pick_choice("--format", fmt, _SHEET_FORMATS)
         if (reviewer is None) == (not as_summary):
             raise UsageError("give either --reviewer ID or --summary")
         pc = plugin_context(ctx)
