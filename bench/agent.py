@@ -30,9 +30,9 @@ from prometheus_client import generate_latest
 
 import quotad.cli.agent
 import quotad.cli.entry  # noqa: F401  (what the real `quotad agent` process loads: its own command line)
-from collectors.nvml.fake import FakeNvml, Scenario
-from collectors.nvml.service import AgentParts, build_agent
 from quotad.agent_config import AgentConfig
+from quotad.collectors.nvml.fake import FakeNvml, Scenario
+from quotad.collectors.nvml.service import AgentParts, build_agent
 from quotad.config import Settings
 from quotad.ledger.db import create_ledger_engine
 

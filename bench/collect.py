@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from collectors.runner import SubprocessRunner
-from collectors.slurm import poll_cluster, sacct_argv, sacct_env
+from quotad.collectors.runner import SubprocessRunner
+from quotad.collectors.slurm import poll_cluster, sacct_argv, sacct_env
 from quotad.config import Settings
 from quotad.ledger.db import create_ledger_engine, upgrade
 

@@ -35,9 +35,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
-from collectors.pbs_files import FilePosition, accounting_files, read_from
-from collectors.pbs_log import PbsEntry, parse_line
-from collectors.pbs_state import (
+from quotad.collectors.pbs_files import FilePosition, accounting_files, read_from
+from quotad.collectors.pbs_log import PbsEntry, parse_line
+from quotad.collectors.pbs_state import (
     RunKey,
     forget_open_runs,
     load_cursor,
@@ -45,7 +45,7 @@ from collectors.pbs_state import (
     remember_open_runs,
     save_cursor,
 )
-from collectors.records import JobRecord
+from quotad.collectors.records import JobRecord
 from quotad.config import ClusterConfig, Settings
 from quotad.errors import ConfigError, InputError, NotFoundError, QuotadError, UsageError
 from quotad.ledger.collector_state import record_failure, record_success, watermark

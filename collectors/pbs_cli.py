@@ -14,8 +14,8 @@ from pathlib import Path
 
 import typer
 
-from collectors.pbs import PbsLogError, ingest_pbs_lines, pbs_cluster, poll_pbs, settle_open_runs
 from quotad.cli.context import FormatOption, JsonOption, pick_format, state
+from quotad.collectors.pbs import PbsLogError, ingest_pbs_lines, pbs_cluster, poll_pbs, settle_open_runs
 from quotad.config import Settings
 from quotad.errors import UsageError
 from quotad.ledger.ingest import sync_clusters

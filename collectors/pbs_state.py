@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collectors.pbs_files import FilePosition
+from quotad.collectors.pbs_files import FilePosition
 from quotad.pool.models import PbsLogCursor, PbsOpenRun
 
 __all__ = ["RunKey", "forget_open_runs", "load_cursor", "open_run_limits", "remember_open_runs", "save_cursor"]

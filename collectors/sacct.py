@@ -16,7 +16,7 @@ from datetime import datetime
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
-from collectors.records import JobRecord
+from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.errors import InputError
 

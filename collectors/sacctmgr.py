@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from collectors.runner import CommandFailed, run_captured
+from quotad.collectors.runner import CommandFailed, run_captured
 from quotad.config import ClusterConfig
 from quotad.errors import QuotadError
 
@@ -94,7 +94,7 @@ class Runner(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class SubprocessRunner:
-    """The production runner: ``collectors.runner.run_captured`` with extra environment (e.g. ``SLURM_CONF``)."""
+    """The production runner: ``quotad.collectors.runner.run_captured`` with extra environment (e.g. ``SLURM_CONF``)."""
 
     env: Mapping[str, str] = field(default_factory=dict)
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from collectors.records import JobRecord
-from collectors.runner import CommandFailed, CommandRunner
-from collectors.sacct import SACCT_FORMAT, SacctParser, cluster_views
-from collectors.slurm_pyslurm import (
+from quotad.collectors.records import JobRecord
+from quotad.collectors.runner import CommandFailed, CommandRunner
+from quotad.collectors.sacct import SACCT_FORMAT, SacctParser, cluster_views
+from quotad.collectors.slurm_pyslurm import (
     BackendUnavailable,
     PyslurmQueryError,
     load_jobs,

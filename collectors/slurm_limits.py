@@ -44,7 +44,7 @@ Limits of this design (each checked or warned about):
 - Under ``safe``, a job needs ``--time``: its time × GPUs must fit in what is left.
 - A company without an active grant covering a cluster is left as it is (warned), not blocked.
 
-Everything here reads the ledger through ``quotad.ledger.queries`` and Slurm through ``collectors.sacctmgr``;
+Everything here reads the ledger through ``quotad.ledger.queries`` and Slurm through ``quotad.collectors.sacctmgr``;
 nothing is written to the ledger.
 """
 
@@ -58,7 +58,7 @@ from typing import Literal
 
 from sqlalchemy import Connection
 
-from collectors.sacctmgr import (
+from quotad.collectors.sacctmgr import (
     Association,
     QosRecord,
     Runner,

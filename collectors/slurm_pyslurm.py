@@ -38,8 +38,8 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from collectors.records import JobRecord
-from collectors.sacct import ClusterView
+from quotad.collectors.records import JobRecord
+from quotad.collectors.sacct import ClusterView
 from quotad.errors import InputError, QuotadError
 
 __all__ = [

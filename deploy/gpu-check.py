@@ -22,9 +22,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.nvml.agent import NodeView
-from collectors.nvml.service import open_agent, serve
 from quotad.agent_config import AgentConfig
+from quotad.collectors.nvml.agent import NodeView
+from quotad.collectors.nvml.service import open_agent, serve
 from quotad.config import load_config
 from quotad.ledger.db import create_ledger_engine
 from quotad.ledger.telemetry import job_gpu_totals

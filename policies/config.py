@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from policies.forecast_overrun import ForecastOverrunConfig
-from policies.idle_allocation import IdleAllocationConfig
-from policies.low_efficiency import LowEfficiencyConfig
-from policies.out_of_programme import OutOfProgrammeConfig
-from policies.quota_threshold import QuotaThresholdConfig
-from policies.settings import PolicySettings
-from policies.underuse import UnderuseConfig
+from quotad.policies.forecast_overrun import ForecastOverrunConfig
+from quotad.policies.idle_allocation import IdleAllocationConfig
+from quotad.policies.low_efficiency import LowEfficiencyConfig
+from quotad.policies.out_of_programme import OutOfProgrammeConfig
+from quotad.policies.quota_threshold import QuotaThresholdConfig
+from quotad.policies.settings import PolicySettings
+from quotad.policies.underuse import UnderuseConfig
 
 __all__ = ["PoliciesConfig"]
 

@@ -41,7 +41,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from policies.base import JobRef
 from quotad.directives.models import UsageDaily
 from quotad.ledger.models import POOL, CompanyAccount, Grant, Job, UsageHourly
 from quotad.ledger.queries import (
@@ -55,6 +54,7 @@ from quotad.ledger.queries import (
     status_rows,
 )
 from quotad.ledger.telemetry_models import GpuUsageHourly
+from quotad.policies.base import JobRef
 from quotad.units import SECONDS_PER_DAY, GpuCatalog
 
 __all__ = ["FinishedJob", "GpuNow", "IdleGpu", "JobRow", "LedgerFacts", "split_days"]

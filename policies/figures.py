@@ -6,8 +6,8 @@ numbers in a mail match what ``quotad status`` prints for the same moment.
 
 from __future__ import annotations
 
-from policies.base import Figure
 from quotad.amounts import Unit
+from quotad.policies.base import Figure
 from quotad.timeutil import format_day
 from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 

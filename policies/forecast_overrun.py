@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat
 
-from policies import figures
-from policies.base import Evaluation, Finding, Outcomes, Scope, Severity, Subject, Threshold
-from policies.settings import Override, PolicySettings
+from quotad.policies import figures
+from quotad.policies.base import Evaluation, Finding, Outcomes, Scope, Severity, Subject, Threshold
+from quotad.policies.settings import Override, PolicySettings
 from quotad.timeutil import format_day
 from quotad.units import SECONDS_PER_DAY
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from policies.facts import LedgerFacts
+    from quotad.policies.facts import LedgerFacts
 
 __all__ = ["NAME", "ForecastOverrun", "ForecastOverrunConfig", "ForecastOverrunOverride"]
 

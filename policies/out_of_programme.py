@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
-from policies import figures
-from policies.base import (
+from quotad.ledger.models import POOL
+from quotad.ledger.queries import GrantInfo
+from quotad.policies import figures
+from quotad.policies.base import (
     Evaluation,
     Figure,
     Finding,
@@ -32,13 +34,11 @@ from policies.base import (
     Subject,
     Threshold,
 )
-from policies.settings import Override, PolicySettings
-from quotad.ledger.models import POOL
-from quotad.ledger.queries import GrantInfo
+from quotad.policies.settings import Override, PolicySettings
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from policies.facts import JobRow, LedgerFacts
+    from quotad.policies.facts import JobRow, LedgerFacts
 
 __all__ = ["NAME", "OutOfProgramme", "OutOfProgrammeConfig", "OutOfProgrammeOverride", "outside_seconds"]
 

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from policies import figures
-from policies.base import Evaluation, Figure, Finding, Outcomes, Scope, Severity, Subject, Threshold
-from policies.settings import Override, PolicySettings
+from quotad.policies import figures
+from quotad.policies.base import Evaluation, Figure, Finding, Outcomes, Scope, Severity, Subject, Threshold
+from quotad.policies.settings import Override, PolicySettings
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from policies.facts import LedgerFacts
+    from quotad.policies.facts import LedgerFacts
 
 __all__ = ["NAME", "QuotaThreshold", "QuotaThresholdConfig", "QuotaThresholdOverride"]
 

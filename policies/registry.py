@@ -6,14 +6,14 @@ rules; adding one is a reviewed change to this file and to ``PoliciesConfig``.
 
 from __future__ import annotations
 
-from policies.base import Policy
-from policies.config import PoliciesConfig
-from policies.forecast_overrun import ForecastOverrun
-from policies.idle_allocation import IdleAllocation
-from policies.low_efficiency import LowEfficiency
-from policies.out_of_programme import OutOfProgramme
-from policies.quota_threshold import QuotaThreshold
-from policies.underuse import Underuse
+from quotad.policies.base import Policy
+from quotad.policies.config import PoliciesConfig
+from quotad.policies.forecast_overrun import ForecastOverrun
+from quotad.policies.idle_allocation import IdleAllocation
+from quotad.policies.low_efficiency import LowEfficiency
+from quotad.policies.out_of_programme import OutOfProgramme
+from quotad.policies.quota_threshold import QuotaThreshold
+from quotad.policies.underuse import Underuse
 
 __all__ = ["POLICY_NAMES", "all_policies", "enabled_policies"]
 

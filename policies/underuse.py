@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeFloat, model_validator
 
-from policies import figures
-from policies.base import Evaluation, Figure, Finding, Outcomes, Scope, Severity, Subject, Threshold
-from policies.settings import Override, PolicySettings
 from quotad.ledger.models import POOL
 from quotad.ledger.queries import GrantInfo
+from quotad.policies import figures
+from quotad.policies.base import Evaluation, Figure, Finding, Outcomes, Scope, Severity, Subject, Threshold
+from quotad.policies.settings import Override, PolicySettings
 from quotad.timeutil import add_months, month_bounds, month_start
 from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from policies.facts import LedgerFacts
+    from quotad.policies.facts import LedgerFacts
 
 __all__ = ["NAME", "Underuse", "UnderuseConfig", "UnderuseOverride", "planned_to_date"]
 

@@ -30,7 +30,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from policies.config import PoliciesConfig
 from quotad.agent_config import AgentConfig
 from quotad.daemon.config import DaemonConfig
 from quotad.directives.config import DirectivesConfig
@@ -38,6 +37,7 @@ from quotad.errors import ConfigError
 from quotad.notify.config import NotifyConfig
 from quotad.plugins.data_config import DataConfig
 from quotad.plugins.eval_config import EvalConfig
+from quotad.policies.config import PoliciesConfig
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from collectors.runner import CommandFailed, SubprocessRunner
-from collectors.slurm import poll_cluster, sacct_argv
+from quotad.collectors.runner import CommandFailed, SubprocessRunner
+from quotad.collectors.slurm import poll_cluster, sacct_argv
 from quotad.config import Settings
 from quotad.ledger.collector_state import collector_health
 from quotad.ledger.models import Job, UsageHourly
@@ -249,7 +249,7 @@ def pyslurm_settings(settings: Settings) -> Settings:
 def test_pyslurm_backend_that_cannot_load_falls_back_to_sacct_and_says_why(
     engine: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from collectors.slurm_pyslurm import BackendUnavailable
+    from quotad.collectors.slurm_pyslurm import BackendUnavailable
 
     def missing() -> object:
         raise BackendUnavailable("pyslurm is not installed; using the sacct backend")

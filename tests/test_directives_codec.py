@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from policies.base import Figure, Finding, JobLine, JobRef, Severity, Subject, Threshold
 from quotad.directives.codec import DirectiveView, dump_finding, load_finding
 from quotad.errors import LedgerError
+from quotad.policies.base import Figure, Finding, JobLine, JobRef, Severity, Subject, Threshold
 
 
 def test_round_trip() -> None:

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import Engine, func, select
 
-from policies.base import Figure, Finding, Severity, Subject, Threshold
-from policies.config import PoliciesConfig
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
 from quotad.directives.engine import EngineResult, apply_findings
 from quotad.directives.models import Directive
 from quotad.directives.store import acknowledge, directive_events, get_directive
 from quotad.notify.config import NotifyConfig
+from quotad.policies.base import Figure, Finding, Severity, Subject, Threshold
+from quotad.policies.config import PoliciesConfig
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 
 T0 = utc("2026-11-18T01:00:00")  # a Wednesday

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, delete, func, inspect, select, update
 
 import quotad.directives.models
 import quotad.ledger.telemetry_models  # noqa: F401
-from collectors.slurm import ingest_sacct_text
+from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.directives.models import UsageDaily
 from quotad.ledger.db import _alembic_config, upgrade

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from policies.config import PoliciesConfig
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
 from quotad.directives.store import directive_actions, list_directives
 from quotad.directives.tick import policy_tick
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.notify.config import NotifyConfig
+from quotad.policies.config import PoliciesConfig
 from tests.conftest import make_settings
 from tests.fixtures.policy.builders import H, Ledger
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from collectors.slurm import ingest_sacct_text
+from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.ledger.ingest import IngestSummary
 from quotad.ledger.models import IngestError, Job, UsageHourly

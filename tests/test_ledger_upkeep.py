@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.spool import Spool
-from collectors.runner import SubprocessRunner
-from collectors.slurm import ingest_sacct_text
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.spool import Spool
+from quotad.collectors.runner import SubprocessRunner
+from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.daemon.config import JobsConfig
 from quotad.daemon.jobs import JobContext, default_registry, rollup_upkeep, spool_dirs, spool_replay

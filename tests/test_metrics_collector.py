@@ -9,8 +9,8 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from collectors.slurm import ingest_sacct_text
 from quotad.amounts import NORMALISED
+from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.daemon.health import JobHealth
 from quotad.ledger.collector_state import record_failure, record_success

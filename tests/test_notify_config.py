@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import Field, ValidationError
 
-from policies.config import PoliciesConfig
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules, rules_from
 from quotad.errors import ConfigError
 from quotad.notify.config import NotifyConfig, SmtpConfig
+from quotad.policies.config import PoliciesConfig
 
 
 class FullSettings(Settings):

@@ -10,7 +10,6 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import Engine, select
 
-from policies.config import PoliciesConfig
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
 from quotad.directives.models import OutboxMessage
@@ -20,6 +19,7 @@ from quotad.notify.message import build_message, header_text
 from quotad.notify.outbox import deliver
 from quotad.notify.render import Rendered
 from quotad.notify.smtp import SmtpTransport
+from quotad.policies.config import PoliciesConfig
 from tests.conftest import make_settings
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 from tests.fixtures.policy.smtp import SmtpServer, running_server

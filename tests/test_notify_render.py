@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from policies.base import Figure, Finding, Severity, Subject, Threshold
 from quotad.amounts import Unit
 from quotad.directives.codec import DirectiveView, dump_finding
 from quotad.ledger.queries import StatusRow
 from quotad.notify.render import CompanyNames, NoticeInput, Renderer, RenderError
+from quotad.policies.base import Figure, Finding, Severity, Subject, Threshold
 
 ACME = CompanyNames("acme", "アクメ<社>", "Acme <Co>")
 

@@ -20,10 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from collectors.nvml.fake import FakeNvml
-from collectors.nvml.service import build_agent, serve
 from quotad.cli.agent import agent
 from quotad.cli.main import QuotadGroup, main
+from quotad.collectors.nvml.fake import FakeNvml
+from quotad.collectors.nvml.service import build_agent, serve
 from quotad.ledger.telemetry import job_gpu_totals
 from tests.conftest import Cli
 from tests.test_nvml_support import FIXTURES, agent_config, fixture_scenario

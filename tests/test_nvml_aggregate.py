@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tracemalloc
 
-from collectors.nvml.aggregate import HOUR, Aggregator, TrailingWindow, split
-from collectors.nvml.attribution import Holder, Ownership
-from collectors.nvml.device import GpuReading
+from quotad.collectors.nvml.aggregate import HOUR, Aggregator, TrailingWindow, split
+from quotad.collectors.nvml.attribution import Holder, Ownership
+from quotad.collectors.nvml.device import GpuReading
 from tests.test_nvml_support import MIB, T0
 
 OWNED = Ownership(0, (Holder(42, "acme", "alice", True, False, 0, None),))

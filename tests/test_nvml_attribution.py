@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from collectors.nvml.aggregate import Aggregator
-from collectors.nvml.attribution import Attributor, attribute
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.device import GpuIdentity, GpuProcess, NvmlDevices
-from collectors.nvml.fake import FakeNvml
-from collectors.nvml.gres import gres_minors, minor_of, parse_gres_conf
-from collectors.nvml.procmap import ProcessJobs
-from collectors.nvml.slurm import (
+from quotad.collectors.nvml.aggregate import Aggregator
+from quotad.collectors.nvml.attribution import Attributor, attribute
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.device import GpuIdentity, GpuProcess, NvmlDevices
+from quotad.collectors.nvml.fake import FakeNvml
+from quotad.collectors.nvml.gres import gres_minors, minor_of, parse_gres_conf
+from quotad.collectors.nvml.procmap import ProcessJobs
+from quotad.collectors.nvml.slurm import (
     JobAllocation,
     SlurmView,
     expand_hostlist,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pynvml
 import pytest
 
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.device import NvmlDevices, error_name, load_nvml, normalise_bus_id
-from collectors.nvml.errors import NvmlUnavailableError
-from collectors.nvml.fake import FakeNvml, load_scenario
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.device import NvmlDevices, error_name, load_nvml, normalise_bus_id
+from quotad.collectors.nvml.errors import NvmlUnavailableError
+from quotad.collectors.nvml.fake import FakeNvml, load_scenario
 from quotad.errors import ConfigError
 from tests.test_nvml_support import FIXTURES, MIB, FakeClock, fixture_scenario, scenario
 

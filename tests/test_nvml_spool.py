@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, select
 
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.service import AgentParts
-from collectors.nvml.slurm import Runner
-from collectors.nvml.spool import Spool
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.service import AgentParts
+from quotad.collectors.nvml.slurm import Runner
+from quotad.collectors.nvml.spool import Spool
 from quotad.ledger.telemetry import GpuUsageRow, upsert_gpu_usage
 from quotad.ledger.telemetry_models import GpuUsageHourly
 from tests.test_nvml_ledger import row

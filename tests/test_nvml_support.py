@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from collectors.nvml.fake import FakeNvml, Scenario
-from collectors.nvml.service import AgentParts, build_agent
-from collectors.nvml.slurm import Runner
 from quotad.agent_config import AgentConfig
+from quotad.collectors.nvml.fake import FakeNvml, Scenario
+from quotad.collectors.nvml.service import AgentParts, build_agent
+from quotad.collectors.nvml.slurm import Runner
 from quotad.ledger import telemetry_models  # noqa: F401  (registers gpu_usage_hourly in Base.metadata)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nvml"
@@ -59,7 +59,7 @@ def proc_tree(root: Path, procs: Mapping[int, Mapping[str, Any]]) -> Path:
 
 def canned_runner(outputs: Mapping[tuple[str, ...], str], calls: list[tuple[str, ...]] | None = None) -> Runner:
     """A runner answering fixed argv tuples; anything else is an 'Invalid job id' failure."""
-    from collectors.nvml.errors import SlurmQueryError
+    from quotad.collectors.nvml.errors import SlurmQueryError
 
     def run(argv: Sequence[str], timeout: float) -> str:
         key = tuple(argv)

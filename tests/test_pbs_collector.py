@@ -16,12 +16,12 @@ import typer
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from collectors.pbs import ARRAY_SPAN, PbsLogError, pbs_cluster, poll_pbs
-from collectors.pbs_cli import collect_pbs, ingest_pbs
-from collectors.pbs_state import load_cursor, open_run_limits
-from collectors.runner import SubprocessRunner
 from quotad.cli.context import AppState
 from quotad.cli.main import QuotadGroup
+from quotad.collectors.pbs import ARRAY_SPAN, PbsLogError, pbs_cluster, poll_pbs
+from quotad.collectors.pbs_cli import collect_pbs, ingest_pbs
+from quotad.collectors.pbs_state import load_cursor, open_run_limits
+from quotad.collectors.runner import SubprocessRunner
 from quotad.config import Settings
 from quotad.daemon.config import JobsConfig
 from quotad.daemon.jobs import JobContext, default_registry

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collectors.pbs import ARRAY_SPAN, PbsCluster, assemble, pbs_job_id_raw, running_elapsed
-from collectors.pbs_log import parse_duration, parse_line, parse_message, select_gpus
+from quotad.collectors.pbs import ARRAY_SPAN, PbsCluster, assemble, pbs_job_id_raw, running_elapsed
+from quotad.collectors.pbs_log import parse_duration, parse_line, parse_message, select_gpus
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pbs" / "accounting"
 TOKYO = ZoneInfo("Asia/Tokyo")

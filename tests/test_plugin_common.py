@@ -20,10 +20,10 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine
 from typer.testing import CliRunner
 
-from collectors.slurm import ingest_sacct_text
 from quotad.amounts import NORMALISED
 from quotad.cli import main as cli_main
 from quotad.cli import plugins as plugins_cli
+from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.ledger import db
 from quotad.ledger.db import create_ledger_engine

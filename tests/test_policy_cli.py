@@ -15,7 +15,6 @@ from pydantic import Field
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from policies.config import PoliciesConfig
 from quotad.cli import directives as directives_cli
 from quotad.cli import notify as notify_cli
 from quotad.cli import policy as policy_cli
@@ -24,6 +23,7 @@ from quotad.cli.main import QuotadGroup
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig
 from quotad.notify.config import NotifyConfig
+from quotad.policies.config import PoliciesConfig
 from tests.conftest import CLUSTERS
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 from tests.fixtures.policy.smtp import SmtpServer, running_server

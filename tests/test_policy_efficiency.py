@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from policies.base import Evaluation, Scope, Severity
-from policies.facts import LedgerFacts
-from policies.low_efficiency import LowEfficiency, LowEfficiencyConfig
 from quotad.config import Settings
+from quotad.policies.base import Evaluation, Scope, Severity
+from quotad.policies.facts import LedgerFacts
+from quotad.policies.low_efficiency import LowEfficiency, LowEfficiencyConfig
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import H, Ledger, utc
 

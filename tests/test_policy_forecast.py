@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from policies.base import Evaluation, Scope, Severity
-from policies.facts import LedgerFacts
-from policies.forecast_overrun import ForecastOverrun, ForecastOverrunConfig
 from quotad.config import Settings
+from quotad.policies.base import Evaluation, Scope, Severity
+from quotad.policies.facts import LedgerFacts
+from quotad.policies.forecast_overrun import ForecastOverrun, ForecastOverrunConfig
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from policies.base import Evaluation, JobRef, Scope, Severity
-from policies.facts import LedgerFacts
-from policies.idle_allocation import IdleAllocation, IdleAllocationConfig
 from quotad.config import Settings
+from quotad.policies.base import Evaluation, JobRef, Scope, Severity
+from quotad.policies.facts import LedgerFacts
+from quotad.policies.idle_allocation import IdleAllocation, IdleAllocationConfig
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import H, Ledger, utc
 

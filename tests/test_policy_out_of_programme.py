@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from policies.base import Evaluation, JobRef, Scope
-from policies.facts import LedgerFacts
-from policies.out_of_programme import OutOfProgramme, OutOfProgrammeConfig, outside_seconds
 from quotad.config import Settings
+from quotad.policies.base import Evaluation, JobRef, Scope
+from quotad.policies.facts import LedgerFacts
+from quotad.policies.out_of_programme import OutOfProgramme, OutOfProgrammeConfig, outside_seconds
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from policies.base import Scope, Severity
-from policies.facts import LedgerFacts
-from policies.quota_threshold import QuotaThreshold, QuotaThresholdConfig
 from quotad.config import Settings
+from quotad.policies.base import Scope, Severity
+from quotad.policies.facts import LedgerFacts
+from quotad.policies.quota_threshold import QuotaThreshold, QuotaThresholdConfig
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 

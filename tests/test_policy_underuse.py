@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from policies.base import Evaluation, Scope, Severity
-from policies.facts import LedgerFacts
-from policies.underuse import Underuse, UnderuseConfig, planned_to_date
 from quotad.amounts import Unit
 from quotad.config import Settings
 from quotad.ledger.queries import GrantInfo
+from quotad.policies.base import Evaluation, Scope, Severity
+from quotad.policies.facts import LedgerFacts
+from quotad.policies.underuse import Underuse, UnderuseConfig, planned_to_date
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 

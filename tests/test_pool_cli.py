@@ -17,10 +17,10 @@ import typer
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from collectors.records import JobRecord
 from quotad.cli import maintenance, pool, provider
 from quotad.cli.context import AppState
 from quotad.cli.main import QuotadGroup
+from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.ledger.ingest import load_records, sync_clusters
 from quotad.pool.models import ProviderContract, ReservedCapacity

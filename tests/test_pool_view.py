@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, insert
 
-from collectors.records import JobRecord
 from quotad.amounts import NORMALISED
+from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.ledger.ingest import load_records, sync_clusters
 from quotad.ledger.models import POOL

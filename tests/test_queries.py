@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from collectors.slurm import ingest_sacct_text
 from quotad.amounts import NORMALISED, Unit
+from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.errors import NotFoundError, UsageError
 from quotad.ledger.ingest import sync_clusters

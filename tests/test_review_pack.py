@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine
 
-from policies.base import Finding, JobRef, Severity, Subject, Threshold
-from policies.config import PoliciesConfig
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
 from quotad.directives.engine import apply_findings
@@ -42,6 +40,8 @@ from quotad.plugins.review.pack import (
     pack_markdown,
     render_pack,
 )
+from quotad.policies.base import Finding, JobRef, Severity, Subject, Threshold
+from quotad.policies.config import PoliciesConfig
 from quotad.units import GpuCatalog
 from tests.test_plugin_common import (
     LM_EVAL_EN,

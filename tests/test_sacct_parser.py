@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.records import JobRecord
-from collectors.sacct import ClusterView, SacctParser, parse_alloc_gpus
+from quotad.collectors.records import JobRecord
+from quotad.collectors.sacct import ClusterView, SacctParser, parse_alloc_gpus
 from quotad.errors import InputError
 from tests.helpers import HEADER, sacct_text, utc
 

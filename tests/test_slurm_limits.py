@@ -19,7 +19,9 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 import quotad.cli.slurm as slurm_cli
-from collectors.sacctmgr import (
+from quotad.amounts import NORMALISED, Unit
+from quotad.cli import main as main_cli
+from quotad.collectors.sacctmgr import (
     ASSOC_FORMAT,
     SlurmCommandError,
     SlurmOutputError,
@@ -31,8 +33,8 @@ from collectors.sacctmgr import (
     parse_scontrol_config,
     parse_tres,
 )
-from collectors.slurm import ingest_sacct_text
-from collectors.slurm_limits import (
+from quotad.collectors.slurm import ingest_sacct_text
+from quotad.collectors.slurm_limits import (
     LimitMismatchError,
     SlurmSetupError,
     burn_warnings,
@@ -40,8 +42,6 @@ from collectors.slurm_limits import (
     remaining_minutes,
     sync_limits,
 )
-from quotad.amounts import NORMALISED, Unit
-from quotad.cli import main as main_cli
 from quotad.config import Settings
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.ledger.ingest import sync_clusters

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from collectors.records import JobRecord
-from collectors.sacct import ClusterView, SacctParser
-from collectors.slurm_pyslurm import (
+from quotad.collectors.records import JobRecord
+from quotad.collectors.sacct import ClusterView, SacctParser
+from quotad.collectors.slurm_pyslurm import (
     NOT_INSTALLED,
     BackendUnavailable,
     PyslurmQueryError,

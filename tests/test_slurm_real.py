@@ -17,8 +17,8 @@ from collections.abc import Iterator, Mapping, Sequence
 import pytest
 from sqlalchemy import Engine, func, select
 
-from collectors.runner import CommandFailed, SubprocessRunner
-from collectors.slurm import poll_cluster
+from quotad.collectors.runner import CommandFailed, SubprocessRunner
+from quotad.collectors.slurm import poll_cluster
 from quotad.config import Settings
 from quotad.ledger.models import Job, UsageHourly
 from tests.conftest import TESTCLUSTER, make_settings

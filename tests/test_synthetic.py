@@ -1,6 +1,6 @@
 """The synthetic programme must look like real sacct output to the real parser, and obey physics.
 
-Every check runs the generated text through ``collectors.sacct.SacctParser``: the demo and the benchmarks
+Every check runs the generated text through ``quotad.collectors.sacct.SacctParser``: the demo and the benchmarks
 are only worth something if the text they feed the ledger is text production could produce.
 """
 
@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collectors.records import JobRecord
-from collectors.sacct import ClusterView, SacctParser
+from quotad.collectors.records import JobRecord
+from quotad.collectors.sacct import ClusterView, SacctParser
 from quotad.demo.synthetic import (
     SACCT_COLUMNS,
     DemoProgramme,

@@ -16,13 +16,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from collectors.nvml.aggregate import HOUR, Aggregator, TrackView
-from collectors.nvml.attribution import Attributor, Ownership
-from collectors.nvml.companies import CompanyDirectory
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.device import GpuIdentity, GpuReading, NvmlDevices
-from collectors.nvml.sink import Delivery, LedgerSink
-from collectors.nvml.spool import SpoolStats
+from quotad.collectors.nvml.aggregate import HOUR, Aggregator, TrackView
+from quotad.collectors.nvml.attribution import Attributor, Ownership
+from quotad.collectors.nvml.companies import CompanyDirectory
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.device import GpuIdentity, GpuReading, NvmlDevices
+from quotad.collectors.nvml.sink import Delivery, LedgerSink
+from quotad.collectors.nvml.spool import SpoolStats
 
 __all__ = ["GpuView", "NodeAgent", "NodeView"]
 

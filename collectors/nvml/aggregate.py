@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
-from collectors.nvml.attribution import Holder, Ownership
-from collectors.nvml.device import GpuReading
+from quotad.collectors.nvml.attribution import Holder, Ownership
+from quotad.collectors.nvml.device import GpuReading
 from quotad.ledger.telemetry import GpuUsageRow
 
 __all__ = ["HOUR", "Aggregator", "TrackView", "TrailingWindow", "split"]

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from collectors.nvml.device import GpuIdentity, GpuProcess, GpuReading
-from collectors.nvml.procmap import ProcessJobs
-from collectors.nvml.slurm import JobAllocation, SlurmView
+from quotad.collectors.nvml.device import GpuIdentity, GpuProcess, GpuReading
+from quotad.collectors.nvml.procmap import ProcessJobs
+from quotad.collectors.nvml.slurm import JobAllocation, SlurmView
 
 __all__ = ["Attributor", "Holder", "Ownership", "attribute", "nvml_indices"]
 

@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.counters import AgentCounters
 from quotad.ledger.queries import list_companies
 
 __all__ = ["CompanyDirectory"]

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 import pynvml
 
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.errors import NvmlUnavailableError
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.errors import NvmlUnavailableError
 
 __all__ = [
     "FIELDS",

@@ -42,8 +42,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from collectors.nvml.agent import GpuView, NodeView
-from collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.agent import GpuView, NodeView
+from quotad.collectors.nvml.counters import AgentCounters
 
 __all__ = ["COUNTERS", "AgentCollector", "build_registry"]
 

@@ -20,7 +20,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from collectors.nvml.slurm import expand_hostlist
+from quotad.collectors.nvml.slurm import expand_hostlist
 
 __all__ = ["gres_minors", "minor_of", "parse_gres_conf"]
 

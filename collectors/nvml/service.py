@@ -25,19 +25,19 @@ from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 from sqlalchemy import Engine
 
-from collectors.nvml.agent import NodeAgent, NodeView
-from collectors.nvml.aggregate import Aggregator
-from collectors.nvml.attribution import Attributor
-from collectors.nvml.companies import CompanyDirectory
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.device import NvmlApi, NvmlDevices, load_nvml
-from collectors.nvml.exporter import AgentCollector, build_registry
-from collectors.nvml.gres import gres_minors
-from collectors.nvml.procmap import ProcessJobs
-from collectors.nvml.sink import LedgerSink
-from collectors.nvml.slurm import Runner, SlurmView, subprocess_runner
-from collectors.nvml.spool import Spool
 from quotad.agent_config import AgentConfig
+from quotad.collectors.nvml.agent import NodeAgent, NodeView
+from quotad.collectors.nvml.aggregate import Aggregator
+from quotad.collectors.nvml.attribution import Attributor
+from quotad.collectors.nvml.companies import CompanyDirectory
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.device import NvmlApi, NvmlDevices, load_nvml
+from quotad.collectors.nvml.exporter import AgentCollector, build_registry
+from quotad.collectors.nvml.gres import gres_minors
+from quotad.collectors.nvml.procmap import ProcessJobs
+from quotad.collectors.nvml.sink import LedgerSink
+from quotad.collectors.nvml.slurm import Runner, SlurmView, subprocess_runner
+from quotad.collectors.nvml.spool import Spool
 from quotad.config import Settings
 from quotad.errors import UsageError
 from quotad.ledger.db import create_ledger_engine
@@ -224,7 +224,7 @@ def pick_cluster(settings: Settings, config: AgentConfig) -> str:
 def open_agent(settings: Settings, config: AgentConfig, *, fake: Path | None, slurm: bool) -> AgentParts:
     """Everything the ``agent`` command needs, from validated configuration: real NVML unless ``fake``."""
     if fake is not None:
-        from collectors.nvml.fake import FakeNvml, load_scenario  # only for --fake: keeps it out of production
+        from quotad.collectors.nvml.fake import FakeNvml, load_scenario  # only for --fake: keeps it out of production
 
         api: NvmlApi = FakeNvml(load_scenario(fake), clock=time.time)
     else:

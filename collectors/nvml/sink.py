@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.spool import Spool
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.spool import Spool
 from quotad.ledger.telemetry import GpuUsageRow, node_hour_rows, upsert_gpu_usage
 from quotad.ledger.telemetry_models import GpuUsageHourly
 

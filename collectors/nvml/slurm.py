@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.nvml.counters import AgentCounters
-from collectors.nvml.errors import SlurmQueryError
-from collectors.runner import CommandFailed, run_captured
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.errors import SlurmQueryError
+from quotad.collectors.runner import CommandFailed, run_captured
 
 __all__ = [
     "CGROUP_JOB_GLOBS",

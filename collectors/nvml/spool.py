@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.counters import AgentCounters
 from quotad.ledger.telemetry import GpuUsageRow
 
 __all__ = ["SPOOL_VERSION", "Spool", "SpoolStats"]

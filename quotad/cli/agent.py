@@ -16,10 +16,10 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from collectors.nvml.agent import NodeView
-from collectors.nvml.service import open_agent, run_once, serve
 from quotad.agent_config import AgentConfig
 from quotad.cli.context import FormatOption, JsonOption, pick_format, state
+from quotad.collectors.nvml.agent import NodeView
+from quotad.collectors.nvml.service import open_agent, run_once, serve
 from quotad.config import Settings
 from quotad.errors import ConfigError
 from quotad.render import Cell, Table, emit

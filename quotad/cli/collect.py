@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import typer
 
-from collectors.runner import CommandFailed, SubprocessRunner
-from collectors.slurm import poll_cluster
 from quotad.cli.context import FormatOption, JsonOption, pick_format, state
+from quotad.collectors.runner import CommandFailed, SubprocessRunner
+from quotad.collectors.slurm import poll_cluster
 from quotad.errors import UsageError
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import parse_day

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 from sqlalchemy import select
 
-from collectors.slurm import ingest_sacct_text
 from quotad.cli.context import FormatOption, JsonOption, pick_format, state
+from quotad.collectors.slurm import ingest_sacct_text
 from quotad.errors import UsageError
 from quotad.ledger.models import IngestError
 from quotad.render import Table, emit

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collectors import pbs_cli
 from quotad.cli import agent as agent_cmd
 from quotad.cli import (
     collect,
@@ -23,6 +22,7 @@ from quotad.cli import (
 from quotad.cli import plugins as plugins_cmd
 from quotad.cli.root import QuotadGroup, main, make_app
 from quotad.cli.run import run as run_command
+from quotad.collectors import pbs_cli
 from quotad.plugins.host import command_names, load_plugins, mount
 
 __all__ = ["QuotadGroup", "app", "main", "run"]

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from collectors.sacctmgr import Runner, SlurmError, SubprocessRunner, slurm_tools
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
 from quotad.cli.pool import window_from_options
 from quotad.cli.provider import run_csv_import
+from quotad.collectors.sacctmgr import Runner, SlurmError, SubprocessRunner, slurm_tools
 from quotad.config import ClusterConfig
 from quotad.errors import NotFoundError, UsageError
 from quotad.pool import fields

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from collectors.runner import CommandRunner
-from collectors.slurm import poll_cluster
+from quotad.collectors.runner import CommandRunner
+from quotad.collectors.slurm import poll_cluster
 from quotad.config import Settings
 from quotad.daemon.config import JobsConfig, daemon_config
 from quotad.errors import ConfigError
@@ -182,7 +182,7 @@ def slurm_poll(runner: CommandRunner) -> JobFunc:
 
 def pbs_poll(ctx: JobContext) -> None:
     """Read what ``ctx.cluster``'s PBS accounting directory gained (the same call as ``quotad collect pbs``)."""
-    from collectors.pbs import pbs_cluster, poll_pbs
+    from quotad.collectors.pbs import pbs_cluster, poll_pbs
 
     if ctx.cluster is None:
         raise ValueError("pbs_poll is a per-cluster job")
@@ -254,9 +254,9 @@ def spool_replay(ctx: JobContext) -> None:
     ledger was unreachable never replays its own spool). Safe beside a live agent replaying the same
     directory: windows hold absolute totals and the ledger refuses an older row, so a window written twice
     changes nothing, and one the agent removed first is skipped."""
-    from collectors.nvml.counters import AgentCounters
-    from collectors.nvml.sink import LedgerSink
-    from collectors.nvml.spool import Spool
+    from quotad.collectors.nvml.counters import AgentCounters
+    from quotad.collectors.nvml.sink import LedgerSink
+    from quotad.collectors.nvml.spool import Spool
 
     windows = 0
     for directory in spool_dirs(ctx.settings):

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from collectors.runner import CommandRunner, SubprocessRunner
+from quotad.collectors.runner import CommandRunner, SubprocessRunner
 from quotad.config import Settings
 from quotad.daemon.config import DaemonConfig, daemon_config, parse_listen
 from quotad.daemon.health import JobHealth, healthz

@@ -100,7 +100,7 @@ def run_demo(directory: Path | None, *, now: int, seed: int) -> Path:
         f"quotad demo: {len(programme.companies)} companies, {len(programme.clusters)} clusters, {gpus:,} GPUs; "
         f"ledger in {where}"
     )
-    from collectors.slurm import ingest_sacct_text
+    from quotad.collectors.slurm import ingest_sacct_text
 
     for cluster in programme.clusters:
         path = where / f"sacct-{cluster.name}.txt"

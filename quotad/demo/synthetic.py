@@ -32,7 +32,7 @@ from heapq import heappop, heappush
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
-from collectors.sacct import SACCT_FORMAT
+from quotad.collectors.sacct import SACCT_FORMAT
 
 __all__ = [
     "SACCT_COLUMNS",

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from policies.base import Figure, Finding, JobLine, JobRef, Severity, Subject, Threshold
 from quotad.errors import LedgerError
+from quotad.policies.base import Figure, Finding, JobLine, JobRef, Severity, Subject, Threshold
 
 __all__ = ["DirectiveView", "dump_finding", "load_finding"]
 

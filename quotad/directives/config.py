@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveFloat, PositiveInt
 
-from policies.config import PoliciesConfig
 from quotad.notify.config import NotifyConfig
+from quotad.policies.config import PoliciesConfig
 
 if TYPE_CHECKING:  # quotad.config will import this module for its [directives] section
     from quotad.config import Settings

@@ -19,11 +19,11 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
-from policies.base import Finding
 from quotad.directives.codec import DirectiveView, dump_finding
 from quotad.directives.config import Rules
 from quotad.directives.lifecycle import NoticeRules, close_state, plan_notice
 from quotad.directives.models import ACTIVE_STATES, Directive, DirectiveEvent
+from quotad.policies.base import Finding
 
 __all__ = ["EngineResult", "Notice", "apply_findings"]
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from policies.base import Check, JobRef, Scope, Subject
-from policies.registry import all_policies
 from quotad.config import Settings
 from quotad.directives.config import Rules
 from quotad.directives.tick import evaluate, facts_for
 from quotad.errors import NotFoundError, UsageError
 from quotad.ledger.models import Job
 from quotad.ledger.registry import require_company
+from quotad.policies.base import Check, JobRef, Scope, Subject
+from quotad.policies.registry import all_policies
 
 __all__ = ["Explanation", "explain", "resolve_job"]
 

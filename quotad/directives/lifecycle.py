@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from policies.base import Severity
 from quotad.directives.codec import DirectiveView
+from quotad.policies.base import Severity
 
 __all__ = ["NoticePlan", "NoticeRules", "close_state", "plan_notice"]
 

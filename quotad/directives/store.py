@@ -12,10 +12,10 @@ from typing import cast
 
 from sqlalchemy import Connection, Table, func, insert, select, update
 
-from policies.base import Severity
 from quotad.directives.codec import DirectiveView
 from quotad.directives.models import ACTIVE_STATES, STATES, Directive, DirectiveAction, DirectiveEvent
 from quotad.errors import NotFoundError, UsageError
+from quotad.policies.base import Severity
 
 __all__ = [
     "ActionView",
@@ -136,7 +136,7 @@ class DirectiveCount:
     """How many directives of one policy, at one severity, a company was sent over a period."""
 
     policy: str
-    severity: int  # ``policies.base.Severity``'s integer scale, as stored
+    severity: int  # ``quotad.policies.base.Severity``'s integer scale, as stored
     count: int
 
     @property

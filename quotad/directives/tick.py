@@ -18,11 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from collectors.sacctmgr import default_runner
-from collectors.slurm_limits import RunnerFor
-from policies.base import Evaluation, Finding, Policy, Scope
-from policies.facts import LedgerFacts
-from policies.registry import enabled_policies
+from quotad.collectors.sacctmgr import default_runner
+from quotad.collectors.slurm_limits import RunnerFor
 from quotad.config import Settings
 from quotad.directives.config import Rules
 from quotad.directives.enforcement import ActionOutcome, execute, plan_actions
@@ -32,6 +29,9 @@ from quotad.ledger.queries import list_companies
 from quotad.notify.calendar import WorkingCalendar
 from quotad.notify.notices import Queued, queue_notices
 from quotad.notify.render import Renderer
+from quotad.policies.base import Evaluation, Finding, Policy, Scope
+from quotad.policies.facts import LedgerFacts
+from quotad.policies.registry import enabled_policies
 from quotad.units import GpuCatalog
 
 __all__ = ["PolicyFailure", "TickReport", "calendar_for", "evaluate", "facts_for", "policy_tick", "renderer_for"]

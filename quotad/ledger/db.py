@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS_DIR", "check_schema", "create_ledger_engine", "describe_url", "open_ledger", "upgrade"]
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "alembic"
+#: The migrations ship inside the package (``quotad/migrations``: the repository's top-level ``alembic/`` folder),
+#: so an installed wheel upgrades a ledger exactly as a checkout does.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def _url(settings: Settings) -> URL:
@@ -60,7 +62,7 @@ def _alembic_config(connection: Any) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
     if not MIGRATIONS_DIR.is_dir():
-        raise SchemaError(f"migrations not found at {MIGRATIONS_DIR}; install quotad from its source tree")
+        raise SchemaError(f"migrations not found at {MIGRATIONS_DIR}; the installation is incomplete; reinstall quotad")
     from quotad.plugins.host import configure_alembic
 
     cfg = AlembicConfig()

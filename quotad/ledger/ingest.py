@@ -22,7 +22,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from collectors.records import JobRecord
+from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.errors import InputError
 from quotad.ledger.charge import HourlyDeltas

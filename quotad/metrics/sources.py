@@ -36,7 +36,7 @@ __all__ = [
 CellKey = tuple[str, str, str]
 #: Directive states that count as open (``quotad.directives.models.ACTIVE_STATES``).
 _ACTIVE = ("open", "notified", "acknowledged")
-#: ``policies.base.Severity``: the integers the directives table stores, and their names.
+#: ``quotad.policies.base.Severity``: the integers the directives table stores, and their names.
 _SEVERITIES = {10: "info", 20: "notice", 30: "warning", 40: "critical"}
 _TELEMETRY = cast(Table, GpuUsageHourly.__table__)
 _TELEMETRY_TABLE = _TELEMETRY.name

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
 
-from policies.base import Figure, Finding, JobLine, Severity
 from quotad.directives.codec import DirectiveView
 from quotad.errors import QuotadError
 from quotad.ledger.queries import StatusRow
+from quotad.policies.base import Figure, Finding, JobLine, Severity
 from quotad.timeutil import format_day
 
 __all__ = [

@@ -4,9 +4,10 @@ Why from the scheduler: a provider that announces maintenance by creating a Slur
 flag has already told the one system that enforces it; importing it avoids typing it twice. Only reservations
 with ``MAINT`` in ``Flags`` become windows (others are ordinary reservations for users).
 
-The text is parsed here and obtained by the caller (the CLI runs ``scontrol`` through ``collectors.sacctmgr``), so
-this module stays free of subprocesses. Times are epoch seconds when ``SLURM_TIME_FORMAT=%s`` is set (what
-``scontrol_argv`` callers should pass), otherwise local ``YYYY-MM-DDTHH:MM:SS`` in the cluster's time zone.
+The text is parsed here and obtained by the caller (the CLI runs ``scontrol`` through
+``quotad.collectors.sacctmgr``), so this module stays free of subprocesses. Times are epoch seconds when
+``SLURM_TIME_FORMAT=%s`` is set (what ``scontrol_argv`` callers should pass), otherwise
+local ``YYYY-MM-DDTHH:MM:SS`` in the cluster's time zone.
 """
 
 from __future__ import annotations
