@@ -120,12 +120,15 @@ class QuotaThreshold:
                         figures.unit_label(unit),
                         figures.amount("used", row.used, unit),
                         figures.amount("granted", row.granted, unit),
-                        figures.amount("remaining", max(0, row.granted - row.used), unit),
+                        # negative once the grant is overdrawn: a reader must see "over", never "0 left"
+                        figures.amount("remaining", row.granted - row.used, unit),
+                        *([figures.amount("over_by", row.used - row.granted, unit)]
+                          if row.used > row.granted else []),
                         figures.percent("used_pct", pct),
                         figures.amount("projected", row.projected, unit),
                         figures.percent("projected_pct", figures.ratio_pct(row.projected, row.granted)),
                         figures.day("period_last_day", row.period_end - 1, tz),
-                        Figure("next_step_pct", nxt if nxt is not None else "-", "%"),
+                        *([Figure("next_step_pct", nxt, "%")] if nxt is not None else []),
                         Figure("grant_ids", ",".join(str(g) for g in row.grant_ids), ""),
                     ),
                     urgent=row.used >= row.granted,

@@ -80,7 +80,10 @@ def test_a_notice_arrives_bilingual_with_its_figures(engine: Engine, settings: S
     for figure in ("1,000.0", "100.0", "2027-04-30"):
         assert text.count(figure) >= 2, figure  # in both languages
     assert "割当を使い切りました" in text and "The grant is used up" in text
-    assert "閾値: 100 % 以上" in text and "Threshold: >= 100 %" in text
+    assert "閾値: 100% 以上" in text and "Threshold: >= 100%" in text
+    assert "directives ack" not in text  # the reader cannot run quotad: the footer says to reply
+    assert "このメールにそのまま返信" in text and "reply to this mail" in text
+    assert str(msg["Reply-To"]) == "office@programme.example.jp"
     assert "Acme & Co <R&D>" in text  # plain text is not escaped
     html = body(msg, "html")
     assert html.index('lang="ja"') < html.index('lang="en"')

@@ -168,3 +168,15 @@ def test_explain_and_usage_errors(ledger: Engine, full: FullSettings) -> None:
     assert cli("policy", "explain", "--now", NOW).exit_code == 2
     assert cli("policy", "explain", "--job", "777").exit_code == 2
     assert cli("policy", "explain", "--company", "nobody").exit_code == 2
+
+
+def test_directives_show_prints_figures_as_people_read_them(ledger: Engine, full: FullSettings) -> None:
+    """A date figure is the date (no unit word ``date``), a percent sticks to its number."""
+    cli = make_cli(full)
+    assert cli("policy", "run", "--now", NOW).exit_code == 0
+    rows = json.loads(cli("directives", "list", "--json").stdout)
+    quota = next(r for r in rows if r["policy"] == "quota_threshold")
+    shown = json.loads(cli("directives", "show", str(quota["id"]), "--json").stdout)
+    values = {r["field"]: r["value"] for r in shown["rows"]}
+    assert values["figure period_last_day"] == "2027-04-30"
+    assert values["figure used_pct"] == "85.0%" and values["figure next_step_pct"] == "90%"

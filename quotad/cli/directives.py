@@ -102,7 +102,7 @@ def directive_table(d: DirectiveView, events: list[EventView], actions: list[Act
         ["closed", _day(d.closed_at, tz)],
         ["close reason", d.close_reason or None],
     ]
-    rows += [[f"figure {x.key}", f"{x.value} {x.unit}".strip()] for x in f.figures]
+    rows += [[f"figure {x.key}", _figure_text(x.value, x.unit)] for x in f.figures]
     rows += [
         [
             f"job {j.cluster}:{j.job_id}",
@@ -130,6 +130,13 @@ def directive_table(d: DirectiveView, events: list[EventView], actions: list[Act
             "level": d.level,
         },
     )
+
+
+def _figure_text(value: object, unit: str) -> str:
+    """``2026-12-31`` (a date carries no unit word), ``12.5%``, ``1,234.5 GPU-h``."""
+    if unit in ("", "date"):
+        return str(value)
+    return f"{value}%" if unit == "%" else f"{value} {unit}"
 
 
 @app.command("list")

@@ -131,5 +131,10 @@ class NotifyConfig(_Section):
         return None if value is None else _one_line(value)
 
     @property
+    def reply_address(self) -> str:
+        """Where an answer goes: ``reply_to``, else the first programme office address ("" if neither)."""
+        return self.reply_to or (self.programme_office[0] if self.programme_office else "")
+
+    @property
     def domain(self) -> str:
         return self.message_id_domain or self.sender.rpartition("@")[2]

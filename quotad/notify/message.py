@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -24,7 +25,7 @@ from email.utils import format_datetime
 
 from quotad.notify.render import Rendered
 
-__all__ = ["build_message", "header_text", "message_id_for"]
+__all__ = ["build_message", "header_text", "message_id_for", "subject_header"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _SPACE = re.compile(r"\s+")
@@ -35,6 +36,20 @@ def header_text(value: str, *, limit: int = MAX_HEADER_TEXT) -> str:
     """One line of text: control characters (CR, LF, TAB, NUL, Unicode line separators) become spaces."""
     text = _SPACE.sub(" ", _CONTROL.sub(" ", value)).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def subject_header(value: str) -> str:
+    """The Subject as it goes on the wire: RFC 2047 words folded by ``email.header.Header``.
+
+    Why not leave it to ``email.policy.SMTP``: its folder may break a line at the space between two
+    encoded words, and a reader drops whitespace between encoded words (RFC 2047 §6.2), so
+    ``さくらAI株式会社: 本日の指示一覧`` arrived as ``さくらAI株式会社:本日の指示一覧``. ``Header`` encodes
+    spaces inside the words, so the decoded subject is exactly the one rendered.
+    """
+    text = header_text(value)
+    if text.isascii():
+        return text
+    return Header(text, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
 def message_id_for(key: str, domain: str) -> str:
@@ -56,7 +71,7 @@ def build_message(
 ) -> EmailMessage:
     """A multipart/alternative message (text, then HTML) with every header made safe."""
     msg = EmailMessage(policy=SMTP)
-    msg["Subject"] = header_text(rendered.subject)
+    msg.set_raw("Subject", subject_header(rendered.subject))
     msg["From"] = Address(display_name=header_text(sender_name), addr_spec=sender)
     msg["To"] = tuple(Address(addr_spec=a) for a in to)
     if cc:

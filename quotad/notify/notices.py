@@ -94,7 +94,8 @@ def _queue(
     if directive is not None:
         extra += [("X-Quotad-Directive", str(directive.id)), ("X-Quotad-Policy", directive.policy)]
     msg = build_message(
-        rendered, sender=config.sender, sender_name=config.sender_name, to=to, cc=cc, reply_to=config.reply_to,
+        rendered, sender=config.sender, sender_name=config.sender_name, to=to, cc=cc,
+        reply_to=config.reply_address or None,
         message_id=message_id, now=now, extra=extra,
     )
     envelope = tuple(_unique([*to, *cc]))
@@ -132,7 +133,8 @@ def queue_notices(
             continue
         names = names_of(company, renderer)
         rendered = renderer.notice(
-            NoticeInput(d.finding, d.id, notice.number, notice.kind, d.severity, notice.escalated, names, now)
+            NoticeInput(d.finding, d.id, notice.number, notice.kind, d.severity, notice.escalated, names, now,
+                        reply_to=config.reply_address)
         )
         out.append(
             _queue(conn, rendered, key=f"notice:{d.id}:{notice.number}", kind="notice", to=to, cc=cc, config=config,
@@ -166,7 +168,7 @@ def queue_digests(
         if not to:
             log.warning("notify: company %s has no contact for its digest", company.id)
             continue
-        rendered = renderer.digest(names_of(company, renderer), mine, now=now)
+        rendered = renderer.digest(names_of(company, renderer), mine, now=now, reply_to=config.reply_address)
         out.append(_queue(conn, rendered, key=f"digest:{company.id}:{day}", kind="digest", to=to, cc=[],
                           config=config, now=now, company_id=company.id))
     return out

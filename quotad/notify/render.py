@@ -73,6 +73,8 @@ class NoticeInput:
     escalated: bool
     company: CompanyNames
     now: int
+    #: Where a reply goes (the programme office); the footer tells the reader to answer by replying.
+    reply_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class NoticeView:
     comparison: str
     jobs: tuple[JobLine, ...]
     when: str
+    reply_to: str = ""
     subject: str = ""
 
 
@@ -112,6 +115,11 @@ class DigestItem:
     opened: str
     notices: int
     escalation: int
+    #: What tells two items apart (two grants of one company, two jobs): shown beside the title.
+    cluster: str | None = None
+    account: str | None = None
+    job_id: int | None = None
+    grant_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,7 @@ class DigestView:
     day: str
     when: str
     items: tuple[DigestItem, ...]
+    reply_to: str = ""
     subject: str = ""
 
 
@@ -137,6 +146,8 @@ class CompanyLine:
     used_pct: str
     projected_pct: str
     open: int
+    #: Used more than granted: the summary says so in words, not only as a share above 100 %.
+    over: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,7 @@ class WeeklyView:
     items: tuple[DigestItem, ...]
     opened_week: int
     resolved_week: int
+    reply_to: str = ""
     subject: str = field(default="")
 
 
@@ -158,6 +170,12 @@ def number(value: int | float | str) -> str:
     if isinstance(value, bool | str):
         return str(value)
     return f"{value:,}"
+
+
+def figure_text(value: int | float | str, unit: str) -> str:
+    """A figure's value as a template places it: quantities (with a unit) get thousands separators;
+    identifiers (no unit: a job id, an account) stay as typed, so ``scancel 812345`` can be copied."""
+    return number(value) if unit else str(value)
 
 
 def one_line(text: object) -> str:
@@ -188,7 +206,7 @@ class Renderer:
             loaders = [FileSystemLoader(str(BUILTIN_TEMPLATES))]
             if self.templates_dir is not None:
                 loaders.insert(0, FileSystemLoader(str(self.templates_dir)))
-            self._envs[html] = Environment(
+            env = Environment(
                 loader=ChoiceLoader(loaders),
                 undefined=StrictUndefined,
                 autoescape=html,
@@ -196,6 +214,8 @@ class Renderer:
                 lstrip_blocks=True,
                 keep_trailing_newline=True,
             )
+            env.filters["num"] = number
+            self._envs[html] = env
         return self._envs[html]
 
     def _render(self, name: str, html: bool, **context: Any) -> str:
@@ -234,13 +254,14 @@ class Renderer:
             programme_ja=self.programme_ja,
             programme_en=self.programme_en,
             figures=f.figures,
-            fig={fig.key: number(fig.value) for fig in f.figures},
+            fig={fig.key: figure_text(fig.value, fig.unit) for fig in f.figures},
             unit_of={fig.key: fig.unit for fig in f.figures},
             threshold=number(int(threshold) if float(threshold).is_integer() else threshold),
             threshold_unit=f.threshold.unit,
             comparison=f.threshold.comparison,
             jobs=f.jobs,
             when=self._when(inp.now),
+            reply_to=inp.reply_to,
         )
 
     def titles(self, finding: Finding, company: CompanyNames) -> dict[str, str]:
@@ -275,18 +296,23 @@ class Renderer:
         out = []
         for d in sorted(directives, key=lambda d: (-d.severity, d.opened_at, d.id)):
             company = names.get(d.company_id or "") or self.office()
+            subject = d.finding.subject
             out.append(
                 DigestItem(d.id, d.severity.label, d.state, self.titles(d.finding, company),
-                           format_day(d.opened_at, self.timezone), d.notices, d.escalation)
+                           format_day(d.opened_at, self.timezone), d.notices, d.escalation,
+                           cluster=subject.cluster, account=subject.account,
+                           job_id=subject.job.job_id if subject.job else None, grant_id=subject.grant_id)
             )
         return tuple(out)
 
-    def digest(self, company: CompanyNames, directives: Sequence[DirectiveView], *, now: int) -> Rendered:
+    def digest(
+        self, company: CompanyNames, directives: Sequence[DirectiveView], *, now: int, reply_to: str = ""
+    ) -> Rendered:
         day = format_day(now, self.timezone)
         names = {company.id or "": company}
         view = DigestView(
             company.id, company.name_ja, company.name_en, self.programme_ja, self.programme_en, day,
-            self._when(now), self._items(directives, names),
+            self._when(now), self._items(directives, names), reply_to,
         )
         worst = max((d.severity for d in directives), default=Severity.INFO)
         titles = {lang: self._macro(f"{lang}/common.j2", "digest_title", view) for lang in ("ja", "en")}
@@ -304,6 +330,7 @@ class Renderer:
         opened_week: int,
         resolved_week: int,
         now: int,
+        reply_to: str = "",
     ) -> Rendered:
         open_by_company: dict[str, int] = {}
         for d in directives:
@@ -321,11 +348,12 @@ class Renderer:
                     used_pct=f"{100 * row.used / row.granted:.1f}" if row.granted else "-",
                     projected_pct=f"{100 * row.projected / row.granted:.1f}" if row.granted else "-",
                     open=open_by_company.get(row.company_id, 0),
+                    over=bool(row.granted) and row.used > row.granted,
                 )
             )
         view = WeeklyView(
             self.programme_ja, self.programme_en, week, format_day(now, self.timezone), self._when(now), tuple(lines),
-            self._items(directives, names), opened_week, resolved_week,
+            self._items(directives, names), opened_week, resolved_week, reply_to,
         )
         worst = max((d.severity for d in directives), default=Severity.INFO)
         titles = {lang: self._macro(f"{lang}/common.j2", "weekly_title", view) for lang in ("ja", "en")}
