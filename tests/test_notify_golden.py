@@ -206,7 +206,17 @@ def renders() -> dict[str, Rendered]:
             NoticeInput(finding, 20 + len(out), number, kind, finding.severity, escalated, company, NOW,
                         reply_to=OFFICE)
         )
+    # an English-speaking contact reads English first; a job's user is greeted by name and told why
+    out["notice-quota_threshold-over-en-first"] = r.notice(
+        NoticeInput(quota_over(), 20, 3, "change", Severity.CRITICAL, True, SAKURA, NOW, reply_to=OFFICE,
+                    languages=("en", "ja"))
+    )
+    out["notice-idle_allocation-to-user"] = r.notice(
+        NoticeInput(idle(hold=True), 24, 2, "change", Severity.CRITICAL, False, SAKURA, NOW, reply_to=OFFICE,
+                    user="tanaka")
+    )
     out["digest"] = r.digest(SAKURA, digest_directives(), now=NOW, reply_to=OFFICE)
+    out["digest-en-first"] = r.digest(SAKURA, digest_directives(), now=NOW, reply_to=OFFICE, languages=("en", "ja"))
     rows = [
         StatusRow("sakura", SAKURA.name_ja, SAKURA.name_en, H100, 100_000 * H, 151_473 * H, 14_000 * H, 7 * DAY,
                   180_000 * H, None, None, 512, (3,)),
@@ -251,6 +261,12 @@ def test_golden_mails_have_no_known_slips() -> None:
     digest = CASES["digest"].text
     assert "grant #11, cluster abci" in digest and "grant #12, cluster tsubame" in digest
     assert "0 notice" not in digest and "未通知" not in digest and "first reported in this digest" in digest
+    en_first = CASES["notice-quota_threshold-over-en-first"]
+    assert en_first.subject.index("[Critical]") < en_first.subject.index("【緊急】")
+    assert en_first.text.index("Dear Sakura AI Inc. team") < en_first.text.index("以下、日本語の本文です")
+    assert en_first.text.index("以下、日本語の本文です") < en_first.text.index("さくらAI株式会社 ご担当者様")
+    to_user = CASES["notice-idle_allocation-to-user"].text
+    assert to_user.startswith("tanaka 様") and "tanaka 様" in to_user and "Dear tanaka," in to_user
 
 
 def subject_back(msg: EmailMessage) -> str:

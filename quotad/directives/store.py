@@ -22,6 +22,7 @@ __all__ = [
     "DirectiveCount",
     "EventView",
     "acknowledge",
+    "add_note",
     "count_events",
     "directive_actions",
     "directive_counts_by_company",
@@ -106,6 +107,11 @@ def count_events(conn: Connection, kind: str, *, since: int, until: int) -> int:
 
 def _event(conn: Connection, directive_id: int, kind: str, *, at: int, actor: str, detail: str) -> None:
     conn.execute(insert(DirectiveEvent).values(directive_id=directive_id, at=at, kind=kind, actor=actor, detail=detail))
+
+
+def add_note(conn: Connection, directive_id: int, *, at: int, actor: str, detail: str) -> None:
+    """A ``note`` event: something said about the directive, e.g. the job's user notify could not reach."""
+    _event(conn, directive_id, "note", at=at, actor=actor, detail=detail)
 
 
 def acknowledge(conn: Connection, directive_id: int, *, by: str, note: str = "", now: int) -> DirectiveView:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, S
 
 from quotad.errors import ConfigError
 
-__all__ = ["CalendarConfig", "NotifyConfig", "OutboxConfig", "SmtpConfig"]
+__all__ = ["JOB_POLICIES", "CalendarConfig", "NotifyConfig", "OutboxConfig", "SmtpConfig", "UsersConfig"]
 
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$|^[^@\s<>,;\"]+@localhost$")
 _DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -99,6 +99,58 @@ class CalendarConfig(_Section):
         return value
 
 
+#: Policies whose findings are about jobs: their notices also go to each job's user.
+JOB_POLICIES = ("idle_allocation", "low_efficiency", "out_of_programme")
+
+
+class UsersConfig(_Section):
+    """``[notify.users]``: how a Slurm user name becomes a mail address, so the person whose job holds idle
+    GPUs hears about it, not only the company contact.
+
+    Tried in order: ``table`` (``"user"`` or ``"cluster:user"`` -> address), then ``command`` (argv with
+    ``{user}`` and ``{cluster}`` replaced, e.g. ``["getent", "passwd", "{user}"]`` or an LDAP lookup script;
+    the first address in its output is taken), then ``pattern`` (``"{user}@example.jp"``). A user none of them
+    maps is logged and noted on the directive, never dropped silently.
+    """
+
+    table: dict[str, str] = Field(default_factory=dict)
+    command: list[str] = Field(default_factory=list)
+    command_timeout_s: PositiveFloat = 5.0
+    pattern: str | None = None
+    #: Policies whose notices also go to the jobs' users (job-level findings).
+    policies: tuple[str, ...] = JOB_POLICIES
+    #: A user hears about one policy at most once in this many hours (urgent notices go at once).
+    cooldown_hours: PositiveFloat = 24.0
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: dict[str, str]) -> dict[str, str]:
+        return {user: _address(address) for user, address in value.items()}
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "{user}" not in value:
+            raise ValueError(f"{value!r}: expected a pattern with {{user}}, e.g. \"{{user}}@example.jp\"")
+        _address(value.replace("{user}", "user").replace("{cluster}", "cluster"))
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        if value and not any("{user}" in arg for arg in value):
+            raise ValueError(
+                f"{value!r}: expected {{user}} in one of the arguments, e.g. [\"getent\", \"passwd\", \"{{user}}\"]"
+            )
+        return value
+
+    @property
+    def cooldown_s(self) -> int:
+        return round(self.cooldown_hours * 3600)
+
+
 class NotifyConfig(_Section):
     """Who mail comes from and who else hears: the programme office (escalations, weekly summary)."""
 
@@ -114,6 +166,7 @@ class NotifyConfig(_Section):
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    users: UsersConfig = Field(default_factory=UsersConfig)
 
     @field_validator("sender", "reply_to")
     @classmethod

@@ -1,9 +1,11 @@
 """Composing what the directive engine decided to send: recipients, wording, the outbox row.
 
-Who hears what:
-- a directive notice goes to the company's contacts (every one, both languages in one mail); an escalated
-  one also to the programme office in Cc; a directive with no company (an unclaimed account) or a company
-  without contacts goes to the programme office;
+Who hears what (``recipients``):
+- a directive notice goes to the company's contacts, both languages in one mail, each contact's preferred
+  language first (one message per language group); an escalated one also to the programme office in Cc; a
+  directive with no company (an unclaimed account) or a company without contacts goes to the programme office;
+- a job-level notice (idle allocation, low efficiency, out-of-programme) also goes to each job's user, mapped
+  by ``[notify.users]``, with a per-user cooldown; an unmapped user is logged and noted on the directive;
 - the daily digest goes to each company with active directives, on working days;
 - the weekly summary goes to the programme office.
 Each has an idempotency key, so running ``notify digest`` or ``notify weekly`` twice queues one message.
@@ -12,8 +14,7 @@ Each has an idempotency key, so running ``notify digest`` or ``notify weekly`` t
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -21,19 +22,27 @@ from sqlalchemy import Connection
 from quotad.directives.codec import DirectiveView
 from quotad.directives.engine import Notice
 from quotad.directives.models import ACTIVE_STATES
-from quotad.directives.store import count_events, list_directives
+from quotad.directives.store import add_note, count_events, list_directives
 from quotad.ledger.queries import CompanyInfo, StatusRow
 from quotad.notify.calendar import WorkingCalendar
 from quotad.notify.config import NotifyConfig
 from quotad.notify.message import build_message, header_text, message_id_for
 from quotad.notify.outbox import OutgoingMessage, enqueue
+from quotad.notify.recipients import (
+    LANGUAGES,
+    AddressBook,
+    Audience,
+    company_audiences,
+    job_users,
+    plain_addresses,
+    user_in_cooldown,
+)
 from quotad.notify.render import CompanyNames, NoticeInput, Rendered, Renderer
 from quotad.units import SECONDS_PER_DAY
 
 __all__ = ["Queued", "queue_digests", "queue_notices", "queue_weekly", "recipients_for"]
 
 log = logging.getLogger("quotad.notify")
-_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -47,27 +56,12 @@ class Queued:
     new: bool
 
 
-def _unique(addresses: Iterable[str]) -> list[str]:
-    seen: list[str] = []
-    for address in addresses:
-        if not _PLAIN_ADDRESS.match(address):
-            log.warning("notify: skipping %r: not a plain email address", address)
-            continue
-        if address.lower() not in {s.lower() for s in seen}:
-            seen.append(address)
-    return seen
-
-
 def recipients_for(
     company: CompanyInfo | None, config: NotifyConfig, *, escalated: bool
 ) -> tuple[list[str], list[str]]:
-    """(To, Cc) for a notice about ``company``."""
-    office = _unique(config.programme_office)
-    to = _unique(c.email for c in company.contacts) if company is not None else []
-    if not to:
-        return office, []
-    cc = [a for a in office if a.lower() not in {t.lower() for t in to}] if escalated else []
-    return to, cc
+    """(To, Cc) of a notice about ``company``, all languages together (for listings and previews)."""
+    audiences = company_audiences(company, config, escalated=escalated)
+    return (plain_addresses(a for x in audiences for a in x.to), plain_addresses(a for x in audiences for a in x.cc))
 
 
 def names_of(company: CompanyInfo | None, renderer: Renderer) -> CompanyNames:
@@ -98,7 +92,7 @@ def _queue(
         reply_to=config.reply_address or None,
         message_id=message_id, now=now, extra=extra,
     )
-    envelope = tuple(_unique([*to, *cc]))
+    envelope = tuple(plain_addresses([*to, *cc]))
     new = enqueue(
         conn,
         OutgoingMessage(
@@ -119,26 +113,77 @@ def queue_notices(
     renderer: Renderer,
     config: NotifyConfig,
     now: int,
+    address_book: AddressBook | None = None,
 ) -> list[Queued]:
-    """Queue one message per notice, in the caller's transaction (the one that marked it notified)."""
+    """Queue the messages of each notice, in the caller's transaction (the one that marked it notified):
+    one per language group of the company's contacts, and one per job user for a job-level finding."""
     by_id = {c.id: c for c in companies}
+    book = address_book or AddressBook(config.users)
     out = []
     for notice in notices:
         d = notice.directive
         company = by_id.get(d.company_id or "")
-        to, cc = recipients_for(company, config, escalated=notice.escalated)
-        if not to:
+        audiences = company_audiences(company, config, escalated=notice.escalated)
+        if not audiences:
             log.warning("directive #%d (%s): no contact and no programme office configured; nobody to tell", d.id,
                         d.policy)
-            continue
         names = names_of(company, renderer)
-        rendered = renderer.notice(
-            NoticeInput(d.finding, d.id, notice.number, notice.kind, d.severity, notice.escalated, names, now,
-                        reply_to=config.reply_address)
-        )
+        for audience in audiences:
+            rendered = renderer.notice(_notice_input(notice, names, now, config, audience))
+            out.append(
+                _queue(conn, rendered, key=f"notice:{d.id}:{notice.number}{audience.key_suffix}", kind="notice",
+                       to=audience.to, cc=audience.cc, config=config, now=now, directive=d, company_id=d.company_id)
+            )
+        if d.policy in config.users.policies:
+            told = {a.lower() for x in audiences for a in (*x.to, *x.cc)}
+            out += _queue_users(conn, notice, names, told, renderer=renderer, config=config, book=book, now=now)
+    return out
+
+
+def _notice_input(
+    notice: Notice, names: CompanyNames, now: int, config: NotifyConfig, audience: Audience
+) -> NoticeInput:
+    d = notice.directive
+    return NoticeInput(
+        d.finding, d.id, notice.number, notice.kind, d.severity, notice.escalated, names, now,
+        reply_to=config.reply_address, languages=audience.languages,
+        user=audience.user.user if audience.user else "",
+    )
+
+
+def _queue_users(
+    conn: Connection,
+    notice: Notice,
+    names: CompanyNames,
+    told: set[str],
+    *,
+    renderer: Renderer,
+    config: NotifyConfig,
+    book: AddressBook,
+    now: int,
+) -> list[Queued]:
+    """The job users' copies of a job-level notice; an unmapped user is logged and noted on the directive."""
+    d = notice.directive
+    out = []
+    for who in job_users(d.finding):
+        address = book.address(who)
+        if address is None:
+            detail = (f"job user {who.key} has no mail address ([notify.users] table, command and pattern "
+                      f"gave none): only the company was told")
+            log.warning("directive #%d (%s): %s", d.id, d.policy, detail)
+            add_note(conn, d.id, at=now, actor="quotad", detail=detail)
+            continue
+        if address.lower() in told:
+            continue  # a company contact submitted the job: the company's message reached them
+        if not d.urgent and user_in_cooldown(conn, who, policy=d.policy, now=now, cooldown_s=config.users.cooldown_s):
+            log.info("directive #%d (%s): user %s was told about %s within %g h; not again", d.id, d.policy,
+                     who.key, d.policy, config.users.cooldown_hours)
+            continue
+        audience = Audience(LANGUAGES, (address,), user=who)
+        rendered = renderer.notice(_notice_input(notice, names, now, config, audience))
         out.append(
-            _queue(conn, rendered, key=f"notice:{d.id}:{notice.number}", kind="notice", to=to, cc=cc, config=config,
-                   now=now, directive=d, company_id=d.company_id)
+            _queue(conn, rendered, key=f"notice:{d.id}:{notice.number}:user:{who.key}", kind="user-notice",
+                   to=(address,), cc=(), config=config, now=now, directive=d, company_id=d.company_id)
         )
     return out
 
@@ -164,13 +209,14 @@ def queue_digests(
         mine = [d for d in active if d.company_id == company.id]
         if not mine:
             continue
-        to, _cc = recipients_for(company, config, escalated=False)
-        if not to:
+        audiences = company_audiences(company, config, escalated=False)
+        if not audiences:
             log.warning("notify: company %s has no contact for its digest", company.id)
-            continue
-        rendered = renderer.digest(names_of(company, renderer), mine, now=now, reply_to=config.reply_address)
-        out.append(_queue(conn, rendered, key=f"digest:{company.id}:{day}", kind="digest", to=to, cc=[],
-                          config=config, now=now, company_id=company.id))
+        for audience in audiences:
+            rendered = renderer.digest(names_of(company, renderer), mine, now=now, reply_to=config.reply_address,
+                                       languages=audience.languages)
+            out.append(_queue(conn, rendered, key=f"digest:{company.id}:{day}{audience.key_suffix}", kind="digest",
+                              to=audience.to, cc=[], config=config, now=now, company_id=company.id))
     return out
 
 
@@ -185,7 +231,7 @@ def queue_weekly(
     now: int,
 ) -> Queued | None:
     """The programme office's summary of the ISO week containing ``now``: all companies, all active directives."""
-    office = _unique(config.programme_office)
+    office = plain_addresses(config.programme_office)
     if not office:
         log.warning("notify: [notify] programme_office is empty; no weekly summary")
         return None

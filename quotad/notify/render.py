@@ -75,6 +75,10 @@ class NoticeInput:
     now: int
     #: Where a reply goes (the programme office); the footer tells the reader to answer by replying.
     reply_to: str = ""
+    #: The reader's language first (``("en", "ja")`` for an English-speaking contact).
+    languages: tuple[str, ...] = ("ja", "en")
+    #: The job's Slurm user when the message goes to them (the greeting names them).
+    user: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class NoticeView:
     jobs: tuple[JobLine, ...]
     when: str
     reply_to: str = ""
+    languages: tuple[str, ...] = ("ja", "en")
+    user: str = ""
     subject: str = ""
 
 
@@ -133,6 +139,7 @@ class DigestView:
     when: str
     items: tuple[DigestItem, ...]
     reply_to: str = ""
+    languages: tuple[str, ...] = ("ja", "en")
     subject: str = ""
 
 
@@ -262,6 +269,8 @@ class Renderer:
             jobs=f.jobs,
             when=self._when(inp.now),
             reply_to=inp.reply_to,
+            languages=inp.languages,
+            user=inp.user,
         )
 
     def titles(self, finding: Finding, company: CompanyNames) -> dict[str, str]:
@@ -269,11 +278,20 @@ class Renderer:
         view = self.view(NoticeInput(finding, 0, 0, "first", finding.severity, False, company, 0))
         return {lang: self._macro(f"{lang}/{finding.policy}.j2", "subject", view) for lang in ("ja", "en")}
 
-    def subject(self, titles: Mapping[str, str], severity: Severity, *, reminder: bool = False) -> str:
-        """``PREFIX <tag ja><title ja> / <tag en> <title en>``: both languages, Japanese first."""
-        ja = self._macro("ja/common.j2", "tag", severity.label, reminder) + titles["ja"]
-        en = self._macro("en/common.j2", "tag", severity.label, reminder) + " " + titles["en"]
-        return one_line(f"{self.subject_prefix} {ja} / {en}")
+    def subject(
+        self,
+        titles: Mapping[str, str],
+        severity: Severity,
+        *,
+        reminder: bool = False,
+        languages: Sequence[str] = ("ja", "en"),
+    ) -> str:
+        """``PREFIX <tag ja><title ja> / <tag en> <title en>``: both languages, the reader's first."""
+        parts = {
+            "ja": self._macro("ja/common.j2", "tag", severity.label, reminder) + titles["ja"],
+            "en": self._macro("en/common.j2", "tag", severity.label, reminder) + " " + titles["en"],
+        }
+        return one_line(f"{self.subject_prefix} " + " / ".join(parts[lang] for lang in languages))
 
     def office(self) -> CompanyNames:
         """The programme office's name in both languages (from the templates)."""
@@ -286,7 +304,9 @@ class Renderer:
     def notice(self, inp: NoticeInput) -> Rendered:
         view = self.view(inp)
         titles = {lang: self._macro(f"{lang}/{inp.finding.policy}.j2", "subject", view) for lang in ("ja", "en")}
-        view = replace(view, subject=self.subject(titles, inp.severity, reminder=inp.kind == "reminder"))
+        view = replace(
+            view, subject=self.subject(titles, inp.severity, reminder=inp.kind == "reminder", languages=inp.languages)
+        )
         return Rendered(
             view.subject, self._render("notice.txt.j2", False, n=view), self._render("notice.html.j2", True, n=view)
         )
@@ -306,17 +326,23 @@ class Renderer:
         return tuple(out)
 
     def digest(
-        self, company: CompanyNames, directives: Sequence[DirectiveView], *, now: int, reply_to: str = ""
+        self,
+        company: CompanyNames,
+        directives: Sequence[DirectiveView],
+        *,
+        now: int,
+        reply_to: str = "",
+        languages: tuple[str, ...] = ("ja", "en"),
     ) -> Rendered:
         day = format_day(now, self.timezone)
         names = {company.id or "": company}
         view = DigestView(
             company.id, company.name_ja, company.name_en, self.programme_ja, self.programme_en, day,
-            self._when(now), self._items(directives, names), reply_to,
+            self._when(now), self._items(directives, names), reply_to, languages,
         )
         worst = max((d.severity for d in directives), default=Severity.INFO)
         titles = {lang: self._macro(f"{lang}/common.j2", "digest_title", view) for lang in ("ja", "en")}
-        view = replace(view, subject=self.subject(titles, worst))
+        view = replace(view, subject=self.subject(titles, worst, languages=languages))
         text, html = self._render("digest.txt.j2", False, d=view), self._render("digest.html.j2", True, d=view)
         return Rendered(view.subject, text, html)
 
