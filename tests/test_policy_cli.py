@@ -180,3 +180,36 @@ def test_directives_show_prints_figures_as_people_read_them(ledger: Engine, full
     values = {r["field"]: r["value"] for r in shown["rows"]}
     assert values["figure period_last_day"] == "2027-04-30"
     assert values["figure used_pct"] == "85.0%" and values["figure next_step_pct"] == "90%"
+
+
+def test_preview_prints_the_exact_messages_without_sending(
+    ledger: Engine, full: FullSettings, smtp_server: SmtpServer
+) -> None:
+    cli = make_cli(full)
+    assert cli("policy", "run", "--now", NOW).exit_code == 0
+    rows = json.loads(cli("directives", "list", "--json").stdout)
+    quota = next(r for r in rows if r["policy"] == "quota_threshold")
+    before = json.loads(cli("notify", "outbox", "--json").stdout)
+
+    shown = cli("notify", "preview", str(quota["id"]), "--now", NOW)
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "To: ops@acme.example.jp" in out and "Reply-To: office@programme.example.jp" in out
+    assert "Subject: [quotad] 【再通知・注意】アクメ" in out and "[Reminder, Notice] Acme" in out
+    assert out.index("--- text/plain ---") < out.index("様の有効な割当") < out.index("has used")
+    assert out.index("--- text/html ---") < out.index('<section lang="ja">')
+    raw = cli("notify", "preview", str(quota["id"]), "--now", NOW, "--raw").stdout
+    assert "Subject: =?utf-8?b?" in raw and "Content-Transfer-Encoding: base64" in raw
+
+    digest = cli("notify", "preview", "--company", "acme", "--kind", "digest", "--now", NOW)
+    assert digest.exit_code == 0 and "本日の指示一覧" in digest.stdout and "daily digest" in digest.stdout
+    weekly = cli("notify", "preview", "--kind", "weekly", "--now", NOW)
+    assert weekly.exit_code == 0 and "To: office@programme.example.jp" in weekly.stdout
+
+    assert json.loads(cli("notify", "outbox", "--json").stdout) == before  # nothing queued
+    assert smtp_server.mailbox.received == []  # nothing sent
+    assert cli("notify", "preview").exit_code == 2
+    assert cli("notify", "preview", "--kind", "digest").exit_code == 2
+    assert cli("notify", "preview", "999").exit_code == 2
+    unknown = cli("notify", "preview", "--company", "nope", "--kind", "digest")
+    assert unknown.exit_code == 2

@@ -9,7 +9,11 @@ import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
 from quotad.directives.config import rules_from
-from quotad.notify.outbox import DeliveryReport, OutboxView, list_outbox, requeue
+from quotad.directives.tick import calendar_for, renderer_for
+from quotad.errors import UsageError
+from quotad.ledger.queries import company_status
+from quotad.notify.outbox import DeliveryReport, OutboxView, OutgoingMessage, list_outbox, requeue
+from quotad.notify.preview import format_message, preview_digest, preview_notice, preview_weekly
 from quotad.notify.service import Sent, send_digests, send_outbox, send_weekly
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import format_day
@@ -145,3 +149,51 @@ def requeue_cmd(
     with app_state.ledger().begin() as conn:
         requeue(conn, message, now=parse_now(now_text))
     print(f"outbox message {message}: queued")
+
+
+@app.command("preview")
+def preview_cmd(
+    ctx: typer.Context,
+    directive_id: int | None = typer.Argument(None, help="Directive id: its next notice."),
+    company: str | None = typer.Option(None, "--company", help="With --kind digest: this company's digest."),
+    kind: str | None = typer.Option(None, "--kind", help="digest (needs --company) or weekly."),
+    raw: bool = typer.Option(False, "--raw", help="The exact RFC 5322 text as it goes to the server."),
+    now_text: str | None = NowOption,
+) -> None:
+    """Print the exact message(s) — recipients, headers, both languages, text and HTML — without sending.
+
+    quotad notify preview 12 · quotad notify preview --company acme --kind digest · quotad notify preview --kind weekly
+    """
+    if (directive_id is None) == (kind is None):
+        raise UsageError("give a directive id, or --kind digest --company ID, or --kind weekly")
+    if kind not in (None, "digest", "weekly"):
+        raise UsageError(f"--kind {kind!r}: expected digest or weekly")
+    if kind == "digest" and not company:
+        raise UsageError("--kind digest needs --company ID")
+    app_state = state(ctx)
+    settings = app_state.settings
+    rules = rules_from(settings)
+    now = parse_now(now_text)
+    renderer, calendar = renderer_for(settings, rules), calendar_for(settings, rules)
+    engine = app_state.ledger()
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            messages: list[OutgoingMessage]
+            if directive_id is not None:
+                messages = preview_notice(conn, directive_id, renderer=renderer, config=rules.notify, now=now)
+            elif kind == "digest":
+                assert company is not None
+                messages = preview_digest(conn, company, renderer=renderer, config=rules.notify, calendar=calendar,
+                                          now=now)
+            else:
+                positions = company_status(conn, app_state.catalog, now=now)
+                messages = preview_weekly(conn, positions, renderer=renderer, config=rules.notify, calendar=calendar,
+                                          now=now)
+        finally:
+            transaction.rollback()  # a preview changes nothing
+    if not messages:
+        print("nothing would be sent (no recipient: no contact and no [notify] programme_office)")
+    for number, message in enumerate(messages, 1):
+        print(f"##### message {number} of {len(messages)}: {message.dedup_key} (not sent)")
+        print(format_message(message, raw=raw))

@@ -82,6 +82,7 @@ def _queue(
     now: int,
     directive: DirectiveView | None = None,
     company_id: str | None = None,
+    preview: list[OutgoingMessage] | None = None,
 ) -> Queued:
     message_id = message_id_for(key, config.domain)
     extra = [("X-Quotad-Kind", kind)]
@@ -93,15 +94,16 @@ def _queue(
         message_id=message_id, now=now, extra=extra,
     )
     envelope = tuple(plain_addresses([*to, *cc]))
-    new = enqueue(
-        conn,
-        OutgoingMessage(
-            dedup_key=key, message_id=message_id, kind=kind, sender=config.sender, recipients=envelope,
-            subject=header_text(rendered.subject), raw=msg.as_string(),
-            directive_id=directive.id if directive else None, company_id=company_id,
-        ),
-        now=now,
+    message = OutgoingMessage(
+        dedup_key=key, message_id=message_id, kind=kind, sender=config.sender, recipients=envelope,
+        subject=header_text(rendered.subject), raw=msg.as_string(),
+        directive_id=directive.id if directive else None, company_id=company_id,
     )
+    if preview is not None:  # shown, not sent: nothing goes into the outbox
+        preview.append(message)
+        new = False
+    else:
+        new = enqueue(conn, message, now=now)
     return Queued(key, message_id, envelope, header_text(rendered.subject), new)
 
 
@@ -114,6 +116,7 @@ def queue_notices(
     config: NotifyConfig,
     now: int,
     address_book: AddressBook | None = None,
+    preview: list[OutgoingMessage] | None = None,
 ) -> list[Queued]:
     """Queue the messages of each notice, in the caller's transaction (the one that marked it notified):
     one per language group of the company's contacts, and one per job user for a job-level finding."""
@@ -132,11 +135,13 @@ def queue_notices(
             rendered = renderer.notice(_notice_input(notice, names, now, config, audience))
             out.append(
                 _queue(conn, rendered, key=f"notice:{d.id}:{notice.number}{audience.key_suffix}", kind="notice",
-                       to=audience.to, cc=audience.cc, config=config, now=now, directive=d, company_id=d.company_id)
+                       to=audience.to, cc=audience.cc, config=config, now=now, directive=d, company_id=d.company_id,
+                       preview=preview)
             )
         if d.policy in config.users.policies:
             told = {a.lower() for x in audiences for a in (*x.to, *x.cc)}
-            out += _queue_users(conn, notice, names, told, renderer=renderer, config=config, book=book, now=now)
+            out += _queue_users(conn, notice, names, told, renderer=renderer, config=config, book=book, now=now,
+                                preview=preview)
     return out
 
 
@@ -161,6 +166,7 @@ def _queue_users(
     config: NotifyConfig,
     book: AddressBook,
     now: int,
+    preview: list[OutgoingMessage] | None = None,
 ) -> list[Queued]:
     """The job users' copies of a job-level notice; an unmapped user is logged and noted on the directive."""
     d = notice.directive
@@ -183,7 +189,8 @@ def _queue_users(
         rendered = renderer.notice(_notice_input(notice, names, now, config, audience))
         out.append(
             _queue(conn, rendered, key=f"notice:{d.id}:{notice.number}:user:{who.key}", kind="user-notice",
-                   to=(address,), cc=(), config=config, now=now, directive=d, company_id=d.company_id)
+                   to=(address,), cc=(), config=config, now=now, directive=d, company_id=d.company_id,
+                   preview=preview)
         )
     return out
 
@@ -197,6 +204,7 @@ def queue_digests(
     calendar: WorkingCalendar,
     now: int,
     force: bool = False,
+    preview: list[OutgoingMessage] | None = None,
 ) -> list[Queued]:
     """One digest per company with active directives, once per local day; working days only unless ``force``."""
     if not force and not calendar.is_working_time(now):
@@ -216,7 +224,8 @@ def queue_digests(
             rendered = renderer.digest(names_of(company, renderer), mine, now=now, reply_to=config.reply_address,
                                        languages=audience.languages)
             out.append(_queue(conn, rendered, key=f"digest:{company.id}:{day}{audience.key_suffix}", kind="digest",
-                              to=audience.to, cc=[], config=config, now=now, company_id=company.id))
+                              to=audience.to, cc=[], config=config, now=now, company_id=company.id,
+                              preview=preview))
     return out
 
 
@@ -229,6 +238,7 @@ def queue_weekly(
     config: NotifyConfig,
     calendar: WorkingCalendar,
     now: int,
+    preview: list[OutgoingMessage] | None = None,
 ) -> Queued | None:
     """The programme office's summary of the ISO week containing ``now``: all companies, all active directives."""
     office = plain_addresses(config.programme_office)
@@ -247,4 +257,5 @@ def queue_weekly(
         resolved_week=count_events(conn, "resolved", since=since, until=now + 1),
         now=now,
     )
-    return _queue(conn, rendered, key=f"weekly:{label}", kind="weekly", to=office, cc=[], config=config, now=now)
+    return _queue(conn, rendered, key=f"weekly:{label}", kind="weekly", to=office, cc=[], config=config, now=now,
+                  preview=preview)
