@@ -18,9 +18,12 @@ __all__ = [
     "month_start",
     "parse_day",
     "parse_month",
+    "parse_period",
 ]
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
+_YEAR = re.compile(r"^(\d{4})$")
 
 
 def epoch_now() -> int:
@@ -69,3 +72,19 @@ def day_start(epoch: int, tz: str) -> int:
 
 def format_day(epoch: int, tz: str) -> str:
     return datetime.fromtimestamp(epoch, ZoneInfo(tz)).date().isoformat()
+
+
+def parse_period(text: str, tz: str) -> tuple[int, int, str]:
+    """``YYYY-MM``, ``YYYY-Qn`` (calendar quarter) or ``YYYY``: ([start, end) in ``tz``, its label)."""
+    if quarter := _QUARTER.match(text):
+        year, q = int(quarter.group(1)), int(quarter.group(2))
+        start, _ = month_bounds(year, 3 * q - 2, tz)
+        _, end = month_bounds(year, 3 * q, tz)
+        return start, end, f"{year}-Q{q}"
+    if whole := _YEAR.match(text):
+        year = int(whole.group(1))
+        return month_bounds(year, 1, tz)[0], month_bounds(year, 12, tz)[1], str(year)
+    if not _MONTH.match(text):
+        raise UsageError(f"period {text!r}: expected YYYY-MM, YYYY-Qn or YYYY, e.g. 2026-11, 2026-Q4, 2026")
+    year, month = parse_month(text)
+    return *month_bounds(year, month, tz), f"{year:04d}-{month:02d}"

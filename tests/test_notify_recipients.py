@@ -155,3 +155,24 @@ def test_users_config_refuses_what_cannot_work() -> None:
         UsersConfig(pattern="everyone@example.jp")
     with pytest.raises(ValueError, match="plain email address"):
         UsersConfig(table={"tanaka": "not an address"})
+
+
+def test_the_weekly_summary_carries_an_inline_chart_and_keeps_its_table(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    from quotad.notify.service import send_weekly
+
+    build(engine, settings, idle_jobs=())
+    rules = rules_for(smtp_server)
+    sent = send_weekly(engine, settings, rules, now=NOW)
+    assert sent.delivery is not None and len(sent.delivery.sent) == 1
+    (mail,) = smtp_server.mailbox.received
+    msg = mail.message
+    assert to_of(mail) == ["office@programme.example.jp"]
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1 and images[0].get_content().startswith(b"\x89PNG")
+    cid = str(images[0]["Content-ID"]).strip("<>")
+    html = msg.get_body(("html",))
+    assert html is not None and f'src="cid:{cid}"' in str(html.get_content())
+    text = text_of(msg)  # a client that blocks images still has the figures
+    assert "アクメ (acme): 100 / 1,000 GPU時間 (H100) (10.0%)" in text and "Acme (acme): 100 / 1,000" in text

@@ -78,3 +78,11 @@ def test_templates_dir_overrides_a_builtin(tmp_path: Path) -> None:
     (tmp_path / "en" / "low_efficiency.j2").write_text(custom, encoding="utf-8")
     out = renderer(tmp_path).notice(NoticeInput(finding(), 7, 1, "first", Severity.WARNING, False, ACME, 0))
     assert "GPUs underused (12.5%)" in out.subject and "GPU利用効率が低下" in out.subject
+
+
+def test_figures_keep_identifiers_copyable_and_long_lists_short() -> None:
+    from quotad.notify.render import figure_text
+
+    assert figure_text(812345, "") == "812345" and figure_text(1234.5, "GPU-h") == "1,234.5"
+    gpus = " ".join(f"n{i // 8:03d}:{i % 8}" for i in range(128))
+    assert figure_text(gpus, "") == " ".join(gpus.split(" ")[:16]) + " … (+112)"

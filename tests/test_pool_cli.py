@@ -159,7 +159,12 @@ def test_maintenance_commands_and_pool_views(run: Run, engine: Engine, settings:
     assert total["day"] == "period total"
     assert (total["reserved_gpu_hours"], total["maintenance_gpu_hours"], total["allocated_gpu_hours"]) == (1152, 70, 64)
     assert total["busy_gpu_hours"] is None and total["unallocated_cost"] == f"{(1152 - 70 - 32) * 450} JPY"
-    assert "ran during maintenance windows" in status.output
+    # the warning names the command and range that list the same segments (per node, up to now)
+    hint = "see `quotad maintenance overlaps --start 2026-04-29 --end 2026-05-01`"
+    assert "1 job segment(s) ran on nodes under maintenance" in status.output and hint in status.output
+    same = json.loads(ok(run("maintenance", "overlaps", "--start", "2026-04-29", "--end", "2026-05-01", *now,
+                             "--json")).stdout)
+    assert len(same) == 1
     human = ok(run("pool", "status", "--period", "2026-04", "--by", "cluster", *now))
     assert "c1 / h100" in human.stdout and "n/a" in human.stdout
     overlaps = json.loads(ok(run("maintenance", "overlaps", "--period", "2026-05", *now, "--json")).stdout)

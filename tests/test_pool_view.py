@@ -133,10 +133,12 @@ def test_job_segments_in_maintenance_are_reported_not_dropped(pool: Engine) -> N
     assert outside == []
 
 
-def _telemetry(conn: Connection, hour: int, observed: int, idle: int, gpu: int = 0) -> None:
+def _telemetry(
+    conn: Connection, hour: int, observed: int, idle: int, gpu: int = 0, *, job_id: int = 1, node: str = "g001"
+) -> None:
     values: dict[str, Any] = {c.name: 0 for c in GpuUsageHourly.__table__.columns}
     values.update(
-        cluster="c1", job_id=1, node="g001", gpu_index=gpu, hour=hour, gpu_uuid=f"GPU-{gpu}", account="acme",
+        cluster="c1", job_id=job_id, node=node, gpu_index=gpu, hour=hour, gpu_uuid=f"GPU-{job_id}-{gpu}", account="acme",
         user_name="alice", observed_seconds=observed, idle_seconds=idle, allocated=True, job_process_seen=True,
         foreign_job_id=None, idle_since=None, last_xid=None, first_sample=hour, last_sample=hour + observed,
     )  # fmt: skip
@@ -227,3 +229,22 @@ def test_slurm_windows_are_reconciled_but_begun_ones_are_kept(engine: Engine, se
     assert (first.added, again.unchanged, again.added) == (2, 2, 0)
     assert (third.added, third.removed) == (1, 1)
     assert windows == [(now - 2 * H, "maint_weekly"), (now + 48 * H, "maint_weekly")]
+
+
+def test_a_window_on_named_nodes_flags_only_the_jobs_on_those_nodes(pool: Engine) -> None:
+    """10 of 80 nodes down must not flag every job on the cluster: the GPU telemetry says which job ran where."""
+    window = (utc("2026-05-01T04:00:00"), utc("2026-05-01T08:00:00"))
+    with pool.begin() as conn:
+        set_window(conn, MaintenanceSpec("c1", *window, reference="ABCI-node", node_count=2, nodes="gpu[01-02]"),
+                   now=APR29)
+        set_window(conn, MaintenanceSpec("c1", *window, reference="ABCI-unnamed", node_type="H100x8", node_count=1),
+                   now=APR29)
+        load_records(conn, [job(2, window[0], 2 * H, 8), job(3, window[0], 2 * H, 8)], source="test", kind="sacct",
+                     now=MAY2)
+        _telemetry(conn, window[0], 3600, 3600, gpu=0, job_id=2, node="gpu02")
+        _telemetry(conn, window[0], 3600, 3600, gpu=0, job_id=3, node="gpu07")
+    with pool.connect() as conn:
+        found = maintenance_overlaps(conn, start=MAY1, end=MAY2)
+    # the whole-cluster window of Apr 30 - May 1 02:00 still flags job 1; the named-node window flags job 2 (on
+    # gpu02), not job 3 (on gpu07); the window naming no nodes cannot be attributed and flags nothing
+    assert sorted((o.job_id, o.window_whole_cluster) for o in found) == [("1", True), ("2", False)]

@@ -184,9 +184,10 @@ def overlaps(
     """Job segments that ran while a maintenance window was open (still charged: check them)."""
     app_state = state(ctx)
     tz = app_state.settings.programme.timezone
-    lo, hi = window_from_options(period, start, end, now=parse_now(now_text), tz=tz)
-    with app_state.ledger().connect() as conn:
-        found = maintenance_overlaps(conn, start=lo, end=hi, cluster=cluster)
+    now = parse_now(now_text)
+    lo, hi = window_from_options(period, start, end, now=now, tz=tz)
+    with app_state.ledger().connect() as conn:  # up to now, as `pool status` counts them
+        found = maintenance_overlaps(conn, start=lo, end=min(hi, now), cluster=cluster)
     table = Table(
         [
             "Window",

@@ -181,11 +181,14 @@ def render_pool(app_state: AppState, *, start: int, end: int, now: int, by: str,
     _warn_check(checks)
     if overlaps:
         seconds = sum(o.gpu_seconds for o in overlaps)
+        tz = settings.programme.timezone
         log.warning(
-            "%d job segment(s) ran during maintenance windows (%.1f GPU-h, still charged): "
-            "see `quotad maintenance overlaps`",
+            "%d job segment(s) ran on nodes under maintenance (%.1f GPU-h, still charged): "
+            "see `quotad maintenance overlaps --start %s --end %s`",
             len(overlaps),
             gpu_hours(seconds),
+            format_day(start, tz),
+            format_day(min(end, now) - 1, tz),
         )
     if not view.has_telemetry:
         log.info("no NVML telemetry for these clusters: busy GPU-hours are n/a")

@@ -1,23 +1,25 @@
-"""``quotad status`` and ``quotad report``: where every company stands, and who used what in a month."""
+"""``quotad status``: where every company stands at one instant (``quotad report`` lives in ``report``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
-from quotad.cli.pool import render_pool
-from quotad.errors import UsageError
-from quotad.ledger.queries import REPORT_KEYS, ReportRow, StatusRow, company_status, usage_report
+from quotad.cli.report import report, report_table
+from quotad.ledger.queries import StatusRow, list_companies, list_grants, memoised_cells, status_rows
+from quotad.ledger.reports import gpus_held_at
 from quotad.render import Cell, Table, emit
-from quotad.timeutil import format_day, month_bounds, month_start, parse_month
-from quotad.units import eflops_hours, gpu_hours, pflops_days
+from quotad.timeutil import format_day
 
 __all__ = ["report", "report_table", "status", "status_table"]
 
 
-def status_table(rows: list[StatusRow], tz: str) -> Table:
+def status_table(rows: list[StatusRow], tz: str, *, now: int | None = None) -> Table:
+    """The status rows; with ``now`` the title says the instant they were evaluated at ("as of")."""
     out: list[Sequence[Cell]] = []
     for r in rows:
         unit = r.unit
@@ -52,7 +54,7 @@ def status_table(rows: list[StatusRow], tz: str) -> Table:
             "GPUs held",
         ],
         out,
-        title="Grant status",
+        title="Grant status" + (f" as of {_instant(now, tz)}" if now is not None else ""),
         keys=[
             "company",
             "name_en",
@@ -69,82 +71,23 @@ def status_table(rows: list[StatusRow], tz: str) -> Table:
     )
 
 
+def _instant(epoch: int, tz: str) -> str:
+    return datetime.fromtimestamp(epoch, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def status(
     ctx: typer.Context,
     now_text: str | None = NowOption,
     fmt: str = FormatOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """One row per company: grant, used, % used, 7-day burn rate, projected use at period end, GPUs held now."""
+    """One row per company at one instant (--now, default the clock): grant, used, % used, 7-day burn rate,
+    projected use at period end, GPUs held by jobs running at that instant."""
     app_state = state(ctx)
     now = parse_now(now_text)
     with app_state.ledger().connect() as conn:
-        rows = company_status(conn, app_state.catalog, now=now)
-    emit(status_table(rows, app_state.settings.programme.timezone), pick_format(fmt, as_json))
-
-
-def report_table(rows: list[ReportRow], by: str, title: str) -> Table:
-    types = sorted({t for r in rows for t in r.gpu_seconds})
-    total = sum(r.total_gpu_seconds for r in rows)
-    out: list[Sequence[Cell]] = []
-    for r in rows:
-        out.append(
-            [
-                r.key,
-                *(round(gpu_hours(r.gpu_seconds.get(t, 0)), 2) for t in types),
-                round(gpu_hours(r.total_gpu_seconds), 2),
-                r.total_gpu_seconds,
-                round(eflops_hours(r.tflop), 4),
-                round(pflops_days(r.tflop), 3),
-                round(100 * r.total_gpu_seconds / total, 2) if total else 0.0,
-            ]
+        rows = status_rows(
+            list_companies(conn), [g for g in list_grants(conn) if g.active(now)], gpus_held_at(conn, now),
+            memoised_cells(conn, now=now), app_state.catalog, now=now,
         )
-    return Table(
-        [
-            by.capitalize(),
-            *(f"GPU-h {t.upper()}" for t in types),
-            "GPU-h",
-            "GPU-seconds",
-            "EFLOPS-h",
-            "PFLOPS-days",
-            "Share %",
-        ],
-        out,
-        title=title,
-        keys=[
-            by.replace("-", "_"),
-            *(f"gpu_hours_{t}" for t in types),
-            "gpu_hours",
-            "gpu_seconds",
-            "eflops_hours",
-            "pflops_days",
-            "share_pct",
-        ],
-    )
-
-
-def report(
-    ctx: typer.Context,
-    period: str | None = typer.Option(None, "--period", help="Month YYYY-MM [default: the current month]."),
-    by: str = typer.Option("company", "--by", help="company, cluster, partition, gpu-type or user."),
-    fmt: str = FormatOption,
-    as_json: bool = JsonOption,
-    now_text: str | None = NowOption,
-    pool: bool = typer.Option(
-        False, "--pool", help="The pool instead: reserved, maintenance, allocated, busy and unallocated GPU-hours."
-    ),
-) -> None:
-    """Usage in one month grouped by company, cluster, partition, GPU type or user (exact GPU-seconds too)."""
-    if by not in REPORT_KEYS:
-        raise UsageError(f"--by {by!r}: expected one of {', '.join(REPORT_KEYS)}")
-    app_state = state(ctx)
-    tz = app_state.settings.programme.timezone
-    year, month = parse_month(period) if period else month_start(parse_now(now_text), tz)
-    start, end = month_bounds(year, month, tz)
-    if pool:
-        now = parse_now(now_text)
-        render_pool(app_state, start=start, end=end, now=now, by="cluster", fmt=pick_format(fmt, as_json))
-        return
-    with app_state.ledger().connect() as conn:
-        rows = usage_report(conn, app_state.catalog, start=start, end=end, by=by)
-    emit(report_table(rows, by, f"Usage {year:04d}-{month:02d} by {by}"), pick_format(fmt, as_json))
+    emit(status_table(rows, app_state.settings.programme.timezone, now=now), pick_format(fmt, as_json))

@@ -86,4 +86,9 @@ def build_message(
         msg[name] = header_text(value)
     msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="base64")
+    if rendered.images:
+        html_part = msg.get_body(("html",))
+        assert isinstance(html_part, EmailMessage)
+        for cid, data in rendered.images:
+            html_part.add_related(data, maintype="image", subtype="png", cid=f"<{cid}>", filename="chart.png")
     return msg

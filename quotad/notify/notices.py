@@ -229,6 +229,25 @@ def queue_digests(
     return out
 
 
+def _weekly_chart(positions: Sequence[StatusRow], week: str) -> bytes | None:
+    """The share of each company's grant used and projected, as a PNG for the weekly mail (None: no grant,
+    or the chart cannot be drawn — the mail goes without it, its table says the same)."""
+    rows = [r for r in positions if r.granted]
+    if not rows:
+        return None
+    from quotad.charts import ChartError, Series, stacked_bars
+
+    chart = Series(
+        f"Share of grant used, {week} / 割当の使用率", "%", tuple(r.company_id for r in rows),
+        {"used / 使用": tuple(100 * r.used / r.granted for r in rows)},
+    )
+    try:
+        return stacked_bars(chart, fmt="png")
+    except ChartError as exc:
+        log.warning("notify: weekly chart not drawn (%s); the summary goes without it", exc)
+        return None
+
+
 def queue_weekly(
     conn: Connection,
     *,
@@ -252,6 +271,7 @@ def queue_weekly(
     active = list_directives(conn, states=ACTIVE_STATES)
     since = now - 7 * SECONDS_PER_DAY
     rendered = renderer.weekly(
+        chart_png=_weekly_chart(positions, label),
         positions=positions, directives=active, names=names, week=label,
         opened_week=count_events(conn, "opened", since=since, until=now + 1),
         resolved_week=count_events(conn, "resolved", since=since, until=now + 1),

@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent / "templates"
+WEEKLY_CHART_CID = "weekly-chart@quotad"
+LIST_SHOWN = 16
 _SPACE = re.compile(r"\s+")
 
 
@@ -52,6 +54,8 @@ class Rendered:
     subject: str
     text: str
     html: str
+    #: Inline images the HTML shows (``cid:`` id, PNG bytes); the text part never depends on them.
+    images: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,8 @@ class WeeklyView:
     opened_week: int
     resolved_week: int
     reply_to: str = ""
+    #: Content-ID of the inline chart ("" when there is none: mail clients that block images lose nothing).
+    chart_cid: str = ""
     subject: str = field(default="")
 
 
@@ -181,8 +187,14 @@ def number(value: int | float | str) -> str:
 
 def figure_text(value: int | float | str, unit: str) -> str:
     """A figure's value as a template places it: quantities (with a unit) get thousands separators;
-    identifiers (no unit: a job id, an account) stay as typed, so ``scancel 812345`` can be copied."""
-    return number(value) if unit else str(value)
+    identifiers (no unit: a job id, an account) stay as typed, so ``scancel 812345`` can be copied. A long
+    list (the GPUs of a 128-GPU job) shows its first ``LIST_SHOWN`` items and how many more there are."""
+    if unit:
+        return number(value)
+    items = str(value).split(" ")
+    if len(items) > LIST_SHOWN:
+        return " ".join(items[:LIST_SHOWN]) + f" … (+{len(items) - LIST_SHOWN})"
+    return str(value)
 
 
 def one_line(text: object) -> str:
@@ -357,6 +369,7 @@ class Renderer:
         resolved_week: int,
         now: int,
         reply_to: str = "",
+        chart_png: bytes | None = None,
     ) -> Rendered:
         open_by_company: dict[str, int] = {}
         for d in directives:
@@ -380,9 +393,10 @@ class Renderer:
         view = WeeklyView(
             self.programme_ja, self.programme_en, week, format_day(now, self.timezone), self._when(now), tuple(lines),
             self._items(directives, names), opened_week, resolved_week, reply_to,
+            WEEKLY_CHART_CID if chart_png else "",
         )
         worst = max((d.severity for d in directives), default=Severity.INFO)
         titles = {lang: self._macro(f"{lang}/common.j2", "weekly_title", view) for lang in ("ja", "en")}
         view = replace(view, subject=self.subject(titles, worst))
         text, html = self._render("weekly.txt.j2", False, w=view), self._render("weekly.html.j2", True, w=view)
-        return Rendered(view.subject, text, html)
+        return Rendered(view.subject, text, html, ((WEEKLY_CHART_CID, chart_png),) if chart_png else ())

@@ -13,6 +13,7 @@ reservation deleted or moved before it began disappears here too; windows that h
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -23,6 +24,8 @@ from quotad.errors import NotFoundError, UsageError
 from quotad.ledger.models import Cluster, Job
 from quotad.pool.capacity import Outage, union_seconds
 from quotad.pool.models import MaintenanceWindow
+
+log = logging.getLogger("quotad.pool")
 
 __all__ = [
     "MAINTENANCE_SOURCES",
@@ -256,29 +259,53 @@ class MaintenanceOverlap:
         return self.overlap_s * self.gpu_count
 
 
+def _jobs_on_nodes(conn: Connection, cluster: str, nodes: Sequence[str], lo: int, hi: int) -> set[int]:
+    """Jobs the GPU telemetry saw on any of ``nodes`` in hours overlapping [lo, hi)."""
+    from quotad.ledger.telemetry_models import GpuUsageHourly
+
+    t = GpuUsageHourly
+    stmt = select(t.job_id).distinct().where(
+        t.cluster == cluster, t.node.in_(list(nodes)), t.hour < hi, t.hour + 3600 > lo
+    )
+    return {int(job) for (job,) in conn.execute(stmt)}
+
+
 def maintenance_overlaps(
     conn: Connection, *, start: int, end: int, cluster: str | None = None
 ) -> list[MaintenanceOverlap]:
-    """Charged segments whose run [start, start + elapsed) overlaps a window that overlaps [start, end)."""
+    """Charged segments whose run [start, start + elapsed) overlaps a window that overlaps [start, end).
+
+    Per node: a window on the whole cluster takes every job running then; a window naming its nodes takes only
+    the jobs the GPU telemetry saw on those nodes (10 of 80 nodes down flags the jobs on those 10, not every
+    job on the cluster); a window on part of the cluster without node names cannot be attributed and is
+    logged, not counted.
+    """
+    from quotad.collectors.nvml.slurm import expand_hostlist
+
     out: list[MaintenanceOverlap] = []
     run_end = Job.start_time + Job.elapsed_raw
     for window in list_windows(conn, cluster=cluster, start=start, end=end):
         lo, hi = max(window.start, start), min(window.end, end)
         if hi <= lo:
             continue
-        stmt = (
-            select(Job)
-            .where(
-                and_(
-                    Job.cluster == window.cluster,
-                    Job.start_time.is_not(None),
-                    Job.start_time < hi,
-                    run_end > lo,
-                    Job.charged_seconds > 0,
-                )
-            )
-            .order_by(Job.start_time, Job.id)
-        )
+        conditions = [
+            Job.cluster == window.cluster,
+            Job.start_time.is_not(None),
+            Job.start_time < hi,
+            run_end > lo,
+            Job.charged_seconds > 0,
+        ]
+        if window.nodes:
+            on_nodes = _jobs_on_nodes(conn, window.cluster, expand_hostlist(window.nodes), lo, hi)
+            if not on_nodes:
+                continue
+            conditions.append(Job.job_id_raw.in_(sorted(on_nodes)))
+        elif not window.whole_cluster:
+            log.info("maintenance window #%d on %s names no nodes (%s of them%s): its overlaps cannot be told per "
+                     "node; give the node names", window.id, window.cluster, window.node_count,
+                     f", {window.node_type}" if window.node_type else "")
+            continue
+        stmt = select(Job).where(and_(*conditions)).order_by(Job.start_time, Job.id)
         for j in conn.execute(stmt):
             begin, finish = int(j.start_time), int(j.start_time) + int(j.elapsed_raw)
             out.append(

@@ -1,0 +1,133 @@
+"""Drawing with matplotlib (Agg): imported here, on first use, never at CLI start-up."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from quotad.charts.data import BurnDown, DayUse, Series
+from quotad.errors import QuotadError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["ChartError", "burn_down", "pool_days", "stacked_bars"]
+
+#: Japanese first (Debian fonts-noto-cjk), then matplotlib's own for Latin text.
+FONTS = ["Noto Sans CJK JP", "DejaVu Sans"]
+FORMATS = ("svg", "png")
+
+
+class ChartError(QuotadError):
+    """A chart cannot be drawn: an unknown format, or a label the installed fonts cannot show."""
+
+
+def _format(path: Path | str) -> str:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise ChartError(f"{path}: a chart is .svg or .png, not {suffix or 'no extension'!r}")
+    return suffix
+
+
+@contextmanager
+def _figure(width: float = 9.0, height: float = 4.5) -> Iterator[Figure]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context({"font.family": FONTS, "svg.fonttype": "path", "axes.spines.top": False,
+                                "axes.spines.right": False}):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        yield fig
+
+
+def _save(fig: Figure, target: Path | str | None, fmt: str) -> bytes:
+    """Write the figure (``target`` None: return the bytes); a missing glyph is a ``ChartError``."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(buffer, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    if missing:
+        raise ChartError(f"chart text needs a font the system lacks ({missing[0]}); install fonts-noto-cjk")
+    data = buffer.getvalue()
+    if target is not None:
+        path = Path(target)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        except OSError as exc:
+            raise ChartError(f"{path}: cannot write the chart: {exc.strerror or exc}") from exc
+    return data
+
+
+def burn_down(chart: BurnDown, target: Path | str | None = None, *, fmt: str | None = None) -> bytes:
+    """Plan curve, actual use, the 7-day-pace projection to the period end and the grant line."""
+    kind = fmt or _format(target or "x.svg")
+    with _figure() as fig:
+        ax: Any = fig.add_subplot()
+        x = range(len(chart.days))
+        ax.plot(x, chart.plan, color="#888888", linestyle="--", label="plan / 計画")
+        ax.plot(range(len(chart.actual)), chart.actual, color="#1f77b4", linewidth=2.2, label="actual / 実績")
+        if chart.projection:
+            first = max(len(chart.actual) - 1, 0)
+            ax.plot(range(first, first + len(chart.projection)), chart.projection, color="#d62728", linestyle=":",
+                    linewidth=2, label="projection (7-day pace) / 見込み・直近7日のペース")
+        ax.axhline(chart.granted, color="#2ca02c", linewidth=1.5, label="grant / 割当")
+        _day_ticks(ax, chart.days)
+        ax.set_ylabel(chart.unit)
+        ax.set_title(chart.title)
+        ax.legend(loc="upper left", fontsize="small")
+        return _save(fig, target, kind)
+
+
+def pool_days(title: str, days: list[DayUse], target: Path | str | None = None, *, fmt: str | None = None) -> bytes:
+    """Stacked bars per day: busy, allocated-idle, unallocated, maintenance (GPU-hours)."""
+    kind = fmt or _format(target or "x.svg")
+    parts = (("busy", "busy / 稼働", "#1f77b4"), ("allocated_idle", "allocated, idle / 割当済み・アイドル", "#ff7f0e"),
+             ("unallocated", "unallocated / 未割当", "#cccccc"), ("maintenance", "maintenance / 保守", "#9467bd"))
+    with _figure() as fig:
+        ax: Any = fig.add_subplot()
+        bottom = [0.0] * len(days)
+        for attr, label, colour in parts:
+            values = [float(getattr(d, attr)) for d in days]
+            ax.bar(range(len(days)), values, bottom=bottom, label=label, color=colour, width=0.85)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        _day_ticks(ax, [d.day for d in days])
+        ax.set_ylabel("GPU-h")
+        ax.set_title(title)
+        ax.legend(loc="upper left", fontsize="small")
+        return _save(fig, target, kind)
+
+
+def stacked_bars(chart: Series, target: Path | str | None = None, *, fmt: str | None = None) -> bytes:
+    """One stacked bar per label (segments per name), or one line per name when ``chart.line``."""
+    kind = fmt or _format(target or "x.svg")
+    with _figure() as fig:
+        ax: Any = fig.add_subplot()
+        x = range(len(chart.labels))
+        bottom = [0.0] * len(chart.labels)
+        for name, values in chart.values.items():
+            if chart.line:
+                ax.plot(x, values, marker="o", markersize=3, label=name)
+            else:
+                ax.bar(x, values, bottom=bottom, label=name, width=0.8)
+                bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        _day_ticks(ax, list(chart.labels))
+        ax.set_ylabel(chart.unit)
+        ax.set_title(chart.title)
+        if len(chart.values) > 1:
+            ax.legend(loc="upper left", fontsize="small", ncols=2)
+        return _save(fig, target, kind)
+
+
+def _day_ticks(ax: Any, labels: list[str] | tuple[str, ...]) -> None:
+    """At most ~12 labelled ticks, so a year of days stays readable."""
+    step = max(1, len(labels) // 12)
+    ticks = list(range(0, len(labels), step))
+    ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=45, ha="right", fontsize="small")
