@@ -15,7 +15,8 @@ def demo(
     now_text: str | None = NowOption,
     seed: int = typer.Option(20260401, "--seed", help="Random seed of the generated history."),
 ) -> None:
-    """Build and report a synthetic programme: 10 companies, 2 clusters, six months of jobs."""
+    """Build a synthetic programme (10 companies, 2 clusters, six months of jobs, GPU telemetry, reserved
+    capacity), run one policy tick, and show the status, the month's report, the directives, a notice and charts."""
     from quotad.demo.run import run_demo
 
-    run_demo(directory, now=parse_now(now_text), seed=seed)
+    run_demo(directory, now=parse_now(now_text), seed=seed, loop=True)

@@ -15,8 +15,9 @@ from quotad.config import Settings, load_config
 from quotad.demo.synthetic import DemoProgramme, demo_programme, sacct_lines
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.ledger.ingest import sync_clusters
-from quotad.ledger.queries import company_status, usage_report
+from quotad.ledger.queries import company_status
 from quotad.ledger.registry import AccountRef, ContactRef, GrantSpec, add_company, set_grant
+from quotad.ledger.reports import UsageQuery, usage_lines
 from quotad.render import emit
 from quotad.timeutil import month_bounds, month_start
 from quotad.units import SECONDS_PER_HOUR, GpuCatalog
@@ -24,7 +25,7 @@ from quotad.units import SECONDS_PER_HOUR, GpuCatalog
 __all__ = ["run_demo", "write_demo_config"]
 
 
-def write_demo_config(directory: Path, programme: DemoProgramme) -> Path:
+def write_demo_config(directory: Path, programme: DemoProgramme, *, extra: str = "") -> Path:
     """A real quotad.toml for the demo, so every other command can be pointed at the demo ledger."""
     clusters = "".join(
         f'\n[[clusters]]\nname = "{c.name}"\ndefault_gpu_type = "{c.gpu_type}"\ntimezone = "{c.timezone}"\n'
@@ -34,7 +35,7 @@ def write_demo_config(directory: Path, programme: DemoProgramme) -> Path:
     path = directory / "quotad.toml"
     path.write_text(
         "# Written by `quotad demo`: a synthetic programme on a local SQLite ledger.\n"
-        f'[database]\nurl = "sqlite:///{directory / "ledger.sqlite"}"\n{clusters}',
+        f'[database]\nurl = "sqlite:///{directory / "ledger.sqlite"}"\n{clusters}{extra}',
         encoding="utf-8",
     )
     return path
@@ -44,7 +45,9 @@ def _register(settings: Settings, programme: DemoProgramme, *, seed_time: int) -
     engine = create_ledger_engine(settings)
     with engine.begin() as conn:
         sync_clusters(conn, settings)
-        months = _period_months(programme, settings.programme.timezone)
+        tz = settings.programme.timezone
+        period = _local_period(programme, tz)
+        months = _period_months(period, tz)
         for company in programme.companies:
             add_company(
                 conn,
@@ -64,8 +67,7 @@ def _register(settings: Settings, programme: DemoProgramme, *, seed_time: int) -
                     cluster,
                     gpu_type,
                     amount,
-                    programme.period_start,
-                    programme.period_end,
+                    *period,
                     plan=plan,
                     note="demo grant",
                 )
@@ -73,25 +75,41 @@ def _register(settings: Settings, programme: DemoProgramme, *, seed_time: int) -
     engine.dispose()
 
 
-def _period_months(programme: DemoProgramme, tz: str) -> list[int]:
-    year, month = month_start(programme.period_start, tz)
+def _local_period(programme: DemoProgramme, tz: str) -> tuple[int, int]:
+    """The generator's period (whole UTC months) as the same calendar days in the programme's time zone, so a
+    Tokyo programme's grant runs from local midnight to local midnight."""
+    def local(epoch: int) -> int:
+        year, month = month_start(epoch, "UTC")
+        return month_bounds(year, month, tz)[0]
+
+    return local(programme.period_start), local(programme.period_end)
+
+
+def _period_months(period: tuple[int, int], tz: str) -> list[int]:
+    year, month = month_start(period[0], tz)
     starts: list[int] = []
     while True:
         start, end = month_bounds(year, month, tz)
-        if start >= programme.period_end:
+        if start >= period[1]:
             return starts
         starts.append(start)
         year, month = month_start(end, tz)
 
 
-def run_demo(directory: Path | None, *, now: int, seed: int) -> Path:
-    """Generate, ingest and report the demo programme; returns the directory holding ledger and config."""
+def run_demo(directory: Path | None, *, now: int, seed: int, loop: bool = False) -> Path:
+    """Generate, ingest and report the demo programme; returns the directory holding ledger and config.
+
+    ``loop`` (what ``quotad demo`` does): the programme in Asia/Tokyo, then GPU telemetry, providers and
+    reserved capacity, one policy tick, its directives, a rendered notice and charts (``quotad.demo.loop``).
+    """
     where = directory or Path(tempfile.mkdtemp(prefix="quotad-demo-"))
     where.mkdir(parents=True, exist_ok=True)
     for stale in where.glob("ledger.sqlite*"):
         stale.unlink()
     programme = demo_programme(now)
-    settings = load_config(write_demo_config(where, programme))
+    from quotad.demo.loop import loop_config, quotad_command, run_loop
+
+    settings = load_config(write_demo_config(where, programme, extra=loop_config() if loop else ""))
     engine = create_ledger_engine(settings)
     upgrade(engine)
     _register(settings, programme, seed_time=now)
@@ -119,15 +137,37 @@ def run_demo(directory: Path | None, *, now: int, seed: int) -> Path:
     tz = settings.programme.timezone
     from quotad.cli.status import report_table, status_table
 
+    done = run_loop(engine, settings, programme, where, now=now) if loop else None
+
     with engine.connect() as conn:
         rows = company_status(conn, catalog, now=now)
         year, month = month_start(now, tz)
         start, end = month_bounds(year, month, tz)
-        report = usage_report(conn, catalog, start=start, end=end, by="company")
+        report = usage_lines(conn, catalog, UsageQuery(start, end, "company", timezone=tz))
     engine.dispose()
     print()
-    emit(status_table(rows, tz), "table")
+    emit(status_table(rows, tz, now=now), "table")
     print()
     emit(report_table(report, "company", f"Usage {year:04d}-{month:02d} by company (so far)"), "table")
-    print(f"\nExplore it: quotad -c {where / 'quotad.toml'} status | report --by user | company list | grant list")
+    config = where / "quotad.toml"
+    if done is None:
+        print(f"\nExplore it: quotad -c {config} status | report --by user | company list | grant list")
+        return where
+    print(f"\nGPU telemetry: {done.telemetry_rows:,} hourly rows written through the agent's upsert "
+          f"({done.idle_jobs} job allocated and idle, {done.busy_jobs} busy)")
+    print(f"\nOne policy tick opened {len(done.opened)} directive(s):")
+    for line in done.opened:
+        print(f"  {line}")
+    if done.notice:
+        print("\nThe idle-GPU notice, as its readers get it (Japanese, then English):\n")
+        print("\n".join(f"  | {line}" for line in done.notice.splitlines()))
+    print("\nCharts:")
+    for drawn in done.charts:
+        print(f"  {drawn}")
+    quotad = quotad_command()
+    print("\nTry next:")
+    print(f"  {quotad} -c {config} directives list")
+    print(f"  {quotad} -c {config} notify preview --company unkai-systems --kind digest")
+    chart = where / "usage-by-day.svg"
+    print(f"  {quotad} -c {config} report --period {year:04d}-{month:02d} --by day --chart {chart}")
     return where

@@ -1,0 +1,41 @@
+"""``quotad demo`` shows the whole loop through the real CLI: telemetry rows through the agent's upsert, reserved
+capacity, one policy tick, the status ("as of"), the month's report, the directives it opened, an idle-GPU
+notice (Japanese, then English) found from those telemetry rows, chart files, and three commands to try next."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select
+from typer.testing import CliRunner
+
+from quotad.cli.main import app
+from quotad.directives.models import Directive
+from quotad.ledger.telemetry_models import GpuUsageHourly
+from quotad.pool.models import ReservedCapacity
+
+
+def test_the_demo_shows_the_whole_loop(tmp_path: Path) -> None:
+    where = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--dir", str(where), "--now", "2026-12-07T01:00:00"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Grant status as of 2026-12-07 10:00 JST" in out and "Usage 2026-12 by company" in out
+    assert "hourly rows written through the agent's upsert (1 job allocated and idle, 6 busy)" in out
+    assert "idle_allocation" in out and "quota_threshold" in out
+    notice = out[out.index("The idle-GPU notice"):]
+    assert notice.index("ご担当者様") < notice.index("English follows") < notice.index("Dear ")
+    for name in ("burn-down.svg", "pool-by-day.svg", "monthly-use.png"):
+        assert (where / name).stat().st_size > 1000 and str(where / name) in out
+    tries = out[out.index("Try next:"):].splitlines()[1:4]
+    assert len(tries) == 3 and all(line.strip().startswith(str(Path(sys.executable).parent / "quotad")) for line in tries)
+
+    engine = create_engine(f"sqlite:///{where / 'ledger.sqlite'}")
+    with engine.connect() as conn:
+        idle_job = conn.scalar(select(Directive.job_id).where(Directive.policy == "idle_allocation"))
+        rows = conn.scalar(select(func.count()).select_from(GpuUsageHourly).where(GpuUsageHourly.job_id == idle_job))
+        reservations = conn.scalar(select(func.count()).select_from(ReservedCapacity))
+    engine.dispose()
+    assert idle_job is not None and rows and rows > 0  # the idle finding comes from telemetry rows
+    assert reservations == 2
