@@ -40,7 +40,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Table, text
 
 from quotad.config import Settings
-from quotad.directives.store import DirectiveCount, directive_counts_by_company
+from quotad.directives.store import DirectiveCount, directive_counts_by_company, directive_exists
 from quotad.errors import ConfigError
 from quotad.ledger.queries import (
     CompanyInfo,
@@ -82,6 +82,7 @@ __all__ = [
     "PublicTable",
     "PublishRequest",
     "Publisher",
+    "ReferenceCheck",
     "ReportCell",
     "ReportTable",
     "plugin_context",
@@ -169,6 +170,10 @@ class LedgerView:
     def directives_received(self, *, start: int, end: int) -> dict[str, tuple[DirectiveCount, ...]]:
         """Per company id: directives opened in [start, end), counted by (policy, severity), most severe first."""
         return directive_counts_by_company(self._conn, start=start, end=end)
+
+    def directive_exists(self, directive_id: int) -> bool:
+        """Whether the ledger holds this directive, so a plugin linking to one can refuse a dangling id."""
+        return directive_exists(self._conn, directive_id)
 
 
 @contextmanager
@@ -342,6 +347,11 @@ class CommitteeContent:
 
 CommitteeReporter = Callable[[CommitteeRequest], CommitteeContent]
 
+#: Whether an id of the kind a plugin owns exists, asked on a connection that can read the owner's tables.
+#: Why a share rather than a query: a plugin that links to another's records (a challenge raised at a
+#: community event) must refuse a dangling id without reading the other plugin's tables.
+ReferenceCheck = Callable[[Connection, str], bool]
+
 
 class Host(Protocol):
     """What the host offers a plugin factory: the other plugins' shares, looked up when needed."""
@@ -349,6 +359,8 @@ class Host(Protocol):
     def publishers(self) -> Sequence[tuple[str, Publisher]]: ...
 
     def committee_reporters(self) -> Sequence[tuple[str, CommitteeReporter]]: ...
+
+    def reference_checks(self) -> Mapping[str, ReferenceCheck]: ...
 
 
 def table_of(*models: type[object]) -> tuple[Table, ...]:
@@ -373,4 +385,6 @@ class Plugin:
     migrations: Path | None = None
     publish: Publisher | None = None
     committee: CommitteeReporter | None = None
+    #: Kinds of id this plugin owns (e.g. ``"event"``) and how to check one exists (see ``ReferenceCheck``).
+    references: Mapping[str, ReferenceCheck] = field(default_factory=dict)
     api_version: int = API_VERSION

@@ -18,6 +18,7 @@ def plugin(host: Host) -> Plugin:
     from quotad.plugins.community import models
     from quotad.plugins.community.cli import app
     from quotad.plugins.community.publish import publish
+    from quotad.plugins.community.store import event_exists
 
     del host  # community needs nothing from other plugins
     return Plugin(
@@ -27,4 +28,5 @@ def plugin(host: Host) -> Plugin:
         tables=table_of(models.CommunityEvent, models.CommunityRegistration, models.CommunityMaterial),
         migrations=Path(__file__).resolve().parent / "migrations",
         publish=publish,
+        references={"event": event_exists},
     )
