@@ -13,7 +13,7 @@ from typing import Any
 
 from quotad.plugins.data.match import Candidate, NeedMatch, Term
 from quotad.plugins.data.records import DatasetRecord, HolderRecord, format_price
-from quotad.plugins.data.store import IntroEvent, IntroRow, NeedRecord, StoredDataset
+from quotad.plugins.data.store import IntroRow, NeedRecord, StoredDataset
 from quotad.render import Cell, Table
 from quotad.timeutil import format_day
 
@@ -21,7 +21,6 @@ __all__ = [
     "dataset_detail",
     "datasets_table",
     "holders_table",
-    "intro_events_table",
     "intros_table",
     "match_json",
     "match_table",
@@ -210,14 +209,4 @@ def intros_table(intros: Sequence[IntroRow], tz: str) -> Table:
         rows,
         title="Introductions",
         keys=["id", "need", "company", "dataset", "status", "proposed", "updated"],
-    )
-
-
-def intro_events_table(events: Sequence[IntroEvent]) -> Table:
-    rows: list[Sequence[Cell]] = [[e.intro_id, e.from_status, e.to_status, e.actor, e.at, e.note] for e in events]
-    return Table(
-        ["Intro", "From", "To", "Actor", "At (epoch)", "Note"],
-        rows,
-        title="Introduction history",
-        keys=["intro", "from", "to", "actor", "at", "note"],
     )
