@@ -11,9 +11,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from quotad.plugins.data.match import Candidate, NeedMatch, Term
+from quotad.plugins.data.match import Candidate, NeedMatch
 from quotad.plugins.data.records import DatasetRecord, HolderRecord, format_price
 from quotad.plugins.data.store import IntroRow, NeedRecord, StoredDataset
+from quotad.plugins.scoring import term_text
 from quotad.render import Cell, Table
 from quotad.timeutil import format_day
 
@@ -141,10 +142,6 @@ def needs_table(needs: Sequence[NeedRecord]) -> Table:
         keys=["id", "company", "priority", "domains", "languages", "modalities", "min_tokens", "required_uses",
               "access_modes", "note"],
     )  # fmt: skip
-
-
-def term_text(term: Term) -> str:
-    return f"{term.name} {term.weight:g}x{term.value:.2f}={term.points:.2f}"
 
 
 def match_table(matches: Sequence[NeedMatch], *, include_excluded: bool) -> Table:
