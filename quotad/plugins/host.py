@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quotad.ledger.models import Base
-from quotad.plugins.api import API_VERSION, CommitteeReporter, Plugin, Publisher, ReferenceCheck
+from quotad.plugins.api import API_VERSION, CommitteeReporter, Plugin, Publisher, ReferenceCheck, SurveyReporter
 
 if TYPE_CHECKING:  # neither is needed to find migration folders, which is all the ledger asks of this module
     import typer
@@ -101,6 +101,10 @@ class PluginRegistry:
     def committee_reporters(self) -> Sequence[tuple[str, CommitteeReporter]]:
         """The loaded plugins' contributions to the review committee's pack, in load (name) order."""
         return [(p.name, p.plugin.committee) for p in self._loaded if p.plugin.committee is not None]
+
+    def survey_reporters(self) -> Sequence[tuple[str, SurveyReporter]]:
+        """The loaded plugins' chapters of the survey report, in load (name) order."""
+        return [(p.name, p.plugin.survey) for p in self._loaded if p.plugin.survey is not None]
 
     def reference_checks(self) -> Mapping[str, ReferenceCheck]:
         """Every loaded plugin's id kinds and their existence checks; a kind claimed twice is refused at load."""

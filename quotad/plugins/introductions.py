@@ -15,11 +15,13 @@ from typing import Literal
 from sqlalchemy import Connection, Table, insert, select, update
 
 from quotad.errors import UsageError
+from quotad.plugins.api import Bilingual
 from quotad.render import Cell
 from quotad.render import Table as OutputTable
 
 __all__ = [
     "INTRO_STATUSES",
+    "STATUS_LABELS",
     "TRANSITIONS",
     "IntroEvent",
     "IntroStatus",
@@ -33,6 +35,13 @@ __all__ = [
 
 IntroStatus = Literal["proposed", "introduced", "agreed", "declined"]
 INTRO_STATUSES: tuple[IntroStatus, ...] = ("proposed", "introduced", "agreed", "declined")
+#: What each status is called in reports written for people.
+STATUS_LABELS: dict[str, Bilingual] = {
+    "proposed": Bilingual("提案", "Proposed"),
+    "introduced": Bilingual("紹介済", "Introduced"),
+    "agreed": Bilingual("合意", "Agreed"),
+    "declined": Bilingual("不成立", "Declined"),
+}
 #: Agreed and declined are final: a declined pairing is not silently re-proposed.
 TRANSITIONS: dict[str, frozenset[str]] = {
     "proposed": frozenset({"introduced", "declined"}),

@@ -21,6 +21,7 @@ def plugin(host: Host) -> Plugin:
     from quotad.plugins.challenges import models
     from quotad.plugins.challenges.cli import make_app
     from quotad.plugins.challenges.publish import publish
+    from quotad.plugins.challenges.survey import survey
 
     return Plugin(
         name="challenges",
@@ -29,4 +30,5 @@ def plugin(host: Host) -> Plugin:
         tables=table_of(models.ChallengeEntry, models.ChallengeChange),
         migrations=Path(__file__).resolve().parent / "migrations",
         publish=publish,
+        survey=survey,
     )

@@ -19,6 +19,7 @@ def plugin(host: Host) -> Plugin:
     from quotad.plugins.community.cli import app
     from quotad.plugins.community.publish import publish
     from quotad.plugins.community.store import event_exists
+    from quotad.plugins.community.survey import survey
 
     del host  # community needs nothing from other plugins
     return Plugin(
@@ -29,4 +30,5 @@ def plugin(host: Host) -> Plugin:
         migrations=Path(__file__).resolve().parent / "migrations",
         publish=publish,
         references={"event": event_exists},
+        survey=survey,
     )

@@ -20,6 +20,7 @@ def plugin(host: Host) -> Plugin:
     """Entry point of the ``quotad.plugins`` group."""
     from quotad.plugins.partners import models as m
     from quotad.plugins.partners.cli import make_app
+    from quotad.plugins.partners.survey import survey
 
     return Plugin(
         name="partners",
@@ -27,4 +28,5 @@ def plugin(host: Host) -> Plugin:
         app=make_app(host),
         tables=table_of(m.PartnerOrg, m.PartnerRequest, m.PartnerIntroduction, m.PartnerIntroEvent, m.PartnerOutreach),
         migrations=Path(__file__).resolve().parent / "migrations",
+        survey=survey,
     )
