@@ -149,3 +149,25 @@ def test_pdf_has_a_japanese_heading_and_pages_that_are_not_blank(
         with Image.open(page) as image:
             extrema = image.convert("L").getextrema()
         assert extrema[0] < 128, f"{page.name} is blank"
+
+
+def test_committee_chapter_counts_decisions_and_names_companies_only_for_the_office(
+    engine: Engine, settings: Settings, cli: Any
+) -> None:
+    from quotad.plugins.review import store
+    from tests.review_support import NOW, seed, writing
+
+    seeded = seed(engine, settings)
+    with writing(engine, settings) as (conn, _view):
+        for company, outcome in (("sakura", "accept"), ("fuji", "reject"), ("kumo", "accept")):
+            store.decide(conn, seeded.proposals[company], outcome=outcome, rationale="scores", actor="chair", now=NOW)
+        # A later decision replaces the earlier one: kumo ends up waitlisted.
+        store.decide(conn, seeded.proposals["kumo"], outcome="waitlist", rationale="budget", actor="chair", now=NOW)
+    office = _report(cli, "--format", "md", "--lang", "en", "--edition", "office")
+    public = _report(cli, "--format", "md", "--lang", "en", "--edition", "public")
+    row = "| First selection | Selection | 3 | 1 | 1 | 1 | 0 | 0 | 0 |"
+    assert row in office and row in public
+    assert "| First selection | fuji | Rejected |" in office
+    assert "fuji" not in public.split("## 6. ")[1]
+    for confidential in ("scores", "budget", "chair"):
+        assert confidential not in office.split("## 6. ")[1].split("## 7. ")[0]

@@ -20,6 +20,7 @@ def plugin(host: Host) -> Plugin:
     from quotad.plugins.review import models as m
     from quotad.plugins.review.cli import make_app
     from quotad.plugins.review.store import call_exists
+    from quotad.plugins.review.survey import survey
 
     return Plugin(
         name="review",
@@ -42,4 +43,5 @@ def plugin(host: Host) -> Plugin:
         ),
         migrations=Path(__file__).resolve().parent / "migrations",
         references={"review_call": call_exists},
+        survey=survey,
     )
