@@ -39,6 +39,9 @@ def _programme(engine: Engine, settings: Settings, cli: Any) -> None:
                "tech_firm", "--offer", "compute_credits").exit_code == 0  # fmt: skip
     assert cli("partners", "request", "add", "sakura", "--seek", "compute_credits").exit_code == 0
     assert cli("partners", "intro", "propose", "1", "example-labs", "--now", "2026-11-21T00:00:00").exit_code == 0
+    assert cli("site", "company", "set", "sakura", "--public").exit_code == 0
+    for day in ("2026-11-02", "2027-06-01"):  # the second lies after the report's period
+        assert cli("site", "news", "add", "--date", day, "--title-ja", "お知らせ", "--title-en", "News").exit_code == 0
 
 
 def _report(cli: Any, *args: str) -> str:
@@ -72,6 +75,10 @@ def test_editions_differ_by_what_each_audience_may_see(engine: Engine, settings:
     programme_total = re.compile(r"^\| GPU時間 \| ([\d,.]+) \|", re.M)
     totals = {programme_total.search(t).group(1) for t in (office, consortium, public)}  # type: ignore[union-attr]
     assert totals == {"1,636.4"}  # sakura's 100 GPU-h + fuji's, the same in every edition
+
+    # What the site published, counted for the period, in every edition.
+    for text in (office, consortium, public):
+        assert "| お知らせ（期間内） | 1 |" in text and "| 計算資源の利用を公開した企業 | 1 |" in text
 
     # Partner names stay inside the consortium; the public sees counts.
     assert "Example Labs" not in public
