@@ -44,7 +44,7 @@ def view(f: Finding, state: str = "notified") -> DirectiveView:
 
 def test_notice_is_japanese_first_with_escaped_html() -> None:
     out = renderer().notice(NoticeInput(finding(), 7, 2, "reminder", Severity.WARNING, True, ACME, 1_795_000_000))
-    assert out.subject.startswith("[quotad] 【再通知・警告】アクメ<社>: GPU利用効率が低下（12.5%）")  # noqa: RUF001 (Japanese punctuation)
+    assert out.subject.startswith("[quotad] 【再通知・警告】アクメ<社>: GPU利用効率が低下（12.5%）")
     assert out.subject.endswith("[Reminder, Warning] Acme <Co>: low GPU efficiency (12.5%)")
     assert out.text.index("GPU時間で加重平均して 12.5%") < out.text.index("averaged 12.5%")
     assert "1,234.5 GPU時間" in out.text and "1,234.5 GPU-h" in out.text
@@ -61,12 +61,12 @@ def test_a_figure_without_a_name_stops_the_mail() -> None:
 def test_digest_and_weekly() -> None:
     r = renderer()
     digest = r.digest(ACME, [view(finding())], now=1_795_000_000)
-    assert "本日の指示一覧（1件）" in digest.subject and "daily digest (1 open)" in digest.subject  # noqa: RUF001 (Japanese punctuation)
+    assert "本日の指示一覧（1件）" in digest.subject and "daily digest (1 open)" in digest.subject
     assert digest.text.index("対応中の指示は 1 件") < digest.text.index("there are 1 open directives")
     row = StatusRow("acme", "アクメ", "Acme", Unit("h100"), 3600_000, 1800_000, 0, 0, 1800_000, 0, 1, 0)
     weekly = r.weekly(positions=[row], directives=[view(finding())], names={"acme": ACME}, week="2026-W47",
                       opened_week=2, resolved_week=1, now=1_795_000_000)
-    assert "週次まとめ 2026-W47（対応中 1件）" in weekly.subject  # noqa: RUF001 (Japanese punctuation)
+    assert "週次まとめ 2026-W47（対応中 1件）" in weekly.subject
     assert weekly.text.index("週次まとめです") < weekly.text.index("Weekly summary for 2026-W47")
     assert "500 / 1,000" in weekly.text and "(50.0%)" in weekly.text
 

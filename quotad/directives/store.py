@@ -27,6 +27,7 @@ __all__ = [
     "directive_actions",
     "directive_counts_by_company",
     "directive_events",
+    "directive_exists",
     "get_directive",
     "list_directives",
     "resolve",
@@ -81,6 +82,10 @@ def get_directive(conn: Connection, directive_id: int) -> DirectiveView:
     if row is None:
         raise NotFoundError("directive", str(directive_id))
     return DirectiveView.from_row(row)
+
+
+def directive_exists(conn: Connection, directive_id: int) -> bool:
+    return conn.execute(select(_D.c.id).where(_D.c.id == directive_id)).first() is not None
 
 
 def directive_events(conn: Connection, directive_id: int) -> list[EventView]:

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Table, text
 
 from quotad.config import Settings
-from quotad.directives.store import DirectiveCount, directive_counts_by_company
+from quotad.directives.store import DirectiveCount, directive_counts_by_company, directive_exists
 from quotad.errors import ConfigError
 from quotad.ledger.queries import (
     CompanyInfo,
@@ -64,6 +64,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_VERSION",
+    "AUDIENCES",
+    "LANGUAGES",
+    "SURVEY_PARTS",
+    "Audience",
     "Bilingual",
     "CommitteeContent",
     "CommitteeReporter",
@@ -82,8 +86,13 @@ __all__ = [
     "PublicTable",
     "PublishRequest",
     "Publisher",
+    "ReferenceCheck",
     "ReportCell",
     "ReportTable",
+    "SurveyContent",
+    "SurveyPart",
+    "SurveyReporter",
+    "SurveyRequest",
     "plugin_context",
     "plugin_settings",
     "read_only",
@@ -169,6 +178,10 @@ class LedgerView:
     def directives_received(self, *, start: int, end: int) -> dict[str, tuple[DirectiveCount, ...]]:
         """Per company id: directives opened in [start, end), counted by (policy, severity), most severe first."""
         return directive_counts_by_company(self._conn, start=start, end=end)
+
+    def directive_exists(self, directive_id: int) -> bool:
+        """Whether the ledger holds this directive, so a plugin linking to one can refuse a dangling id."""
+        return directive_exists(self._conn, directive_id)
 
 
 @contextmanager
@@ -342,6 +355,49 @@ class CommitteeContent:
 
 CommitteeReporter = Callable[[CommitteeRequest], CommitteeContent]
 
+Audience = Literal["office", "consortium", "public"]
+#: Widest first: the office sees everything, the consortium what its members may see of one another (no
+#: private evaluation runs or challenges, no reviewers' scores), the public what the public site may show.
+AUDIENCES: tuple[Audience, ...] = ("office", "consortium", "public")
+SurveyPart = Literal["compute", "evaluation", "data", "community", "governance", "committee", "challenges"]
+#: The survey report's chapters, in order.
+SURVEY_PARTS: tuple[SurveyPart, ...] = (
+    "compute", "evaluation", "data", "community", "governance", "committee", "challenges",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SurveyRequest:
+    """Handed to a survey reporter: settings, the ledger view, a read-only connection for the plugin's own
+    tables, the time, the period [start, end) and the audience of the edition being written.
+
+    The reporter decides what the audience may see of its own records (a private evaluation run never reaches
+    a consortium or public edition); the report only places what it is given.
+    """
+
+    settings: Settings
+    ledger: LedgerView
+    conn: Connection
+    now: int
+    start: int
+    end: int
+    audience: Audience
+
+
+@dataclass(frozen=True)
+class SurveyContent:
+    """What one plugin contributes to the programme's survey report: tables per chapter (``SURVEY_PARTS``)."""
+
+    tables: Mapping[SurveyPart, tuple[ReportTable, ...]] = field(default_factory=dict)
+
+
+SurveyReporter = Callable[[SurveyRequest], SurveyContent]
+
+#: Whether an id of the kind a plugin owns exists, asked on a connection that can read the owner's tables.
+#: Why a share rather than a query: a plugin that links to another's records (a challenge raised at a
+#: community event) must refuse a dangling id without reading the other plugin's tables.
+ReferenceCheck = Callable[[Connection, str], bool]
+
 
 class Host(Protocol):
     """What the host offers a plugin factory: the other plugins' shares, looked up when needed."""
@@ -349,6 +405,10 @@ class Host(Protocol):
     def publishers(self) -> Sequence[tuple[str, Publisher]]: ...
 
     def committee_reporters(self) -> Sequence[tuple[str, CommitteeReporter]]: ...
+
+    def reference_checks(self) -> Mapping[str, ReferenceCheck]: ...
+
+    def survey_reporters(self) -> Sequence[tuple[str, SurveyReporter]]: ...
 
 
 def table_of(*models: type[object]) -> tuple[Table, ...]:
@@ -373,4 +433,8 @@ class Plugin:
     migrations: Path | None = None
     publish: Publisher | None = None
     committee: CommitteeReporter | None = None
+    #: Kinds of id this plugin owns (e.g. ``"event"``) and how to check one exists (see ``ReferenceCheck``).
+    references: Mapping[str, ReferenceCheck] = field(default_factory=dict)
+    #: The plugin's chapters of the programme's survey report (``quotad programme report``).
+    survey: SurveyReporter | None = None
     api_version: int = API_VERSION

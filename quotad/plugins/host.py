@@ -17,14 +17,14 @@ import importlib.util
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quotad.ledger.models import Base
-from quotad.plugins.api import API_VERSION, CommitteeReporter, Plugin, Publisher
+from quotad.plugins.api import API_VERSION, CommitteeReporter, Plugin, Publisher, ReferenceCheck, SurveyReporter
 
 if TYPE_CHECKING:  # neither is needed to find migration folders, which is all the ledger asks of this module
     import typer
@@ -102,6 +102,14 @@ class PluginRegistry:
         """The loaded plugins' contributions to the review committee's pack, in load (name) order."""
         return [(p.name, p.plugin.committee) for p in self._loaded if p.plugin.committee is not None]
 
+    def survey_reporters(self) -> Sequence[tuple[str, SurveyReporter]]:
+        """The loaded plugins' chapters of the survey report, in load (name) order."""
+        return [(p.name, p.plugin.survey) for p in self._loaded if p.plugin.survey is not None]
+
+    def reference_checks(self) -> Mapping[str, ReferenceCheck]:
+        """Every loaded plugin's id kinds and their existence checks; a kind claimed twice is refused at load."""
+        return {kind: check for p in self._loaded for kind, check in p.plugin.references.items()}
+
     def warn_failures(self, logger: logging.Logger = log) -> None:
         for failure in self._failed:
             logger.warning("plugin %s (%s) not loaded: %s", failure.name, failure.source, failure.reason)
@@ -170,7 +178,7 @@ def configure_alembic(cfg: AlembicConfig, core_versions: Path, discover_fn: Disc
     cfg.set_main_option("version_locations", os.pathsep.join(str(p).replace("%", "%%") for p in locations))
 
 
-def _validate(plugin: object, ep: EntryPoint, claimed: dict[str, str]) -> Plugin:
+def _validate(plugin: object, ep: EntryPoint, claimed: dict[str, str], kinds: dict[str, str]) -> Plugin:
     """The plugin, or ``ValueError`` saying what is wrong with its declaration."""
     if not isinstance(plugin, Plugin):
         raise ValueError(f"factory returned {type(plugin).__name__}, expected quotad.plugins.api.Plugin")
@@ -185,6 +193,9 @@ def _validate(plugin: object, ep: EntryPoint, claimed: dict[str, str]) -> Plugin
             raise ValueError(f"table {table.name!r} does not carry the plugin's prefix {plugin.name + '_'!r}")
         if table.name in claimed:
             raise ValueError(f"table {table.name!r} is already owned by {claimed[table.name]!r}")
+    for kind in plugin.references:
+        if kind in kinds:
+            raise ValueError(f"reference kind {kind!r} is already owned by {kinds[kind]!r}")
     if plugin.tables and plugin.migrations is None:
         raise ValueError("declares tables but no migrations folder")
     if plugin.migrations is not None:
@@ -204,6 +215,7 @@ def load_plugins(*, reserved: Iterable[str] = (), discover_fn: Discover | None =
     registry = PluginRegistry()
     taken = {*reserved, "plugins"}
     claimed: dict[str, str] = {}
+    kinds: dict[str, str] = {}
     for ep in (discover_fn or discover)():
         source, dist = ep.value, _distribution(ep)
         try:
@@ -215,7 +227,7 @@ def load_plugins(*, reserved: Iterable[str] = (), discover_fn: Discover | None =
             factory = ep.load()
             if not callable(factory):
                 raise ValueError(f"{source} is not callable")
-            plugin = _validate(factory(registry), ep, claimed)
+            plugin = _validate(factory(registry), ep, claimed, kinds)
         except Exception as exc:  # a plugin's own bug must not take the CLI down
             log.debug("plugin %s failed to load", ep.name, exc_info=True)
             reason = str(exc) or type(exc).__name__
@@ -225,6 +237,7 @@ def load_plugins(*, reserved: Iterable[str] = (), discover_fn: Discover | None =
             continue
         taken.add(plugin.name)
         claimed.update((t.name, plugin.name) for t in plugin.tables)
+        kinds.update((kind, plugin.name) for kind in plugin.references)
         registry._add(LoadedPlugin(plugin, source, dist))
     return registry
 

@@ -18,6 +18,8 @@ def plugin(host: Host) -> Plugin:
     from quotad.plugins.community import models
     from quotad.plugins.community.cli import app
     from quotad.plugins.community.publish import publish
+    from quotad.plugins.community.store import event_exists
+    from quotad.plugins.community.survey import survey
 
     del host  # community needs nothing from other plugins
     return Plugin(
@@ -27,4 +29,6 @@ def plugin(host: Host) -> Plugin:
         tables=table_of(models.CommunityEvent, models.CommunityRegistration, models.CommunityMaterial),
         migrations=Path(__file__).resolve().parent / "migrations",
         publish=publish,
+        references={"event": event_exists},
+        survey=survey,
     )

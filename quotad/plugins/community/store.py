@@ -29,6 +29,7 @@ __all__ = [
     "add_event",
     "add_material",
     "cancel_event",
+    "event_exists",
     "get_event",
     "list_events",
     "list_materials",
@@ -130,6 +131,11 @@ def add_event(conn: Connection, spec: EventSpec, *, now: int) -> Event:
         )
     )
     return get_event(conn, spec.id)
+
+
+def event_exists(conn: Connection, event_id: str) -> bool:
+    """The ``"event"`` reference check other plugins link through (``api.ReferenceCheck``)."""
+    return conn.execute(select(CommunityEvent.id).where(CommunityEvent.id == event_id)).first() is not None
 
 
 def get_event(conn: Connection, event_id: str, *, lock: bool = False) -> Event:

@@ -20,6 +20,7 @@ def plugin(host: Host) -> Plugin:
     """Entry point of the ``quotad.plugins`` group; imports the plugin's modules only when it is loaded."""
     from quotad.plugins.data import models
     from quotad.plugins.data.cli import app
+    from quotad.plugins.data.survey import survey
 
     del host  # data needs nothing from other plugins
     return Plugin(
@@ -30,4 +31,5 @@ def plugin(host: Host) -> Plugin:
             models.DataHolder, models.DataDataset, models.DataNeed, models.DataIntroduction, models.DataIntroEvent
         ),
         migrations=Path(__file__).resolve().parent / "migrations",
+        survey=survey,
     )

@@ -31,7 +31,6 @@ from quotad.plugins.data.render import (
     dataset_detail,
     datasets_table,
     holders_table,
-    intro_events_table,
     intros_table,
     match_json,
     match_table,
@@ -55,6 +54,7 @@ from quotad.plugins.data.store import (
 )
 from quotad.plugins.data.vocab import ACCESS_MODES, MODALITIES, USES, Use
 from quotad.plugins.data_config import DataConfig
+from quotad.plugins.introductions import intro_events_table
 from quotad.render import emit, render
 
 __all__ = ["app"]

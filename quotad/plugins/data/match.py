@@ -17,8 +17,7 @@ Score: the sum of ``weight x value`` over the terms below, each value in [0, 1],
 - ``pii``: none 1, pseudonymised 0.5, contains or unknown 0;
 - ``copyright``: cleared 1, mixed 0.5, unknown 0.
 
-Points are rounded to hundredths before summing, so the printed terms add up exactly to the printed score;
-ties are broken by dataset id, so the order is the same on every run and database.
+The arithmetic, ranking and "why" are shared with other matching plugins (``quotad.plugins.scoring``).
 """
 
 from __future__ import annotations
@@ -29,21 +28,13 @@ from dataclasses import dataclass
 from quotad.plugins.data.records import DatasetRecord
 from quotad.plugins.data.store import NeedRecord
 from quotad.plugins.data_config import MatchWeights
+from quotad.plugins.scoring import Term, rank, term
 
 __all__ = ["Candidate", "Exclusion", "NeedMatch", "Term", "hard_filter", "match_need", "score_terms"]
 
 ACCESS_EASE = {"download": 1.0, "nda": 0.5, "on-premises": 0.25}
 PII_RISK = {"none": 1.0, "pseudonymised": 0.5, "contains": 0.0, "unknown": 0.0}
 COPYRIGHT_RISK = {"cleared": 1.0, "mixed": 0.5, "unknown": 0.0}
-
-
-@dataclass(frozen=True)
-class Term:
-    name: str
-    weight: float
-    value: float
-    points: float
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -127,48 +118,18 @@ def score_terms(need: NeedRecord, ds: DatasetRecord, weights: MatchWeights) -> t
         "pii": (PII_RISK[ds.pii_status], f"PII {ds.pii_status}"),
         "copyright": (COPYRIGHT_RISK[ds.copyright_status], f"copyright {ds.copyright_status}"),
     }
-    terms = []
-    for name, (value, detail) in values.items():
-        weight = float(getattr(weights, name))
-        terms.append(Term(name, weight, round(value, 4), round(weight * value, 2), detail))
-    return tuple(terms)
-
-
-def _total(terms: Sequence[Term]) -> float:
-    return round(sum(t.points for t in terms), 2)
-
-
-def _why(ranked: Sequence[tuple[float, DatasetRecord, tuple[Term, ...]]], i: int) -> str:
-    """Why position ``i`` is where it is: the term-by-term difference with the one just above it (for the first,
-    with the one just below), largest first, so a reader sees what wins or loses the place."""
-    score, _ds, terms = ranked[i]
-    if len(ranked) == 1:
-        return "only candidate passing the hard filters"
-    other_score, other, other_terms = ranked[i - 1] if i else ranked[1]
-    diffs = [(round(t.points - o.points, 2), t.name) for t, o in zip(terms, other_terms, strict=True)]
-    diffs = sorted((d for d in diffs if d[0]), key=lambda d: (-abs(d[0]), d[1]))
-    detail = ", ".join(f"{name} {gap:+.2f}" for gap, name in diffs) or "same on every term"
-    if score == other_score:
-        place = "before" if i == 0 else "after"
-        return f"tied with {other.id} at {score:.2f}, placed {place} it by dataset id ({detail})"
-    if i == 0:
-        return f"{score - other_score:.2f} ahead of {other.id}: {detail}"
-    return f"{other_score - score:.2f} behind {other.id}: {detail}"
+    return tuple(term(name, float(getattr(weights, name)), value, detail) for name, (value, detail) in values.items())
 
 
 def match_need(need: NeedRecord, datasets: Sequence[DatasetRecord], weights: MatchWeights) -> NeedMatch:
     """Every dataset either excluded (with its filter) or ranked (score desc, then id) with its terms and why."""
     excluded: list[Exclusion] = []
-    passing: list[tuple[float, DatasetRecord, tuple[Term, ...]]] = []
+    passing: list[tuple[str, DatasetRecord, tuple[Term, ...]]] = []
     for ds in sorted(datasets, key=lambda d: d.id):
         exclusion = hard_filter(need, ds)
         if exclusion is not None:
             excluded.append(exclusion)
             continue
-        terms = score_terms(need, ds, weights)
-        passing.append((_total(terms), ds, terms))
-    passing.sort(key=lambda p: (-p[0], p[1].id))
-    candidates = tuple(
-        Candidate(ds, i + 1, score, terms, _why(passing, i)) for i, (score, ds, terms) in enumerate(passing)
-    )
+        passing.append((ds.id, ds, score_terms(need, ds, weights)))
+    candidates = tuple(Candidate(r.item, r.rank, r.score, r.terms, r.why) for r in rank(passing, id_label="dataset id"))
     return NeedMatch(need, candidates, tuple(excluded))

@@ -11,9 +11,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from quotad.plugins.data.match import Candidate, NeedMatch, Term
+from quotad.plugins.data.match import Candidate, NeedMatch
 from quotad.plugins.data.records import DatasetRecord, HolderRecord, format_price
-from quotad.plugins.data.store import IntroEvent, IntroRow, NeedRecord, StoredDataset
+from quotad.plugins.data.store import IntroRow, NeedRecord, StoredDataset
+from quotad.plugins.scoring import term_text
 from quotad.render import Cell, Table
 from quotad.timeutil import format_day
 
@@ -21,7 +22,6 @@ __all__ = [
     "dataset_detail",
     "datasets_table",
     "holders_table",
-    "intro_events_table",
     "intros_table",
     "match_json",
     "match_table",
@@ -144,10 +144,6 @@ def needs_table(needs: Sequence[NeedRecord]) -> Table:
     )  # fmt: skip
 
 
-def term_text(term: Term) -> str:
-    return f"{term.name} {term.weight:g}x{term.value:.2f}={term.points:.2f}"
-
-
 def match_table(matches: Sequence[NeedMatch], *, include_excluded: bool) -> Table:
     rows: list[Sequence[Cell]] = []
     for m in matches:
@@ -210,14 +206,4 @@ def intros_table(intros: Sequence[IntroRow], tz: str) -> Table:
         rows,
         title="Introductions",
         keys=["id", "need", "company", "dataset", "status", "proposed", "updated"],
-    )
-
-
-def intro_events_table(events: Sequence[IntroEvent]) -> Table:
-    rows: list[Sequence[Cell]] = [[e.intro_id, e.from_status, e.to_status, e.actor, e.at, e.note] for e in events]
-    return Table(
-        ["Intro", "From", "To", "Actor", "At (epoch)", "Note"],
-        rows,
-        title="Introduction history",
-        keys=["intro", "from", "to", "actor", "at", "note"],
     )

@@ -2,7 +2,7 @@
 
 Holders and datasets are upserted by id and compared field by field first, so writing the same record again
 is "unchanged" and touches nothing (not even ``updated_at``): importing one file twice changes nothing.
-Introductions move only along ``TRANSITIONS``; each move appends an event, and the events are never edited.
+Introductions follow the rules shared with other plugins (``quotad.plugins.introductions``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,15 @@ from quotad.errors import NotFoundError, UsageError
 from quotad.plugins.data.models import DataDataset, DataHolder, DataIntroduction, DataIntroEvent, DataNeed
 from quotad.plugins.data.records import DatasetRecord, HolderRecord, Price, join_list
 from quotad.plugins.data.vocab import USES, Use
+from quotad.plugins.introductions import (
+    INTRO_STATUSES,
+    TRANSITIONS,
+    IntroEvent,
+    IntroTables,
+    move_intro,
+    record_proposed,
+)
+from quotad.plugins.introductions import intro_events as _intro_events
 
 __all__ = [
     "INTRO_STATUSES",
@@ -42,15 +51,7 @@ __all__ = [
 
 Outcome = Literal["created", "updated", "unchanged"]
 
-IntroStatus = Literal["proposed", "introduced", "agreed", "declined"]
-INTRO_STATUSES: tuple[IntroStatus, ...] = ("proposed", "introduced", "agreed", "declined")
-#: Agreed and declined are final: a declined pairing is not silently re-proposed.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "proposed": frozenset({"introduced", "declined"}),
-    "introduced": frozenset({"agreed", "declined"}),
-    "agreed": frozenset(),
-    "declined": frozenset(),
-}
+_INTRO_TABLES = IntroTables(DataIntroduction.__table__, DataIntroEvent.__table__)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -84,16 +85,6 @@ class IntroRow:
     status: str
     created_at: int
     updated_at: int
-
-
-@dataclass(frozen=True)
-class IntroEvent:
-    intro_id: int
-    from_status: str | None
-    to_status: str
-    actor: str
-    at: int
-    note: str
 
 
 # -- holders and datasets --------------------------------------------------------------------------------------
@@ -304,11 +295,7 @@ def propose_intro(conn: Connection, need_id: int, dataset_id: str, *, actor: str
         )
     )
     intro_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    conn.execute(
-        insert(DataIntroEvent).values(
-            intro_id=intro_id, from_status=None, to_status="proposed", actor=actor, at=now, note=note
-        )
-    )
+    record_proposed(conn, _INTRO_TABLES, intro_id, actor=actor, note=note, now=now)
     return _get_intro(conn, intro_id)
 
 
@@ -317,16 +304,7 @@ def set_intro_status(conn: Connection, intro_id: int, status: str, *, actor: str
     if status not in INTRO_STATUSES:
         raise UsageError(f"status {status!r}: expected one of {', '.join(INTRO_STATUSES)}")
     intro = _get_intro(conn, intro_id)
-    allowed = TRANSITIONS[intro.status]
-    if status not in allowed:
-        then = ", ".join(sorted(allowed)) or "nothing (final)"
-        raise UsageError(f"introduction {intro_id} is {intro.status}: it cannot become {status} (allowed: {then})")
-    conn.execute(update(DataIntroduction).where(DataIntroduction.id == intro_id).values(status=status, updated_at=now))
-    conn.execute(
-        insert(DataIntroEvent).values(
-            intro_id=intro_id, from_status=intro.status, to_status=status, actor=actor, at=now, note=note
-        )
-    )
+    move_intro(conn, _INTRO_TABLES, intro_id, intro.status, status, actor=actor, note=note, now=now)
     return _get_intro(conn, intro_id)
 
 
@@ -340,14 +318,4 @@ def list_intros(conn: Connection, *, company_id: str | None = None, status: str 
 
 
 def intro_events(conn: Connection, intro_ids: Sequence[int] | None = None) -> list[IntroEvent]:
-    query = select(
-        DataIntroEvent.intro_id,
-        DataIntroEvent.from_status,
-        DataIntroEvent.to_status,
-        DataIntroEvent.actor,
-        DataIntroEvent.at,
-        DataIntroEvent.note,
-    ).order_by(DataIntroEvent.intro_id, DataIntroEvent.id)
-    if intro_ids is not None:
-        query = query.where(DataIntroEvent.intro_id.in_(list(intro_ids)))
-    return [IntroEvent(*r) for r in conn.execute(query)]
+    return _intro_events(conn, _INTRO_TABLES, intro_ids)

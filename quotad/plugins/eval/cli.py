@@ -30,6 +30,7 @@ _VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
 _LANGS: tuple[LangFilter, ...] = ("ja", "en", "all")
 FormatOpt = typer.Option("table", "--format", "-f", help="table, csv, md or json.")
 
+
 def _setup(ctx: typer.Context) -> tuple[PluginContext, EvalConfig, TaskCatalog]:
     pc = plugin_context(ctx)
     config = plugin_settings(pc.settings, "eval", EvalConfig)

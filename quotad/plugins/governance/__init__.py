@@ -18,12 +18,14 @@ def plugin(host: Host) -> Plugin:
     """Entry point of the ``quotad.plugins`` group; imports the plugin's modules only when it is loaded."""
     from quotad.plugins.governance import models
     from quotad.plugins.governance.cli import app
+    from quotad.plugins.governance.survey import survey
 
-    del host  # governance publishes nothing and needs nothing from other plugins
+    del host  # governance needs nothing from other plugins
     return Plugin(
         name="governance",
         summary="AI-guidelines checklist: self-assessments, sign-off, coverage, version diff and carry-over.",
         app=app,
         tables=table_of(models.GovernanceChecklist, models.GovernanceItem, models.GovernanceAssessment),
         migrations=Path(__file__).resolve().parent / "migrations",
+        survey=survey,
     )

@@ -19,6 +19,8 @@ def plugin(host: Host) -> Plugin:
     """Entry point of the ``quotad.plugins`` group; ``host`` gives the committee reporters at command time."""
     from quotad.plugins.review import models as m
     from quotad.plugins.review.cli import make_app
+    from quotad.plugins.review.store import call_exists
+    from quotad.plugins.review.survey import survey
 
     return Plugin(
         name="review",
@@ -40,4 +42,6 @@ def plugin(host: Host) -> Plugin:
             m.ReviewAudit,
         ),
         migrations=Path(__file__).resolve().parent / "migrations",
+        references={"review_call": call_exists},
+        survey=survey,
     )

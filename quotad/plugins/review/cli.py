@@ -40,8 +40,6 @@ DEFAULT_THRESHOLD = 1.0
 _SHEET_FORMATS: tuple[SheetFormat, ...] = ("md", "csv", "html")
 
 
-
-
 def _day(pc: PluginContext, text: str | None, option: str, *, end: bool = False) -> int | None:
     if text is None:
         return None

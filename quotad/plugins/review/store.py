@@ -44,6 +44,7 @@ __all__ = [
     "add_criterion",
     "add_document",
     "add_proposal",
+    "call_exists",
     "create_call",
     "criteria",
     "decide",
@@ -253,6 +254,11 @@ def create_call(conn: Connection, spec: CallSpec, *, actor: str, now: int) -> Ca
     conn.execute(insert(ReviewCall).values(**values))
     audit.record(conn, actor=actor, action="call.create", entity=f"call:{spec.id}", now=now, after=asdict(spec))
     return get_call(conn, spec.id)
+
+
+def call_exists(conn: Connection, call_id: str) -> bool:
+    """The ``"review_call"`` reference check other plugins link through (``api.ReferenceCheck``)."""
+    return conn.execute(select(ReviewCall.id).where(ReviewCall.id == call_id)).first() is not None
 
 
 def get_call(conn: Connection, call_id: str) -> Call:

@@ -17,6 +17,7 @@ def plugin(host: Host) -> Plugin:
     """Entry point of the ``quotad.plugins`` group."""
     from quotad.plugins.site import models
     from quotad.plugins.site.cli import make_app
+    from quotad.plugins.site.survey import survey
 
     return Plugin(
         name="site",
@@ -24,4 +25,5 @@ def plugin(host: Host) -> Plugin:
         app=make_app(host),
         tables=table_of(models.SiteCompany, models.SiteNews),
         migrations=Path(__file__).resolve().parent / "migrations",
+        survey=survey,
     )

@@ -1,0 +1,114 @@
+"""The compute chapter, from the ledger view: grants against use, idle share and directives, per company.
+
+The office and consortium editions show each company; the public edition shows programme totals only (a
+company's own figures reach the public through the site, and only where it agreed).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from quotad.plugins.api import Bilingual, CompanyCompute, ReportCell, ReportTable, SurveyRequest
+from quotad.units import gpu_hours
+
+__all__ = ["compute_tables"]
+
+_DIRECTIVE_LABELS = {
+    "quota_threshold": Bilingual("配分量の閾値", "Grant thresholds"),
+    "forecast_overrun": Bilingual("超過の見込み", "Forecast overrun"),
+    "underuse": Bilingual("計画に対する遅れ", "Behind plan"),
+    "idle_allocation": Bilingual("確保したGPUの遊休", "Idle allocated GPUs"),
+    "low_efficiency": Bilingual("低効率", "Low efficiency"),
+    "out_of_programme": Bilingual("プログラム外の利用", "Out-of-programme use"),
+}
+
+
+def _pct(ratio: float | None) -> ReportCell:
+    return None if ratio is None else round(100 * ratio, 1)
+
+
+def _granted(request: SurveyRequest) -> dict[str, str]:
+    amounts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    units = {}
+    for grant in request.ledger.grants():
+        if grant.period_start < request.end and grant.period_end > request.start:
+            amounts[grant.company_id][grant.unit.label] += grant.amount
+            units[grant.unit.label] = grant.unit
+    return {
+        company: ", ".join(f"{units[label].format(value)} {label}" for label, value in sorted(per.items()))
+        for company, per in amounts.items()
+    }
+
+
+def compute_tables(request: SurveyRequest) -> tuple[ReportTable, ...]:
+    view = request.ledger
+    compute = view.compute_by_company(start=request.start, end=request.end)
+    idle = view.idle_share(start=request.start, end=request.end)
+    directives = view.directives_received(start=request.start, end=request.end)
+    total = view.compute_total(start=request.start, end=request.end)
+    measured = sum(s.measured_gpu_seconds for s in idle.values())
+    idle_total = sum(s.idle_gpu_seconds for s in idle.values())
+    by_policy: Counter[str] = Counter()
+    for counts in directives.values():
+        for c in counts:
+            by_policy[c.policy] += c.count
+    tables = [
+        ReportTable(
+            key="compute-programme",
+            title=Bilingual("プログラム全体の計算資源利用", "Compute used by the whole programme"),
+            columns=(Bilingual("項目", "What"), Bilingual("値", "Value")),
+            rows=(
+                (Bilingual("GPU時間", "GPU-hours"), round(gpu_hours(total.gpu_seconds), 1)),
+                (Bilingual("EFLOPS時間", "EFLOPS-hours"), round(total.eflops_hours, 3)),
+                (
+                    Bilingual("遊休率（計測分）", "Idle share (measured)"),
+                    _pct(idle_total / measured if measured else None),
+                ),
+                (Bilingual("指示の件数", "Directives sent"), sum(by_policy.values())),
+            ),
+            note=Bilingual(
+                "遊休率はノードエージェントが計測したGPUのみが対象です。空欄は計測なしを表します。",
+                "The idle share covers only GPUs a node agent measured; a blank means not measured, never 0 %.",
+            ),
+        ),
+        ReportTable(
+            key="compute-directives",
+            title=Bilingual("方針別の指示件数", "Directives by policy"),
+            columns=(Bilingual("方針", "Policy"), Bilingual("件数", "Directives")),
+            rows=tuple((_DIRECTIVE_LABELS.get(p, Bilingual(p, p)), n) for p, n in sorted(by_policy.items())),
+        ),
+    ]
+    if request.audience == "public":
+        return tuple(tables)
+    granted = _granted(request)
+    rows: list[tuple[ReportCell, ...]] = []
+    for company in view.companies():
+        used = compute.get(company.id, CompanyCompute(0, 0))
+        share = idle.get(company.id)
+        rows.append(
+            (
+                Bilingual(company.name_ja, company.name_en),
+                granted.get(company.id, "—"),
+                round(used.gpu_hours, 1),
+                round(used.eflops_hours, 3),
+                _pct(None if share is None else share.ratio),
+                sum(c.count for c in directives.get(company.id, ())),
+            )
+        )
+    tables.insert(
+        1,
+        ReportTable(
+            key="compute-companies",
+            title=Bilingual("企業別の配分と利用", "Grants and use per company"),
+            columns=(
+                Bilingual("企業", "Company"),
+                Bilingual("配分", "Granted"),
+                Bilingual("GPU時間", "GPU-hours"),
+                Bilingual("EFLOPS時間", "EFLOPS-hours"),
+                Bilingual("遊休率 %", "Idle %"),
+                Bilingual("指示", "Directives"),
+            ),
+            rows=tuple(rows),
+        ),
+    )
+    return tuple(tables)

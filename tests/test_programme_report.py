@@ -1,0 +1,180 @@
+"""The survey report through the real CLI: every chapter from the ledger and the plugins' survey shares, the
+office's findings, three editions that differ by what their audiences may see, and Markdown, HTML and PDF.
+
+Runs on SQLite and PostgreSQL (the PDF test on SQLite only: the rendering does not depend on the database).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from quotad.config import Settings
+from tests.test_plugin_common import seed_programme
+
+PERIOD = "2026-11..2027-04"
+#: fuji's November use (see seed_programme): 56 GPUs x 98,771 s.
+FUJI_GPU_HOURS = "1,536.4"
+PRIVATE_TEXT = "富士ラボの学習が電源障害で三週間止まった PRIVATE-DETAIL"
+
+
+def _programme(engine: Engine, settings: Settings, cli: Any) -> None:
+    seed_programme(engine, settings)
+    for key, company, category, visibility, text in (
+        ("c-public", "sakura", "data_acquisition", "public", "医療データの許諾に時間がかかる"),
+        ("c-consortium", "sakura", "compute", "consortium", "H100 の確保が遅れた"),
+        ("c-private", "fuji", "compute", "private", PRIVATE_TEXT),
+    ):
+        result = cli("challenges", "add", key, "--company", company, "--noted-on", "2026-11-20", "--category",
+                     category, "--visibility", visibility, "--description-ja", text)  # fmt: skip
+        assert result.exit_code == 0, result.output
+    assert cli("partners", "partner", "add", "example-labs", "--name", "Example Labs", "--country", "US", "--kind",
+               "tech_firm", "--offer", "compute_credits").exit_code == 0  # fmt: skip
+    assert cli("partners", "request", "add", "sakura", "--seek", "compute_credits").exit_code == 0
+    assert cli("partners", "intro", "propose", "1", "example-labs", "--now", "2026-11-21T00:00:00").exit_code == 0
+    assert cli("site", "company", "set", "sakura", "--public").exit_code == 0
+    for day in ("2026-11-02", "2027-06-01"):  # the second lies after the report's period
+        assert cli("site", "news", "add", "--date", day, "--title-ja", "お知らせ", "--title-en", "News").exit_code == 0
+
+
+def _report(cli: Any, *args: str) -> str:
+    result = cli("programme", "report", "--period", PERIOD, "--now", "2026-12-01T00:00:00", *args)
+    assert result.exit_code == 0, result.output
+    return str(result.stdout)
+
+
+def test_editions_differ_by_what_each_audience_may_see(engine: Engine, settings: Settings, cli: Any) -> None:
+    _programme(engine, settings, cli)
+    office = _report(cli, "--format", "md", "--lang", "ja", "--edition", "office")
+    consortium = _report(cli, "--format", "md", "--lang", "ja", "--edition", "consortium")
+    public = _report(cli, "--format", "md", "--lang", "ja", "--edition", "public")
+
+    # Every chapter heading is there in every edition, in order.
+    for text in (office, consortium, public):
+        headings = re.findall(r"^## (\d)\. ", text, flags=re.M)
+        assert headings == ["1", "2", "3", "4", "5", "6", "7"]
+
+    # A private challenge's words reach the office alone; its count too.
+    assert PRIVATE_TEXT in office
+    assert PRIVATE_TEXT not in consortium and PRIVATE_TEXT not in public
+    compute_row = re.compile(r"^\| 計算資源の確保・障害 \| (\d+) \|", re.M)
+    assert compute_row.search(office).group(1) == "2"  # type: ignore[union-attr]
+    assert compute_row.search(consortium).group(1) == "1"  # type: ignore[union-attr]
+    assert compute_row.search(public) is None  # the consortium entry is not public either
+
+    # Per-company compute: office and consortium; the public gets programme totals only.
+    assert FUJI_GPU_HOURS in office and FUJI_GPU_HOURS in consortium
+    assert FUJI_GPU_HOURS not in public and "富士ラボ" not in public
+    programme_total = re.compile(r"^\| GPU時間 \| ([\d,.]+) \|", re.M)
+    totals = {programme_total.search(t).group(1) for t in (office, consortium, public)}  # type: ignore[union-attr]
+    assert totals == {"1,636.4"}  # sakura's 100 GPU-h + fuji's, the same in every edition
+
+    # What the site published, counted for the period, in every edition.
+    for text in (office, consortium, public):
+        assert "| お知らせ（期間内） | 1 |" in text and "| 計算資源の利用を公開した企業 | 1 |" in text
+
+    # Partner names stay inside the consortium; the public sees counts.
+    assert "Example Labs" not in public
+    assert "| テック企業 | 1 | 0 |" in public
+
+
+def test_findings_are_pulled_into_their_chapter_in_their_language(
+    engine: Engine, settings: Settings, cli: Any, tmp_path: Path
+) -> None:
+    _programme(engine, settings, cli)
+    notes = tmp_path / "challenges-ja.md"
+    notes.write_text("データの取得が最大の課題であった。\n", encoding="utf-8")
+    assert cli("programme", "findings", "set", "challenges", "--lang", "ja", "--file", str(notes)).exit_code == 0
+    assert (
+        cli("programme", "findings", "set", "compute", "--lang", "en", "--text", "Use ramped up late.").exit_code == 0
+    )
+    listed = json.loads(cli("programme", "findings", "list", "--json").stdout)
+    assert [(f["part"], f["lang"]) for f in listed] == [("challenges", "ja"), ("compute", "en")]
+
+    ja = _report(cli, "--format", "md", "--lang", "ja")
+    en = _report(cli, "--format", "md", "--lang", "en")
+    challenges_ja = ja.split("## 7. ")[1]
+    assert "データの取得が最大の課題であった。" in challenges_ja and "Use ramped up late." not in ja
+    assert "Use ramped up late." in en.split("## 1. ")[1].split("## 2. ")[0]
+    assert "# Foundation Model Compute Programme Survey report" in en
+
+    html = _report(cli, "--format", "html", "--lang", "en")
+    assert '<html lang="en">' in html and "Use ramped up late." in html
+    assert cli("programme", "findings", "set", "compute", "--lang", "en", "--text", "").exit_code == 0
+    assert "Use ramped up late." not in _report(cli, "--format", "md", "--lang", "en")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--format", "pdf"], "give --out"),
+        (["report", "--period", "2026-11"], "expected START..END"),
+        (["report", "--period", "2026-12..2026-11"], "the end comes before the start"),
+        (["report", "--edition", "everyone"], "--edition 'everyone'"),
+        (["report", "--lang", "fr"], "--lang 'fr'"),
+        (["report", "--out", "/nonexistent/dir/r.html"], "does not exist"),
+        (["findings", "set", "money", "--lang", "ja", "--text", "x"], "chapter 'money'"),
+        (["findings", "set", "compute", "--lang", "ja"], "exactly one of --text and --file"),
+    ],
+)
+def test_bad_requests_are_refused_without_a_traceback(
+    engine: Engine, settings: Settings, cli: Any, args: list[str], message: str
+) -> None:
+    seed_programme(engine, settings)
+    result = cli("programme", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_pdf_has_a_japanese_heading_and_pages_that_are_not_blank(
+    engine: Engine, settings: Settings, cli: Any, tmp_path: Path, db_url: str
+) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the PDF rendering does not depend on the database; SQLite covers it")
+    for tool in ("pdftotext", "pdftoppm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: install poppler-utils (deploy/dev/test-services does)")
+    _programme(engine, settings, cli)
+    pdf = tmp_path / "survey.pdf"
+    result = cli("programme", "report", "--format", "pdf", "--lang", "ja", "--period", PERIOD, "--out", str(pdf))
+    assert result.exit_code == 0, result.output
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "調査報告書" in text and "開発を妨げた課題" in text
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 2
+    from PIL import Image
+
+    for page in pages:
+        with Image.open(page) as image:
+            extrema = image.convert("L").getextrema()
+        assert extrema[0] < 128, f"{page.name} is blank"
+
+
+def test_committee_chapter_counts_decisions_and_names_companies_only_for_the_office(
+    engine: Engine, settings: Settings, cli: Any
+) -> None:
+    from quotad.plugins.review import store
+    from tests.review_support import NOW, seed, writing
+
+    seeded = seed(engine, settings)
+    with writing(engine, settings) as (conn, _view):
+        for company, outcome in (("sakura", "accept"), ("fuji", "reject"), ("kumo", "accept")):
+            store.decide(conn, seeded.proposals[company], outcome=outcome, rationale="scores", actor="chair", now=NOW)
+        # A later decision replaces the earlier one: kumo ends up waitlisted.
+        store.decide(conn, seeded.proposals["kumo"], outcome="waitlist", rationale="budget", actor="chair", now=NOW)
+    office = _report(cli, "--format", "md", "--lang", "en", "--edition", "office")
+    public = _report(cli, "--format", "md", "--lang", "en", "--edition", "public")
+    row = "| First selection | Selection | 3 | 1 | 1 | 1 | 0 | 0 | 0 |"
+    assert row in office and row in public
+    assert "| First selection | fuji | Rejected |" in office
+    assert "fuji" not in public.split("## 6. ")[1]
+    for confidential in ("scores", "budget", "chair"):
+        assert confidential not in office.split("## 6. ")[1].split("## 7. ")[0]
