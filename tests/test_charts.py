@@ -21,7 +21,7 @@ from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 from tests.test_report_ranges import ready  # noqa: F401 (the report fixture: a small ledger through the CLI)
 from tests.test_site_build import chromium
 
-JAPANESE = Series("企業別の月間利用（さくらAI株式会社）", "GPU時間", ("2026-10", "2026-11"),  # noqa: RUF001
+JAPANESE = Series("企業別の月間利用（さくらAI株式会社）", "GPU時間", ("2026-10", "2026-11"),
                   {"さくらAI": (10.0, 20.0), "かえでラボ": (5.0, 1.0)})
 
 
