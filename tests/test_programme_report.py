@@ -80,6 +80,12 @@ def test_editions_differ_by_what_each_audience_may_see(engine: Engine, settings:
     for text in (office, consortium, public):
         assert "| お知らせ（期間内） | 1 |" in text and "| 計算資源の利用を公開した企業 | 1 |" in text
 
+    # Charts: the programme's monthly total everywhere; burn-downs name companies, so not in the public edition.
+    for text in (office, consortium, public):
+        assert "GPU-hours per month, whole programme" in text
+    assert "富士ラボ: grant burn-down" in office and "富士ラボ: grant burn-down" in consortium
+    assert "grant burn-down" not in public
+
     # Partner names stay inside the consortium; the public sees counts.
     assert "Example Labs" not in public
     assert "| テック企業 | 1 | 0 |" in public
@@ -107,6 +113,7 @@ def test_findings_are_pulled_into_their_chapter_in_their_language(
 
     html = _report(cli, "--format", "html", "--lang", "en")
     assert '<html lang="en">' in html and "Use ramped up late." in html
+    assert html.count('<img src="data:image/svg+xml;base64,') == 4  # monthly total, two burn-downs, challenges
     assert cli("programme", "findings", "set", "compute", "--lang", "en", "--text", "").exit_code == 0
     assert "Use ramped up late." not in _report(cli, "--format", "md", "--lang", "en")
 
@@ -147,6 +154,10 @@ def test_pdf_has_a_japanese_heading_and_pages_that_are_not_blank(
     assert result.exit_code == 0, result.output
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "調査報告書" in text and "開発を妨げた課題" in text
+    # The charts' captions: the programme's monthly use, a burn-down per company with an active grant, and the
+    # challenges by category (drawn as SVG inside the PDF).
+    for caption in ("GPU-hours per month, whole programme", "さくらAI: grant burn-down", "Challenges by category"):
+        assert caption in text, caption
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) >= 2

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Table, text
 
+from quotad.charts.data import BurnDown, Series
 from quotad.config import Settings
 from quotad.directives.store import DirectiveCount, directive_counts_by_company, directive_exists
 from quotad.errors import ConfigError
@@ -168,6 +169,13 @@ class LedgerView:
         """Everything charged in [start, end), claimed by a company or not."""
         rows = self.usage(start=start, end=end, by="gpu-type")
         return CompanyCompute(sum(r.total_gpu_seconds for r in rows), sum(r.tflop for r in rows))
+
+    def burn_down(self, company_id: str, *, now: int, tz: str, lang: Language = "en") -> BurnDown | None:
+        """The company's active grants as a burn-down chart's data (plan, actual, projection); None without one
+        active grant unit. Plain values: a plugin draws it with ``quotad.charts.burn_down``."""
+        from quotad.charts.ledger import burn_down_data
+
+        return burn_down_data(self._conn, self._catalog, self.company(company_id), now=now, tz=tz, lang=lang)
 
     def idle_share(self, *, start: int, end: int) -> dict[str, IdleShare]:
         """Per company id: allocated GPU-seconds the node agents measured in hours [start, end), and the idle
@@ -389,6 +397,8 @@ class SurveyContent:
     """What one plugin contributes to the programme's survey report: tables per chapter (``SURVEY_PARTS``)."""
 
     tables: Mapping[SurveyPart, tuple[ReportTable, ...]] = field(default_factory=dict)
+    #: Pictures per chapter, as plain chart data (``quotad.charts.Series``) the report draws.
+    charts: Mapping[SurveyPart, tuple[Series, ...]] = field(default_factory=dict)
 
 
 SurveyReporter = Callable[[SurveyRequest], SurveyContent]

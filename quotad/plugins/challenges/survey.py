@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from quotad.charts.data import Series
 from quotad.plugins.api import (
     Bilingual,
     ReportCell,
@@ -28,6 +29,11 @@ VISIBLE_TO = {
     "consortium": ("consortium", "public"),
     "public": ("public",),
 }
+
+
+def _label(config: ChallengesConfig, key: str) -> Bilingual:
+    category = config.category(key)
+    return Bilingual(category.ja, category.en) if category else Bilingual(key, key)
 
 
 def survey(request: SurveyRequest) -> SurveyContent:
@@ -98,4 +104,10 @@ def survey(request: SurveyRequest) -> SurveyContent:
                 rows=tuple(rows),
             )
         )
-    return SurveyContent(tables={"challenges": tuple(tables)})
+    chart = Series(
+        title="Challenges by category and month / 分類別・月別の課題件数",
+        unit="entries / 件",
+        labels=tuple(months),
+        values={f"{c.en} / {c.ja}": tuple(float(counts[(c.key, m)]) for m in months) for c in used},
+    )
+    return SurveyContent(tables={"challenges": tuple(tables)}, charts={"challenges": (chart,)})

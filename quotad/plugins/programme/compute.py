@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from quotad.charts.data import BurnDown, Series
 from quotad.plugins.api import Bilingual, CompanyCompute, ReportCell, ReportTable, SurveyRequest
+from quotad.timeutil import add_months, month_bounds, month_start
 from quotad.units import gpu_hours
 
-__all__ = ["compute_tables"]
+__all__ = ["compute_charts", "compute_tables"]
 
 _DIRECTIVE_LABELS = {
     "quota_threshold": Bilingual("配分量の閾値", "Grant thresholds"),
@@ -112,3 +114,39 @@ def compute_tables(request: SurveyRequest) -> tuple[ReportTable, ...]:
         ),
     )
     return tuple(tables)
+
+
+def _monthly_total(request: SurveyRequest) -> Series:
+    """Programme-wide GPU-hours per month of the period (every edition may see a programme total)."""
+    tz = request.settings.programme.timezone
+    year, month = month_start(request.start, tz)
+    labels: list[str] = []
+    hours: list[float] = []
+    while True:
+        first, last = month_bounds(year, month, tz)
+        if first >= request.end:
+            break
+        used = request.ledger.compute_total(start=max(first, request.start), end=min(last, request.end))
+        labels.append(f"{year:04d}-{month:02d}")
+        hours.append(gpu_hours(used.gpu_seconds))
+        year, month = add_months(year, month, 1)
+    return Series(
+        "GPU-hours per month, whole programme / プログラム全体の月間GPU時間",
+        "GPU-h",
+        tuple(labels),
+        {"GPU-h": tuple(hours)},
+    )
+
+
+def compute_charts(request: SurveyRequest, lang: str) -> tuple[Series | BurnDown, ...]:
+    """The monthly total for every edition; each company's grant burn-down for the office and the consortium."""
+    charts: list[Series | BurnDown] = [_monthly_total(request)]
+    if request.audience == "public":
+        return tuple(charts)
+    as_of = min(request.now, request.end - 1)
+    tz = request.settings.programme.timezone
+    for company in request.ledger.companies():
+        chart = request.ledger.burn_down(company.id, now=as_of, tz=tz, lang="ja" if lang == "ja" else "en")
+        if chart is not None:
+            charts.append(chart)
+    return tuple(charts)

@@ -6,6 +6,7 @@ turned into text here, once, so the three formats cannot disagree on a figure.
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from quotad.charts import BurnDown, Series, burn_down, stacked_bars
 from quotad.errors import UsageError
 from quotad.plugins.api import Bilingual, Language, ReportCell, ReportTable
 from quotad.plugins.programme.report import SurveyReport
@@ -29,6 +31,9 @@ _LABELS = {
     "findings": Bilingual("事務局の所見", "The office's findings"),
     "title": Bilingual("調査報告書", "Survey report"),
 }
+
+
+_CHART_LABEL = Bilingual("図: HTML・PDF版に掲載", "chart in the HTML and PDF editions")
 
 
 def cell_text(value: ReportCell, lang: Language) -> str:
@@ -55,11 +60,19 @@ class TableView:
 
 
 @dataclass(frozen=True)
+class ChartView:
+    title: str
+    #: The drawn SVG as a data URI (empty when the view is only for Markdown, which lists charts by title).
+    src: str
+
+
+@dataclass(frozen=True)
 class ChapterView:
     number: int
     title: str
     findings: str
     tables: tuple[TableView, ...]
+    charts: tuple[ChartView, ...]
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,14 @@ def _table_view(table: ReportTable, lang: Language) -> TableView:
     )
 
 
-def _view(report: SurveyReport) -> ReportView:
+def _chart_view(chart: Series | BurnDown, *, draw: bool) -> ChartView:
+    if not draw:
+        return ChartView(chart.title, "")
+    svg = burn_down(chart, fmt="svg") if isinstance(chart, BurnDown) else stacked_bars(chart, fmt="svg")
+    return ChartView(chart.title, "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii"))
+
+
+def _view(report: SurveyReport, *, draw: bool = False) -> ReportView:
     lang = report.lang
     period = f"{_LABELS['period'].pick(lang)}: {report.first_day} – {report.last_day}"
     return ReportView(
@@ -100,7 +120,13 @@ def _view(report: SurveyReport) -> ReportView:
         nothing=_LABELS["nothing"].pick(lang),
         findings_label=_LABELS["findings"].pick(lang),
         chapters=tuple(
-            ChapterView(i, c.title.pick(lang), c.findings, tuple(_table_view(t, lang) for _source, t in c.tables))
+            ChapterView(
+                i,
+                c.title.pick(lang),
+                c.findings,
+                tuple(_table_view(t, lang) for _source, t in c.tables),
+                tuple(_chart_view(chart, draw=draw) for chart in c.charts),
+            )
             for i, c in enumerate(report.chapters, 1)
         ),
     )
@@ -119,6 +145,9 @@ def report_markdown(report: SurveyReport) -> str:
             lines += [f"**{view.findings_label}**", "", chapter.findings.strip(), ""]
         if not chapter.tables:
             lines += [view.nothing, ""]
+        lines += [f"- ({_CHART_LABEL.pick(report.lang)}) {chart.title}" for chart in chapter.charts]
+        if chapter.charts:
+            lines.append("")
         for table in chapter.tables:
             lines += [f"### {table.title}", ""]
             lines.append("| " + " | ".join(_md_cell(c) for c in table.columns) + " |")
@@ -141,7 +170,7 @@ def _environment() -> Environment:
 
 
 def report_html(report: SurveyReport) -> str:
-    return _environment().get_template("report.html.j2").render(report=_view(report))
+    return _environment().get_template("report.html.j2").render(report=_view(report, draw=True))
 
 
 def write_pdf(report: SurveyReport, path: Path) -> None:

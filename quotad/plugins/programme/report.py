@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from quotad.charts.data import BurnDown, Series
 from quotad.config import Settings
 from quotad.errors import QuotadError, UsageError
 from quotad.plugins.api import (
@@ -26,7 +27,7 @@ from quotad.plugins.api import (
     SurveyReporter,
     SurveyRequest,
 )
-from quotad.plugins.programme.compute import compute_tables
+from quotad.plugins.programme.compute import compute_charts, compute_tables
 from quotad.plugins.programme.findings import findings
 from quotad.timeutil import format_day
 
@@ -59,6 +60,8 @@ class Chapter:
     #: (source, table): source is the plugin that reported it, "ledger" for the compute chapter's own tables.
     tables: tuple[tuple[str, ReportTable], ...]
     findings: str
+    #: Chart data, drawn when the report is rendered (HTML and PDF; Markdown lists them by title).
+    charts: tuple[Series | BurnDown, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,9 @@ class SurveyReport:
 
 def _contributions(
     reporters: Sequence[tuple[str, SurveyReporter]], request: SurveyRequest
-) -> dict[SurveyPart, list[tuple[str, ReportTable]]]:
+) -> tuple[dict[SurveyPart, list[tuple[str, ReportTable]]], dict[SurveyPart, list[Series | BurnDown]]]:
     out: defaultdict[SurveyPart, list[tuple[str, ReportTable]]] = defaultdict(list)
+    charts: defaultdict[SurveyPart, list[Series | BurnDown]] = defaultdict(list)
     for name, report in reporters:
         try:
             content = report(request)
@@ -84,11 +88,14 @@ def _contributions(
             raise
         except Exception as exc:  # a plugin's bug: say whose, write no report
             raise ReportError(f"plugin {name!r} failed to report to the survey: {type(exc).__name__}: {exc}") from exc
-        for part, tables in content.tables.items():
+        for part in (*content.tables, *content.charts):
             if part not in SURVEY_PARTS:
                 raise ReportError(f"plugin {name!r} reported to an unknown chapter {part!r}")
+        for part, tables in content.tables.items():
             out[part].extend((name, t) for t in tables if t.rows)  # an empty table says nothing a reader needs
-    return out
+        for part, series in content.charts.items():
+            charts[part].extend(series)
+    return out, charts
 
 
 def build_report(
@@ -106,12 +113,15 @@ def build_report(
     if end <= start:
         raise UsageError("the report's period must end after it starts")
     request = SurveyRequest(settings=settings, ledger=view, conn=conn, now=now, start=start, end=end, audience=audience)
-    parts = _contributions(reporters, request)
+    parts, charts = _contributions(reporters, request)
     parts["compute"][:0] = [("ledger", t) for t in compute_tables(request) if t.rows]
+    charts["compute"][:0] = compute_charts(request, lang)
     texts = {(f.part, f.lang): f.text for f in findings(conn)}
     tz = settings.programme.timezone
     chapters = tuple(
-        Chapter(part, CHAPTER_TITLES[part], tuple(parts.get(part, ())), texts.get((part, lang), ""))
+        Chapter(
+            part, CHAPTER_TITLES[part], tuple(parts.get(part, ())), texts.get((part, lang), ""), tuple(charts[part])
+        )
         for part in SURVEY_PARTS
     )
     return SurveyReport(
