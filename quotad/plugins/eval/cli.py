@@ -14,7 +14,7 @@ from quotad.errors import UsageError
 from quotad.plugins.api import Bilingual, PluginContext, plugin_context, plugin_settings
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, AUDIENCES, LangFilter, build_coverage, build_leaderboard
 from quotad.plugins.eval.catalog import TaskCatalog, load_catalog
-from quotad.plugins.eval.ingest import ingest_files, read_sources
+from quotad.plugins.eval.ingest import ingest_files, parse_model_map, read_sources
 from quotad.plugins.eval.render import coverage_table, leaderboard_html, leaderboard_table, runs_table
 from quotad.plugins.eval.store import RunSpec, load_runs, load_scores, score_counts, set_visibility
 from quotad.plugins.eval_config import EvalConfig, Visibility
@@ -30,6 +30,7 @@ _VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
 _LANGS: tuple[LangFilter, ...] = ("ja", "en", "all")
 FormatOpt = typer.Option("table", "--format", "-f", help="table, csv, md or json.")
 
+
 def _setup(ctx: typer.Context) -> tuple[PluginContext, EvalConfig, TaskCatalog]:
     pc = plugin_context(ctx)
     config = plugin_settings(pc.settings, "eval", EvalConfig)
@@ -40,32 +41,55 @@ def _setup(ctx: typer.Context) -> tuple[PluginContext, EvalConfig, TaskCatalog]:
 def ingest_cmd(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(
-        ..., help="Result files: lm-eval results_*.json, llm-jp-eval JSON, MT-Bench JSONL."
+        ...,
+        help="Result files: lm-eval results_*.json (jp-stable result.json too), llm-jp-eval JSON (1.0-1.2 "
+        "score_eval.json with its output_eval.json), MT-Bench JSONL, Nejumi leaderboard CSV.",
     ),
     company: str = typer.Option(..., "--company", help="Company id whose model was evaluated."),
-    model: str = typer.Option(..., "--model", help="Model name as the programme knows it."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model name as the programme knows it (picks it in a multi-model file)."
+    ),
+    all_models: bool = typer.Option(
+        False, "--all-models", help="Every model of a multi-model file (MT-Bench, Nejumi), each named by --map."
+    ),
+    mapping: list[str] = typer.Option(
+        [], "--map", help="JUDGED_NAME=MODEL: a judged model's programme name (with --all-models; repeatable)."
+    ),
     checkpoint: int | None = typer.Option(None, "--checkpoint", help="Training step of the evaluated checkpoint."),
     visibility: str | None = typer.Option(
         None, "--visibility", help="private, consortium or public [default: config]."
     ),
 ) -> None:
     """Store every file that parses (each as one run); refuse the rest with the reason. Exit 1 if any refused."""
+    if all_models == (model is not None):
+        raise UsageError("give either --model MODEL or --all-models with --map JUDGED_NAME=MODEL")
+    if mapping and not all_models:
+        raise UsageError("--map is for --all-models")
+    model_map = parse_model_map(mapping) if all_models else None
+    if model_map is not None and not model_map.names:
+        raise UsageError("--all-models needs a --map JUDGED_NAME=MODEL for every judged model")
     pc, config, catalog = _setup(ctx)
     spec = RunSpec(
-        company, model, checkpoint, pick_choice("--visibility", visibility or config.default_visibility, _VISIBILITIES)
+        company,
+        model or "",
+        checkpoint,
+        pick_choice("--visibility", visibility or config.default_visibility, _VISIBILITIES),
     )
     sources, unreadable = read_sources(files)
     with pc.writing() as (conn, view):
-        report = ingest_files(conn, view, sources, spec, catalog, now=epoch_now())
+        report = ingest_files(conn, view, sources, spec, catalog, now=epoch_now(), model_map=model_map)
     for outcome in report.outcomes:
         limited = " (limited run: not a full evaluation)" if outcome.limited else ""
+        who = f" ({outcome.model})" if all_models else ""
         if outcome.status == "unchanged":
-            print(f"{outcome.source}: already ingested as run {outcome.run_id}, unchanged")
+            print(f"{outcome.source}{who}: already ingested as run {outcome.run_id}, unchanged")
         else:
             print(
-                f"{outcome.source}: run {outcome.run_id}, {outcome.scores} scores from {outcome.harness} "
+                f"{outcome.source}{who}: run {outcome.run_id}, {outcome.scores} scores from {outcome.harness} "
                 f"{outcome.harness_version}{limited}"
             )
+    for companion, score_file in report.companions:
+        print(f"{companion}: read as the outputs of {score_file}")
     refused = [*unreadable, *report.refused]
     for error in refused:
         log.error("refused %s", error)

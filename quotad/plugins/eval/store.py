@@ -53,6 +53,7 @@ class IngestOutcome:
     harness: str
     harness_version: str
     limited: bool
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,11 @@ class StoredScore:
     samples_original: int | None
 
 
+def _column_text(text: str, length: int) -> str:
+    """A descriptive string (file name, harness version) as a column holds it: no NUL, cut to its length."""
+    return text.replace("\x00", "")[:length]
+
+
 def sha256_of(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
@@ -111,7 +117,15 @@ def store_result(
         if model == spec.model:
             count = conn.scalar(select(func.count()).select_from(EvalScore).where(EvalScore.run_id == run_id)) or 0
             return IngestOutcome(
-                source, sha, run_id, "unchanged", count, parsed.harness, parsed.harness_version, parsed.limited
+                source,
+                sha,
+                run_id,
+                "unchanged",
+                count,
+                parsed.harness,
+                parsed.harness_version,
+                parsed.limited,
+                spec.model,
             )
         if not parsed.multi_model:
             raise ResultFileError(
@@ -120,7 +134,12 @@ def store_result(
     if not runs:
         conn.execute(
             insert(EvalFile).values(
-                sha256=sha, name=source, size=len(content), format=parsed.harness, content=content, ingested_at=now
+                sha256=sha,
+                name=_column_text(source, 512),
+                size=len(content),
+                format=parsed.harness,
+                content=content,
+                ingested_at=now,
             )
         )
     run_id = conn.execute(
@@ -132,8 +151,8 @@ def store_result(
             checkpoint=spec.checkpoint,
             visibility=spec.visibility,
             harness=parsed.harness,
-            harness_version=parsed.harness_version[:64],
-            model_in_file=parsed.model_in_file,
+            harness_version=_column_text(parsed.harness_version, 64),
+            model_in_file=_column_text(parsed.model_in_file, 10_000),
             limit_value=parsed.limit,
             limited=parsed.limited,
             evaluated_at=parsed.evaluated_at,
@@ -164,7 +183,7 @@ def store_result(
         )
     conn.execute(insert(EvalScore), rows)
     return IngestOutcome(
-        source, sha, run_id, "ingested", len(rows), parsed.harness, parsed.harness_version, parsed.limited
+        source, sha, run_id, "ingested", len(rows), parsed.harness, parsed.harness_version, parsed.limited, spec.model
     )
 
 
