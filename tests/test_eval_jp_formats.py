@@ -57,7 +57,7 @@ def test_llm_jp_eval_flat_with_its_companion_outputs() -> None:
 
 
 def test_llm_jp_eval_outputs_alone_are_refused_saying_what_they_are() -> None:
-    with pytest.raises(ResultFileError, match="output_eval.json .*no scores"):
+    with pytest.raises(ResultFileError, match=r"output_eval\.json .*no scores"):
         parse_bytes(FLAT_OUTPUTS.read_bytes(), "output_eval.json")
 
 
@@ -174,7 +174,7 @@ def test_a_version_not_seen_before_is_refused(change: Any, key: str, found: str)
     assert exc.value.key == key and "not seen before: expected " in exc.value.reason and found in exc.value.reason
     data = load(LLM_JP_EVAL)
     data["config"]["metainfo"]["version"] = "2.0.0"
-    with pytest.raises(ResultFileError, match="expected llm-jp-eval 1.x, found '2.0.0'"):
+    with pytest.raises(ResultFileError, match=r"expected llm-jp-eval 1\.x, found '2\.0\.0'"):
         parse_json(data)
 
 
