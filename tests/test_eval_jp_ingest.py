@@ -43,7 +43,8 @@ def counts(engine: Engine) -> list[int]:
 
 
 def ingest(cli: PluginCli, *args: str, company: str = "sakura") -> Result:
-    return cli("eval", "ingest", *args, "--company", company)
+    result: Result = cli("eval", "ingest", *args, "--company", company)
+    return result
 
 
 def test_flat_llm_jp_eval_with_its_companion(cli: PluginCli, ledger: Engine) -> None:
