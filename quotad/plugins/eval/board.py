@@ -10,10 +10,11 @@ Rules, each chosen so a board cannot say more than its audience may see or less 
   in one row would describe a model that never existed.
 - **Headline metric.** One metric per benchmark (the catalogue's preference), from the best-matching task name
   (exact, then alias, then subtask pattern), then the most recent run.
-- **Averages.** Scores normalised by their metric's full scale; metrics without a declared scale, or where lower
-  is better, are shown but not averaged. The overall average is the mean of the language averages and exists
-  only when every requested language is covered, so a model evaluated in one language does not outrank one
-  evaluated in both.
+- **Averages.** Scores normalised by their full scale (the metric's, or the task's where a harness writes the
+  metric on another scale: jp-stable's JSQuAD F1 on 0-100 counts as 0.76, not 76, and is flagged "rescaled");
+  metrics without a declared scale, or where lower is better, are shown but not averaged. The overall average
+  is the mean of the language averages and exists only when every requested language is covered, so a model
+  evaluated in one language does not outrank one evaluated in both.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class BoardCell:
     n_shot: int | None
     limited: bool
     run_id: int
+    #: The harness wrote this value on another scale than its metric's (jp-stable's 0-100 F1): shown raw,
+    #: normalised by the task's scale for averages, and flagged on every board.
+    rescaled: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,15 @@ def build_leaderboard(
             label = s.metric if s.filter in ("none", "") else f"{s.metric},{s.filter}"
             columns.setdefault(task_id, TaskColumn(task, label))
             cells[task_id] = BoardCell(
-                s.value, s.stderr, _normalised(s), s.metric, s.filter, s.n_shot, s.run.limited, s.run.id
+                s.value,
+                s.stderr,
+                _normalised(s),
+                s.metric,
+                s.filter,
+                s.n_shot,
+                s.run.limited,
+                s.run.id,
+                catalog.rescaled(s.metric, s.scale_max),
             )
         pooled: defaultdict[str, list[float]] = defaultdict(list)
         for task_id, cell in cells.items():

@@ -28,6 +28,8 @@ from quotad.plugins.api import (
 )
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, OVERALL, BoardRow, build_leaderboard
 from quotad.plugins.eval.catalog import load_catalog
+from quotad.plugins.eval.figures import points, text
+from quotad.plugins.eval.render import cell_points
 from quotad.plugins.eval.store import StoredRun, load_runs, load_scores
 from quotad.plugins.eval_config import EvalConfig
 
@@ -38,13 +40,16 @@ _NO_RESULTS = Bilingual(
     "この期間末時点で完全な評価結果はありません。", "No full evaluation results as of the end of the term."
 )
 _AVERAGES_NOTE = Bilingual(
-    "平均は各指標の満点で 0〜100 に正規化。部分実行 (limit 付き) は含まない。",
-    "Averages are normalised to 0-100 by each metric's full scale. Limited (partial) runs are not included.",
+    "スコアと平均は各指標の満点に対する 0〜100 の点数 (小数 2 桁)。* はハーネスが別の尺度で書いた値。"
+    "部分実行 (limit 付き) は含まない。",
+    "Scores and averages are points on 0-100 of each metric's full scale, two decimals; * marks a value its "
+    "harness wrote on another scale. Limited (partial) runs are not included.",
 )
 
 
-def _pct(value: float | None) -> float | None:
-    return None if value is None else round(100 * value, 1)
+def _pct(value: float | None) -> str | None:
+    """An average as every eval output prints it (``figures``): the pack agrees with the leaderboard."""
+    return text(points(value))
 
 
 def _summary(rows: list[BoardRow]) -> ReportTable:
@@ -79,7 +84,8 @@ def _benchmarks(rows: list[BoardRow], columns: dict[str, tuple[Bilingual, Langua
             cell = row.cells.get(key)
             if cell is None:
                 continue
-            out.append((row.model, _LANG_NAME[language], name, metric, round(cell.value, 4), _pct(cell.normalised)))
+            raw = f"{cell.value:.4g}" + (" *" if cell.rescaled else "")
+            out.append((row.model, _LANG_NAME[language], name, metric, raw, text(cell_points(cell))))
     return ReportTable(
         key="eval-benchmarks",
         title=Bilingual("ベンチマーク別スコア", "Scores by benchmark"),
@@ -88,8 +94,8 @@ def _benchmarks(rows: list[BoardRow], columns: dict[str, tuple[Bilingual, Langua
             Bilingual("言語", "Language"),
             Bilingual("ベンチマーク", "Benchmark"),
             Bilingual("指標", "Metric"),
-            Bilingual("スコア", "Score"),
-            Bilingual("正規化 (0〜100)", "Normalised (0-100)"),
+            Bilingual("スコア (ハーネスの値)", "Score (as written)"),
+            Bilingual("点数 (0〜100)", "Points (0-100)"),
         ),
         rows=tuple(out),
     )

@@ -18,6 +18,8 @@ from quotad.plugins.api import (
 )
 from quotad.plugins.eval.board import OVERALL, Leaderboard, build_leaderboard
 from quotad.plugins.eval.catalog import load_catalog
+from quotad.plugins.eval.figures import points, text
+from quotad.plugins.eval.render import cell_points
 from quotad.plugins.eval.store import load_scores
 from quotad.plugins.eval_config import EvalConfig
 
@@ -40,8 +42,9 @@ def public_leaderboard(request: PublishRequest) -> Leaderboard:
     )
 
 
-def _pct(value: float | None) -> float | None:
-    return None if value is None else round(100 * value, 1)
+def _score(fraction: float | None) -> str | None:
+    """An average as every eval output prints it (``figures``), so the site agrees with the leaderboard."""
+    return text(points(fraction))
 
 
 def publish(request: PublishRequest) -> PublicContent:
@@ -57,9 +60,9 @@ def publish(request: PublishRequest) -> PublicContent:
             (
                 row.model,
                 row.company_name,
-                _pct(row.averages.get("ja")),
-                _pct(row.averages.get("en")),
-                _pct(row.averages.get(OVERALL)),
+                _score(row.averages.get("ja")),
+                _score(row.averages.get("en")),
+                _score(row.averages.get(OVERALL)),
                 None if c is None else round(c.gpu_hours),
                 None if c is None else round(c.eflops_hours, 2),
                 None if per_day is None else round(per_day, 2),
@@ -81,9 +84,9 @@ def publish(request: PublishRequest) -> PublicContent:
             ),
             rows=tuple(summary_rows),
             note=Bilingual(
-                "平均は各指標の満点で 0〜100 に正規化。計算資源は公開に同意した企業のみ表示。",
-                "Averages are normalised to 0-100 by each metric's full scale. Compute is shown only for "
-                "companies that agreed to publish it.",
+                "スコアと平均は各指標の満点に対する 0〜100 の点数 (小数 2 桁)。計算資源は公開に同意した企業のみ表示。",
+                "Scores and averages are points on 0-100 of each metric's full scale, two decimals. Compute is "
+                "shown only for companies that agreed to publish it.",
             ),
         )
     )
@@ -95,7 +98,7 @@ def publish(request: PublishRequest) -> PublicContent:
             (
                 row.model,
                 row.company_name,
-                *(None if (cell := row.cells.get(c.key)) is None else round(cell.value, 4) for c in columns),
+                *(text(cell_points(row.cells.get(c.key))) for c in columns),
             )
             for row in board.rows
             if any(c.key in row.cells for c in columns)

@@ -1,8 +1,10 @@
 """Leaderboard and coverage as tables (md, csv, json through ``quotad.render``) and as an HTML page.
 
-Task cells carry the harness's own value (a 1-10 MT-Bench score stays 1-10); averages are normalised and shown
-on 0-100. The HTML page renders through Jinja2 with autoescape and ``StrictUndefined``, so a model name cannot
-inject markup and a template that asks for a missing value fails instead of printing nothing.
+Every score, a benchmark's cell and an average alike, is printed by the one rule of ``figures``: points on 0-100
+with two decimals (an MT-Bench 7.3 is 73.00, an accuracy 0.5800 is 58.00). Cells whose harness wrote them on
+another scale than their metric's (jp-stable's 0-100 JSQuAD F1) are listed in a "Rescaled" column. The HTML
+page renders through Jinja2 with autoescape and ``StrictUndefined``, so a model name cannot inject markup and
+a template that asks for a missing value fails instead of printing nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from collections.abc import Sequence
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from quotad.plugins.api import LANGUAGES
-from quotad.plugins.eval.board import OVERALL, BoardRow, CoverageRow, Leaderboard
+from quotad.plugins.eval.board import OVERALL, BoardCell, BoardRow, CoverageRow, Leaderboard
 from quotad.plugins.eval.catalog import TaskCatalog
+from quotad.plugins.eval.figures import points, rounded, text
 from quotad.plugins.eval.store import StoredRun
 from quotad.render import Cell, Table
 from quotad.timeutil import format_day
 
-__all__ = ["average_label", "coverage_table", "leaderboard_html", "leaderboard_table", "runs_table"]
+__all__ = ["average_label", "cell_points", "coverage_table", "leaderboard_html", "leaderboard_table", "runs_table"]
 
 
 def average_label(key: str, catalog: TaskCatalog) -> str:
@@ -30,20 +33,25 @@ def average_label(key: str, catalog: TaskCatalog) -> str:
     return f"Avg {key}"
 
 
-def _pct(value: float | None) -> float | None:
-    return None if value is None else round(100 * value, 2)
+def cell_points(cell: BoardCell | None) -> float | None:
+    """A benchmark cell as printed: points on 0-100, or the raw value rounded where it has no full scale."""
+    if cell is None:
+        return None
+    return points(cell.normalised) if cell.normalised is not None else rounded(cell.value)
 
 
 def _show_compute(board: Leaderboard) -> bool:
     return any(r.compute is not None for r in board.rows)
 
 
+def _rescaled(board: Leaderboard) -> bool:
+    return any(c.rescaled for r in board.rows for c in r.cells.values())
+
+
 def _row_cells(rank: int, row: BoardRow, board: Leaderboard, compute: bool) -> list[Cell]:
     cells: list[Cell] = [rank, row.model, row.company_id, row.checkpoint]
-    for column in board.columns:
-        cell = row.cells.get(column.key)
-        cells.append(None if cell is None else round(cell.value, 4))
-    cells += [_pct(row.averages.get(key)) for key in board.average_keys]
+    cells += [cell_points(row.cells.get(column.key)) for column in board.columns]
+    cells += [points(row.averages.get(key)) for key in board.average_keys]
     if compute:
         c = row.compute
         cells += [
@@ -51,6 +59,9 @@ def _row_cells(rank: int, row: BoardRow, board: Leaderboard, compute: bool) -> l
             None if c is None else round(c.eflops_hours, 4),
             None if row.score_per_eflops_day is None else round(row.score_per_eflops_day, 3),
         ]
+    if _rescaled(board):
+        names = [c.task.name.en for c in board.columns if (cell := row.cells.get(c.key)) and cell.rescaled]
+        cells.append(", ".join(names) or None)
     if board.include_limited:
         cells.append("yes" if any(c.limited for c in row.cells.values()) else "no")
     return cells
@@ -67,6 +78,9 @@ def leaderboard_table(board: Leaderboard, catalog: TaskCatalog) -> Table:
     if compute:
         columns += ["GPU-h", "EFLOPS-h", "Score/EFLOPS-day"]
         keys += ["gpu_hours", "eflops_hours", "score_per_eflops_day"]
+    if _rescaled(board):
+        columns.append("Rescaled")
+        keys.append("rescaled")
     if board.include_limited:
         columns.append("Limited run")
         keys.append("limited")
@@ -100,8 +114,10 @@ def leaderboard_html(board: Leaderboard, catalog: TaskCatalog, *, generated: str
         lstrip_blocks=True,
     )
     table = leaderboard_table(board, catalog)
+    scores = {i for i, key in enumerate(table.keys or ()) if key.startswith(("task_", "avg_"))}
+    shown = [[text(v) if i in scores and isinstance(v, float) else v for i, v in enumerate(row)] for row in table.rows]
     return env.get_template("leaderboard.html.j2").render(
-        board=board, table=table, generated=generated, languages=LANGUAGES
+        board=board, table=table, shown=shown, scores=scores, generated=generated, languages=LANGUAGES
     )
 
 
