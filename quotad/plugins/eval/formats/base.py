@@ -44,6 +44,9 @@ def shown(value: object) -> str:
     return _REPR.repr(value)
 
 
+_KEY_SHOWN = 160
+
+
 class ResultFileError(QuotadError):
     """A result file that is refused whole: ``source`` is the file, ``key`` the path of the bad value."""
 
@@ -53,7 +56,8 @@ class ResultFileError(QuotadError):
         self.source = source
         self.key = key
         self.reason = reason
-        super().__init__(f"{source}: {key}: {reason}" if key else f"{source}: {reason}")
+        where = key if len(key) <= _KEY_SHOWN else f"{key[: _KEY_SHOWN - 3]}..."  # a key can be 5,000 brackets
+        super().__init__(f"{source}: {where}: {reason}" if key else f"{source}: {reason}")
 
 
 @dataclass(frozen=True)
