@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Literal
 
-from quotad.plugins.api import LANGUAGES, Bilingual, CompanyCompute, Language
+from quotad.plugins.api import LANGUAGES, Bilingual, CompanyCompute, Language, LinkedCompute
 from quotad.plugins.eval.catalog import TaskCatalog, TaskInfo
 from quotad.plugins.eval.store import StoredScore
 
@@ -88,6 +88,15 @@ class BoardRow:
     cells: Mapping[str, BoardCell]
     averages: Mapping[str, float | None]
     compute: CompanyCompute | None
+    #: True when ``compute`` is the model's own linked compute (``eval link``), False when it is the company's
+    #: total use (the same for every model of the company), said as such wherever it is shown.
+    compute_linked: bool = False
+
+    @property
+    def compute_basis(self) -> str | None:
+        if self.compute is None:
+            return None
+        return "linked" if self.compute_linked else "company total"
 
     @property
     def overall(self) -> float | None:
@@ -95,7 +104,7 @@ class BoardRow:
 
     @property
     def score_per_eflops_day(self) -> float | None:
-        """Overall average (0-100) per EFLOPS-day of the company's charged compute."""
+        """Overall average (0-100) per EFLOPS-day of the compute shown (the model's if linked, else the company's)."""
         if self.overall is None or self.compute is None or self.compute.eflops_days <= 0:
             return None
         return 100 * self.overall / self.compute.eflops_days
@@ -170,8 +179,14 @@ def build_leaderboard(
     lang: LangFilter = "all",
     category: str | None = None,
     include_limited: bool = False,
+    linked: Mapping[tuple[str, str], LinkedCompute] | None = None,
 ) -> Leaderboard:
-    """One row per (company, model) at its latest visible checkpoint; ``compute`` holds what may be shown."""
+    """One row per (company, model) at its latest visible checkpoint; ``compute`` holds what may be shown.
+
+    ``linked`` is the compute linked to a (company, model), used instead of the company's total; only for the
+    companies whose compute is in ``compute`` (a board that may not show a company's compute shows neither).
+    """
+    linked = linked or {}
     allowed = AUDIENCE_VISIBILITY[audience]
     languages: tuple[Language, ...] = LANGUAGES if lang == "all" else (lang,)
 
@@ -221,6 +236,7 @@ def build_leaderboard(
         averages[OVERALL] = (
             fmean([m for m in lang_means if m is not None]) if all(m is not None for m in lang_means) else None
         )
+        own = linked.get((company_id, model)) if company_id in compute else None
         rows.append(
             BoardRow(
                 company_id,
@@ -229,7 +245,8 @@ def build_leaderboard(
                 None if latest < 0 else latest,
                 cells,
                 averages,
-                compute.get(company_id),
+                own if own is not None else compute.get(company_id),
+                own is not None,
             )
         )
     ordered_columns = tuple(

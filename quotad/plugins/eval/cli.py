@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
@@ -14,12 +15,24 @@ from quotad.errors import UsageError
 from quotad.plugins.api import Bilingual, PluginContext, plugin_context, plugin_settings
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, AUDIENCES, LangFilter, build_coverage, build_leaderboard
 from quotad.plugins.eval.catalog import TaskCatalog, load_catalog
+from quotad.plugins.eval.compute import checked, resolve_all
 from quotad.plugins.eval.ingest import ingest_files, parse_model_map, read_sources
 from quotad.plugins.eval.render import coverage_table, leaderboard_html, leaderboard_table, runs_table
-from quotad.plugins.eval.store import RunSpec, load_runs, load_scores, score_counts, set_visibility
+from quotad.plugins.eval.store import (
+    ComputeLink,
+    RunSpec,
+    clear_link,
+    load_links,
+    load_runs,
+    load_scores,
+    score_counts,
+    set_link,
+    set_visibility,
+)
 from quotad.plugins.eval_config import EvalConfig, Visibility
-from quotad.render import FORMATS, Format, Table, emit, render
-from quotad.timeutil import epoch_now
+from quotad.render import FORMATS, Cell, Format, Table, emit, render
+from quotad.timeutil import epoch_now, format_day, parse_day
+from quotad.units import gpu_hours
 
 __all__ = ["app"]
 
@@ -124,6 +137,7 @@ def leaderboard_cmd(
         companies = view.companies()
         # The public board shows no per-company compute: which companies disclose theirs is the site's decision.
         compute = {} if who == "public" else view.compute_by_company(start=0, end=now + 1)
+        linked = resolve_all(view, load_links(conn, company_id=company)) if compute else {}
     board = build_leaderboard(
         scores,
         catalog,
@@ -133,6 +147,7 @@ def leaderboard_cmd(
         lang=which,
         category=category,
         include_limited=include_limited,
+        linked=linked,
     )
     if as_html:
         print(
@@ -140,6 +155,89 @@ def leaderboard_cmd(
         )
         return
     emit(leaderboard_table(board, catalog), chosen_format)
+
+
+@app.command("link")
+def link_cmd(
+    ctx: typer.Context,
+    company: str = typer.Option(..., "--company", help="Company id."),
+    model: str = typer.Option(..., "--model", help="Model name as ingested."),
+    jobs: list[str] = typer.Option(
+        [], "--jobs", help="Slurm job ids that trained the model (comma-separated; repeatable)."
+    ),
+    account: str | None = typer.Option(None, "--account", help="Or: the company account whose use trained it..."),
+    since: str | None = typer.Option(None, "--from", help="...from this day (YYYY-MM-DD, programme timezone)..."),
+    until: str | None = typer.Option(None, "--to", help="...to this day, inclusive."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the link: boards show the company total again."),
+) -> None:
+    """Say which compute produced a model, so boards and the committee pack show the model's own compute."""
+    pc, _, _ = _setup(ctx)
+    job_ids = tuple(dict.fromkeys(j.strip() for part in jobs for j in part.split(",") if j.strip()))
+    by_account = account is not None or since is not None or until is not None
+    if clear:
+        if job_ids or by_account:
+            raise UsageError("--clear takes no --jobs/--account")
+        with pc.writing() as (conn, view):
+            view.company(company)
+            removed = clear_link(conn, company, model)
+        print(f"{company} {model}: " + ("link removed (compute: company total)" if removed else "had no link"))
+        return
+    if bool(job_ids) == by_account:
+        raise UsageError("give either --jobs ID[,ID...] or --account ACCOUNT --from DAY --to DAY")
+    tz = pc.settings.programme.timezone
+    if by_account:
+        if account is None or since is None or until is None:
+            raise UsageError("--account needs --from and --to")
+        start, end = parse_day(since, tz), parse_day(until, tz, end_of_day=True)
+        if start >= end:
+            raise UsageError(f"--from {since} is after --to {until}")
+        link = ComputeLink(company, model, account=account, start=start, end=end)
+    else:
+        link = ComputeLink(company, model, job_ids=job_ids)
+    with pc.writing() as (conn, view):
+        view.company(company)
+        if not any(r.model == model for r in load_runs(conn, company_id=company)):
+            raise UsageError(
+                f"--model {model!r}: {company} has no evaluation run of that model (see `quotad eval runs`)"
+            )
+        found = checked(view, link)
+        set_link(conn, link, now=epoch_now())
+    types = ", ".join(f"{t} {gpu_hours(s):,.1f}" for t, s in found.by_gpu_type.items()) or "none"
+    what = f"{found.segments} job segments" if link.account is None else f"account {account} {since}..{until}"
+    amount = f"{found.gpu_hours:,.1f} GPU-h ({types}), {found.eflops_hours:,.4f} EFLOPS-h"
+    print(f"{company} {model}: linked to {what}: {amount}")
+
+
+@app.command("links")
+def links_cmd(ctx: typer.Context, company: str | None = typer.Option(None, "--company"), fmt: str = FormatOpt) -> None:
+    """Every model's linked compute, resolved against the ledger now."""
+    chosen = pick_choice("--format", fmt, FORMATS)
+    pc, _, _ = _setup(ctx)
+    tz = pc.settings.programme.timezone
+    with pc.reading() as (conn, view):
+        links = load_links(conn, company_id=company)
+        resolved = resolve_all(view, links)
+    rows: list[Sequence[Cell]] = []
+    for link in links:
+        found = resolved[(link.company_id, link.model)]
+        basis = (
+            f"account {link.account} {format_day(link.start or 0, tz)}..{format_day((link.end or 1) - 1, tz)}"
+            if link.account is not None
+            else f"jobs {', '.join(link.job_ids[:5])}{', ...' if len(link.job_ids) > 5 else ''}"
+        )
+        by_type = ", ".join(f"{t} {gpu_hours(s):,.1f}" for t, s in found.by_gpu_type.items())
+        rows.append(
+            [link.company_id, link.model, basis, round(found.gpu_hours, 1), by_type, round(found.eflops_hours, 4)]
+        )
+    emit(
+        Table(
+            ["Company", "Model", "Linked compute", "GPU-h", "GPU-h by type", "EFLOPS-h"],
+            rows,
+            title="Compute linked to models",
+            keys=["company", "model", "linked", "gpu_hours", "gpu_hours_by_type", "eflops_hours"],
+        ),
+        chosen,
+    )
 
 
 @app.command("coverage")

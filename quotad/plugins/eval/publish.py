@@ -18,14 +18,17 @@ from quotad.plugins.api import (
 )
 from quotad.plugins.eval.board import OVERALL, Leaderboard, build_leaderboard
 from quotad.plugins.eval.catalog import load_catalog
+from quotad.plugins.eval.compute import resolve_all
 from quotad.plugins.eval.figures import points, text
 from quotad.plugins.eval.render import cell_points
-from quotad.plugins.eval.store import load_scores
+from quotad.plugins.eval.store import load_links, load_scores
 from quotad.plugins.eval_config import EvalConfig
 
 __all__ = ["public_leaderboard", "publish"]
 
 _LANG_NAME = {"ja": Bilingual("日本語", "Japanese"), "en": Bilingual("英語", "English")}
+_LINKED = Bilingual("モデルの学習ジョブ", "the model's own jobs")
+_COMPANY_TOTAL = Bilingual("企業全体", "company total")
 
 
 def public_leaderboard(request: PublishRequest) -> Leaderboard:
@@ -33,12 +36,15 @@ def public_leaderboard(request: PublishRequest) -> Leaderboard:
     scores = load_scores(request.conn, visibilities={"public"}, include_limited=False)
     companies = request.ledger.companies()
     compute = request.ledger.compute_by_company(start=0, end=request.now + 1)
+    public = {k: v for k, v in compute.items() if k in request.compute_public}
+    links = [link for link in load_links(request.conn) if link.company_id in public]
     return build_leaderboard(
         scores,
         catalog,
         company_names={c.id: Bilingual(c.name_ja, c.name_en) for c in companies},
-        compute={k: v for k, v in compute.items() if k in request.compute_public},
+        compute=public,
         audience="public",
+        linked=resolve_all(request.ledger, links),
     )
 
 
@@ -66,6 +72,7 @@ def publish(request: PublishRequest) -> PublicContent:
                 None if c is None else round(c.gpu_hours),
                 None if c is None else round(c.eflops_hours, 2),
                 None if per_day is None else round(per_day, 2),
+                None if c is None else (_LINKED if row.compute_linked else _COMPANY_TOTAL),
             )
         )
     tables.append(
@@ -81,6 +88,7 @@ def publish(request: PublishRequest) -> PublicContent:
                 Bilingual("GPU時間", "GPU-hours"),
                 Bilingual("EFLOPS時間", "EFLOPS-hours"),
                 Bilingual("スコア/EFLOPS日", "Score per EFLOPS-day"),
+                Bilingual("計算資源の範囲", "Compute"),
             ),
             rows=tuple(summary_rows),
             note=Bilingual(

@@ -58,6 +58,7 @@ def _row_cells(rank: int, row: BoardRow, board: Leaderboard, compute: bool) -> l
             None if c is None else round(c.gpu_hours, 1),
             None if c is None else round(c.eflops_hours, 4),
             None if row.score_per_eflops_day is None else round(row.score_per_eflops_day, 3),
+            row.compute_basis,
         ]
     if _rescaled(board):
         names = [c.task.name.en for c in board.columns if (cell := row.cells.get(c.key)) and cell.rescaled]
@@ -76,8 +77,8 @@ def leaderboard_table(board: Leaderboard, catalog: TaskCatalog) -> Table:
     columns += [average_label(k, catalog) for k in board.average_keys]
     keys += [f"avg_{k.replace('/', '_')}" for k in board.average_keys]
     if compute:
-        columns += ["GPU-h", "EFLOPS-h", "Score/EFLOPS-day"]
-        keys += ["gpu_hours", "eflops_hours", "score_per_eflops_day"]
+        columns += ["GPU-h", "EFLOPS-h", "Score/EFLOPS-day", "Compute"]
+        keys += ["gpu_hours", "eflops_hours", "score_per_eflops_day", "compute_basis"]
     if _rescaled(board):
         columns.append("Rescaled")
         keys.append("rescaled")
