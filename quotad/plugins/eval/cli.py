@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +19,14 @@ from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, AUDIENCES, LangFilter
 from quotad.plugins.eval.catalog import TaskCatalog, load_catalog
 from quotad.plugins.eval.compute import checked, resolve_all
 from quotad.plugins.eval.ingest import ingest_files, parse_model_map, read_sources
-from quotad.plugins.eval.render import coverage_table, leaderboard_html, leaderboard_table, runs_table
+from quotad.plugins.eval.render import (
+    coverage_table,
+    fit_to_width,
+    leaderboard_html,
+    leaderboard_json,
+    leaderboard_table,
+    runs_table,
+)
 from quotad.plugins.eval.store import (
     ComputeLink,
     RunSpec,
@@ -118,12 +127,14 @@ def leaderboard_cmd(
     audience: str = typer.Option("consortium", "--audience", help="office, consortium or public."),
     company: str | None = typer.Option(None, "--company", help="Only this company's models."),
     include_limited: bool = typer.Option(False, "--include-limited", help="Include runs with a sample limit."),
-    fmt: str = typer.Option("md", "--format", "-f", help="md, csv, html, json or table."),
+    fmt: str = typer.Option("md", "--format", "-f", help="md, csv, html, json or table (fitted to the terminal)."),
+    as_json: bool = typer.Option(False, "--json", help="Everything: raw values, points, rescaled flags, compute."),
     now_text: str | None = NowOption,
 ) -> None:
-    """Per model: headline score per task, averages per language and category, the company's compute."""
-    as_html = fmt == "html"
-    chosen_format: Format = "md" if as_html else pick_choice("--format", fmt, FORMATS)
+    """Per model: headline score per task, averages per language and category, and its compute (the model's
+    own where `eval link` names it, else the company's total, said as such). Scores are points on 0-100."""
+    as_html = fmt == "html" and not as_json
+    chosen_format: Format = "md" if as_html or as_json else pick_choice("--format", fmt, FORMATS)
     which = pick_choice("--lang", lang, _LANGS)
     who = pick_choice("--audience", audience, AUDIENCES)
     pc, _, catalog = _setup(ctx)
@@ -149,12 +160,19 @@ def leaderboard_cmd(
         include_limited=include_limited,
         linked=linked,
     )
+    if as_json:
+        print(json.dumps(leaderboard_json(board, catalog), ensure_ascii=False, indent=2))
+        return
     if as_html:
         print(
             leaderboard_html(board, catalog, generated=datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"))
         )
         return
-    emit(leaderboard_table(board, catalog), chosen_format)
+    table = leaderboard_table(board, catalog)
+    if chosen_format == "table":
+        # quotad.render draws tables at most 200 characters wide
+        table = fit_to_width(table, min(shutil.get_terminal_size((120, 24)).columns, 200))
+    emit(table, chosen_format)
 
 
 @app.command("link")

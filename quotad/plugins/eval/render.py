@@ -10,6 +10,7 @@ a template that asks for a missing value fails instead of printing nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -21,7 +22,16 @@ from quotad.plugins.eval.store import StoredRun
 from quotad.render import Cell, Table
 from quotad.timeutil import format_day
 
-__all__ = ["average_label", "cell_points", "coverage_table", "leaderboard_html", "leaderboard_table", "runs_table"]
+__all__ = [
+    "average_label",
+    "cell_points",
+    "coverage_table",
+    "fit_to_width",
+    "leaderboard_html",
+    "leaderboard_json",
+    "leaderboard_table",
+    "runs_table",
+]
 
 
 def average_label(key: str, catalog: TaskCatalog) -> str:
@@ -104,6 +114,130 @@ def leaderboard_table(board: Leaderboard, catalog: TaskCatalog) -> Table:
         ],
     }
     return Table(columns, rows, title=title, keys=keys, meta=meta)
+
+
+def leaderboard_json(board: Leaderboard, catalog: TaskCatalog) -> dict[str, Any]:
+    """``eval leaderboard --json``: everything the board knows, raw values beside the printed points."""
+    rows: list[dict[str, Any]] = []
+    for rank, row in enumerate(board.rows, 1):
+        c = row.compute
+        rows.append(
+            {
+                "rank": rank,
+                "company": row.company_id,
+                "company_name": {"ja": row.company_name.ja, "en": row.company_name.en},
+                "model": row.model,
+                "checkpoint": row.checkpoint,
+                "tasks": {
+                    key: {
+                        "value": cell.value,
+                        "stderr": cell.stderr,
+                        "metric": cell.metric,
+                        "filter": cell.filter,
+                        "n_shot": cell.n_shot,
+                        "normalised": cell.normalised,
+                        "points": cell_points(cell),
+                        "rescaled": cell.rescaled,
+                        "limited": cell.limited,
+                        "run": cell.run_id,
+                    }
+                    for key, cell in row.cells.items()
+                },
+                "averages": {key: points(row.averages.get(key)) for key in board.average_keys},
+                "compute": None
+                if c is None
+                else {
+                    "basis": row.compute_basis,
+                    "gpu_seconds": c.gpu_seconds,
+                    "gpu_hours": c.gpu_hours,
+                    "eflops_hours": c.eflops_hours,
+                    "by_gpu_type": dict(getattr(c, "by_gpu_type", {})) or None,
+                    "score_per_eflops_day": row.score_per_eflops_day,
+                },
+            }
+        )
+    return {
+        "audience": board.audience,
+        "lang": board.lang,
+        "category": board.category,
+        "include_limited": board.include_limited,
+        "rounding": "points on 0-100 (value / full scale x 100), two decimals, half up",
+        "tasks": [
+            {
+                "key": col.key,
+                "name_en": col.task.name.en,
+                "name_ja": col.task.name.ja,
+                "language": col.task.language,
+                "category": col.task.category,
+                "metric": col.metric,
+            }
+            for col in board.columns
+        ],
+        "averages": {key: average_label(key, catalog) for key in board.average_keys},
+        "rows": rows,
+    }
+
+
+#: Which columns give way first when a table is wider than the terminal (by JSON key prefix), last kept longest.
+_DROP_ORDER = (
+    "avg_ja_",
+    "avg_en_",
+    "task_",
+    "score_per_eflops_day",
+    "eflops_hours",
+    "checkpoint",
+    "rescaled",
+    "gpu_hours",  # GPU-hours go before their basis, never shown without it
+    "compute_basis",
+    "company",
+)
+
+
+def _width(table: Table, index: int) -> int:
+    from rich.cells import cell_len  # rich only for the human format
+
+    header = cell_len(str(table.columns[index]))
+    cells = [
+        cell_len(f"{v:,.2f}" if isinstance(v, float) else "—" if v is None else str(v))
+        for r in table.rows
+        for v in [r[index]]
+    ]
+    return max([header, *cells]) + 3  # padding and the column rule
+
+
+def fit_to_width(table: Table, width: int) -> Table:
+    """The table with task headers abbreviated and then columns dropped until it fits ``width`` characters.
+
+    A 21-column leaderboard is unreadable once a terminal wraps it; what goes first is the detail (category
+    averages, then single benchmarks), never the model, its company or its language and overall averages. The
+    title says how many columns were left out and where to see them all.
+    """
+    keys = list(table.keys or table.columns)
+    columns = [
+        c if not k.startswith("task_") else k.removeprefix("task_") for c, k in zip(table.columns, keys, strict=True)
+    ]
+    columns = [c.removeprefix("Avg ") if k.startswith("avg_") else c for c, k in zip(columns, keys, strict=True)]
+    fitted = Table(columns, list(table.rows), title=table.title, keys=keys, meta=table.meta)
+    hidden = 0
+    for prefix in _DROP_ORDER:
+        while sum(_width(fitted, i) for i in range(len(fitted.columns))) + 1 > width:
+            matches = [i for i, k in enumerate(fitted.keys or ()) if k.startswith(prefix)]
+            if not matches:
+                break
+            drop = matches[-1]
+            fitted = Table(
+                [c for i, c in enumerate(fitted.columns) if i != drop],
+                [[v for i, v in enumerate(r) if i != drop] for r in fitted.rows],
+                title=fitted.title,
+                keys=[k for i, k in enumerate(fitted.keys or ()) if i != drop],
+                meta=fitted.meta,
+            )
+            hidden += 1
+    if hidden:
+        fitted.title = (
+            f"{fitted.title} - {hidden} columns left out to fit {width} characters (see --format md, csv or --json)"
+        )
+    return fitted
 
 
 def leaderboard_html(board: Leaderboard, catalog: TaskCatalog, *, generated: str) -> str:
