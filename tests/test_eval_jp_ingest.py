@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -143,3 +144,23 @@ def test_a_hostile_file_does_not_stop_the_good_one(cli: PluginCli, ledger: Engin
     assert f"{digits}: unreadable value" in result.stderr
     assert f"{cut}: invalid JSON at line " in result.stderr
     assert "run 1, 12 scores" in result.stdout and counts(ledger) == [1, 1, 12]
+
+
+def test_jp_stable_scores_are_normalised_and_flagged_on_the_leaderboard(cli: PluginCli) -> None:
+    ingest(cli, str(JP_STABLE), "--model", "sakura-13b-v1", "--visibility", "consortium")
+    ingest(cli, str(NEJUMI), "--model", "sakura-ai/sakura-13b-v1-instruct", "--visibility", "consortium")
+    board = cli("eval", "leaderboard", "--format", "json", "--lang", "ja", "--now", "2026-11-25T00:00:00")
+    assert board.exit_code == 0, board.output
+    rows = {r["model"]: r for r in json.loads(board.stdout)["rows"]}
+    jp = rows["sakura-13b-v1"]
+    assert jp["task_jsquad"] == 63.24 and jp["task_xlsum_ja"] == 12.68  # 0-100 raw: points unchanged
+    assert jp["task_jcommonsenseqa"] == 75.25  # acc 0.7524575 on 0-1
+    assert jp["rescaled"] == "JAQKET v2, JSQuAD, XL-Sum (Japanese)"
+    assert 0 < jp["avg_ja"] < 100  # averaged as fractions, not 63.24 next to 0.75
+    nejumi = rows["sakura-ai/sakura-13b-v1-instruct"]
+    assert nejumi["task_nejumi_glp"] == 56.33 and nejumi["task_nejumi_alt"] == 59.91
+    assert nejumi["rescaled"] is None
+    full = json.loads(cli("eval", "leaderboard", "--json", "--lang", "ja").stdout)
+    jsquad = next(r for r in full["rows"] if r["model"] == "sakura-13b-v1")["tasks"]["jsquad"]
+    assert jsquad["value"] == pytest.approx(63.23728050427735) and jsquad["rescaled"] is True
+    assert jsquad["normalised"] == pytest.approx(0.6323728050427735)

@@ -111,9 +111,10 @@ class TaskCatalog:
         return None
 
     def rescaled(self, metric: str, scale_max: float | None) -> bool:
-        """Whether a stored value's full scale differs from its metric's own (e.g. jp-stable's 0-100 F1)."""
+        """Whether a stored value's full scale is not its metric's own but a task's (jp-stable's 0-100 F1, XL-Sum
+        ROUGE-2, which has no scale of its own)."""
         spec = self.metrics.get(metric)
-        return scale_max is not None and spec is not None and spec.max is not None and scale_max != spec.max
+        return scale_max is not None and (spec is None or spec.max != scale_max)
 
     def category_name(self, code: str) -> Bilingual:
         return self.categories.get(code, Bilingual(code, code))
