@@ -147,3 +147,10 @@ def test_table_output_fits_the_terminal(cli: PluginCli, columns: int, monkeypatc
     assert max(len(line) for line in lines) <= columns, result.stdout
     assert "columns left out" in result.stdout and "sakura-13b-v1" in result.stdout
     assert "all" in result.stdout  # the overall average is among the last to go
+
+
+def test_a_wide_terminal_gets_the_whole_table(cli: PluginCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    narrow = cli("eval", "leaderboard", "--lang", "en", "--category", "MR", "--format", "table", "--now", NOW)
+    assert narrow.exit_code == 0 and "left out" not in narrow.stdout, narrow.stdout
+    assert "GSM8K (exact_match,strict-match)" in narrow.stdout and "Avg en" in narrow.stdout

@@ -212,6 +212,8 @@ def fit_to_width(table: Table, width: int) -> Table:
     averages, then single benchmarks), never the model, its company or its language and overall averages. The
     title says how many columns were left out and where to see them all.
     """
+    if sum(_width(table, i) for i in range(len(table.columns))) + 1 <= width:
+        return table
     keys = list(table.keys or table.columns)
     columns = [
         c if not k.startswith("task_") else k.removeprefix("task_") for c, k in zip(table.columns, keys, strict=True)
