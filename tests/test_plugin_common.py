@@ -103,7 +103,12 @@ def _core_migrates_plugins() -> bool:
 # tests that ask for them (``with_builtins``). Once the db.py change is in, this does nothing.
 PLUGIN_TABLES_MIGRATIONS = Path(eval_models.__file__).resolve().parent / "migrations"
 _PLUGIN_TABLES = table_of(
-    eval_models.EvalFile, eval_models.EvalRun, eval_models.EvalScore, site_models.SiteCompany, site_models.SiteNews
+    eval_models.EvalFile,
+    eval_models.EvalRun,
+    eval_models.EvalScore,
+    eval_models.EvalComputeLink,
+    site_models.SiteCompany,
+    site_models.SiteNews,
 )
 QUARANTINE = not _core_migrates_plugins()
 

@@ -98,6 +98,7 @@ def test_builtins_load_through_entry_points() -> None:
         "eval_files",
         "eval_runs",
         "eval_scores",
+        "eval_compute_links",
     }
     assert [name for name, _ in reg.publishers()] == ["eval"]  # the site gets eval's publisher through the host
 

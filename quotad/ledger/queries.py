@@ -25,14 +25,17 @@ __all__ = [
     "CellsSince",
     "CompanyInfo",
     "GrantInfo",
+    "JobCompute",
     "Position",
     "ReportRow",
     "StatusRow",
     "UsageCells",
+    "account_window_compute",
     "company_status",
     "get_company",
     "gpus_held_now",
     "grant_position",
+    "jobs_compute",
     "list_companies",
     "list_grants",
     "memoised_cells",
@@ -326,3 +329,67 @@ def _key(by: ReportKey, parts: list[str | None], gpu_type: str) -> str:
     if by == "gpu-type":
         return gpu_type
     return ":".join(str(p) for p in parts) if by != "cluster" else str(parts[0])
+
+
+@dataclass(frozen=True)
+class JobCompute:
+    """GPU-seconds per GPU type charged for a chosen set of one company's jobs (a model's training compute)."""
+
+    gpu_seconds: dict[str, int]
+    #: Job segments counted (a requeued job has several).
+    segments: int
+    #: Job ids asked for that the ledger does not hold under the company's accounts.
+    missing: tuple[str, ...] = ()
+
+    @property
+    def total_gpu_seconds(self) -> int:
+        return sum(self.gpu_seconds.values())
+
+
+def _company_accounts(conn: Connection, company_id: str) -> list[tuple[str, str]]:
+    ca = CompanyAccount
+    return [(c, a) for c, a in conn.execute(select(ca.cluster, ca.account).where(ca.company_id == company_id))]
+
+
+def jobs_compute(conn: Connection, *, company_id: str, job_ids: Sequence[str]) -> JobCompute:
+    """What the jobs ``job_ids`` (Slurm JobID as printed, e.g. ``12345`` or ``900_3``) were charged, counting only
+    jobs on the company's own accounts: a link cannot borrow another company's compute. Equal to the ledger's
+    charge to the second (every segment's ElapsedRaw x GPUs per type)."""
+    from quotad.ledger.ingest import decode_gpus  # ingest imports the config, which imports this module
+
+    wanted = set(job_ids)
+    accounts = set(_company_accounts(conn, company_id))
+    seconds: defaultdict[str, int] = defaultdict(int)
+    found: set[str] = set()
+    segments = 0
+    ordered = sorted(wanted)
+    for chunk_start in range(0, len(ordered), 500):
+        chunk = ordered[chunk_start : chunk_start + 500]
+        stmt = select(Job.cluster, Job.account, Job.job_id, Job.start_time, Job.elapsed_raw, Job.gpu_alloc).where(
+            Job.job_id.in_(chunk)
+        )
+        for cluster, account, job_id, start, elapsed, alloc in conn.execute(stmt):
+            if (cluster, account) not in accounts:
+                continue
+            found.add(job_id)
+            segments += 1
+            if start is None or elapsed <= 0:
+                continue
+            for gpu_type, count in decode_gpus(alloc):
+                seconds[gpu_type] += elapsed * count
+    return JobCompute(dict(sorted(seconds.items())), segments, tuple(sorted(wanted - found)))
+
+
+def account_window_compute(conn: Connection, *, company_id: str, account: str, start: int, end: int) -> JobCompute:
+    """GPU-seconds per GPU type charged to one of the company's accounts (on any cluster) in hours [start, end)."""
+    clusters = [c for c, a in _company_accounts(conn, company_id) if a == account]
+    if not clusters:
+        raise NotFoundError(f"account of {company_id}", account, hint="see `quotad company show`")
+    uh = UsageHourly
+    stmt = (
+        select(uh.gpu_type, func.sum(uh.gpu_seconds))
+        .where(uh.account == account, uh.cluster.in_(clusters), uh.hour >= start, uh.hour < end)
+        .group_by(uh.gpu_type)
+    )
+    seconds = {str(t): int(s) for t, s in conn.execute(stmt)}
+    return JobCompute(dict(sorted(seconds.items())), 0)

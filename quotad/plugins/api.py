@@ -49,8 +49,10 @@ from quotad.ledger.queries import (
     ReportKey,
     ReportRow,
     StatusRow,
+    account_window_compute,
     company_status,
     get_company,
+    jobs_compute,
     list_companies,
     list_grants,
     usage_report,
@@ -79,6 +81,7 @@ __all__ = [
     "IdleShare",
     "Language",
     "LedgerView",
+    "LinkedCompute",
     "Plugin",
     "PluginContext",
     "PublicCell",
@@ -125,6 +128,15 @@ class CompanyCompute:
     @property
     def eflops_days(self) -> float:
         return self.tflop / (TFLOP_PER_EFLOPS_HOUR * SECONDS_PER_DAY // SECONDS_PER_HOUR)
+
+
+@dataclass(frozen=True)
+class LinkedCompute(CompanyCompute):
+    """The compute linked to one model: GPU-seconds per GPU type, job segments counted, job ids not found."""
+
+    by_gpu_type: Mapping[str, int] = field(default_factory=dict)
+    segments: int = 0
+    missing: tuple[str, ...] = ()
 
 
 class LedgerView:
@@ -176,6 +188,24 @@ class LedgerView:
         from quotad.charts.ledger import burn_down_data
 
         return burn_down_data(self._conn, self._catalog, self.company(company_id), now=now, tz=tz, lang=lang)
+
+    def linked_compute(
+        self,
+        company_id: str,
+        *,
+        job_ids: Sequence[str] = (),
+        account: str | None = None,
+        start: int = 0,
+        end: int = 0,
+    ) -> LinkedCompute:
+        """The compute of a chosen part of one company's use: its jobs ``job_ids``, or what its ``account``
+        was charged in hours [start, end). Only the company's own accounts count."""
+        if account is not None:
+            found = account_window_compute(self._conn, company_id=company_id, account=account, start=start, end=end)
+        else:
+            found = jobs_compute(self._conn, company_id=company_id, job_ids=list(job_ids))
+        tflop = sum(self._catalog.tflop(s, t) for t, s in found.gpu_seconds.items())
+        return LinkedCompute(found.total_gpu_seconds, tflop, found.gpu_seconds, found.segments, found.missing)
 
     def idle_share(self, *, start: int, end: int) -> dict[str, IdleShare]:
         """Per company id: allocated GPU-seconds the node agents measured in hours [start, end), and the idle

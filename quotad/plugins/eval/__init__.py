@@ -27,7 +27,7 @@ def plugin(host: Host) -> Plugin:
         name="eval",
         summary="Evaluation results: ingest harness outputs, coverage, leaderboards.",
         app=app,
-        tables=table_of(models.EvalFile, models.EvalRun, models.EvalScore),
+        tables=table_of(models.EvalFile, models.EvalRun, models.EvalScore, models.EvalComputeLink),
         migrations=Path(__file__).resolve().parent / "migrations",
         publish=publish,
         committee=committee,

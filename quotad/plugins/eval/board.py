@@ -10,10 +10,11 @@ Rules, each chosen so a board cannot say more than its audience may see or less 
   in one row would describe a model that never existed.
 - **Headline metric.** One metric per benchmark (the catalogue's preference), from the best-matching task name
   (exact, then alias, then subtask pattern), then the most recent run.
-- **Averages.** Scores normalised by their metric's full scale; metrics without a declared scale, or where lower
-  is better, are shown but not averaged. The overall average is the mean of the language averages and exists
-  only when every requested language is covered, so a model evaluated in one language does not outrank one
-  evaluated in both.
+- **Averages.** Scores normalised by their full scale (the metric's, or the task's where a harness writes the
+  metric on another scale: jp-stable's JSQuAD F1 on 0-100 counts as 0.76, not 76, and is flagged "rescaled");
+  metrics without a declared scale, or where lower is better, are shown but not averaged. The overall average
+  is the mean of the language averages and exists only when every requested language is covered, so a model
+  evaluated in one language does not outrank one evaluated in both.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Literal
 
-from quotad.plugins.api import LANGUAGES, Bilingual, CompanyCompute, Language
+from quotad.plugins.api import LANGUAGES, Bilingual, CompanyCompute, Language, LinkedCompute
 from quotad.plugins.eval.catalog import TaskCatalog, TaskInfo
 from quotad.plugins.eval.store import StoredScore
 
@@ -73,6 +74,9 @@ class BoardCell:
     n_shot: int | None
     limited: bool
     run_id: int
+    #: The harness wrote this value on another scale than its metric's (jp-stable's 0-100 F1): shown raw,
+    #: normalised by the task's scale for averages, and flagged on every board.
+    rescaled: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,15 @@ class BoardRow:
     cells: Mapping[str, BoardCell]
     averages: Mapping[str, float | None]
     compute: CompanyCompute | None
+    #: True when ``compute`` is the model's own linked compute (``eval link``), False when it is the company's
+    #: total use (the same for every model of the company), said as such wherever it is shown.
+    compute_linked: bool = False
+
+    @property
+    def compute_basis(self) -> str | None:
+        if self.compute is None:
+            return None
+        return "linked" if self.compute_linked else "company total"
 
     @property
     def overall(self) -> float | None:
@@ -91,7 +104,7 @@ class BoardRow:
 
     @property
     def score_per_eflops_day(self) -> float | None:
-        """Overall average (0-100) per EFLOPS-day of the company's charged compute."""
+        """Overall average (0-100) per EFLOPS-day of the compute shown (the model's if linked, else the company's)."""
         if self.overall is None or self.compute is None or self.compute.eflops_days <= 0:
             return None
         return 100 * self.overall / self.compute.eflops_days
@@ -166,8 +179,14 @@ def build_leaderboard(
     lang: LangFilter = "all",
     category: str | None = None,
     include_limited: bool = False,
+    linked: Mapping[tuple[str, str], LinkedCompute] | None = None,
 ) -> Leaderboard:
-    """One row per (company, model) at its latest visible checkpoint; ``compute`` holds what may be shown."""
+    """One row per (company, model) at its latest visible checkpoint; ``compute`` holds what may be shown.
+
+    ``linked`` is the compute linked to a (company, model), used instead of the company's total; only for the
+    companies whose compute is in ``compute`` (a board that may not show a company's compute shows neither).
+    """
+    linked = linked or {}
     allowed = AUDIENCE_VISIBILITY[audience]
     languages: tuple[Language, ...] = LANGUAGES if lang == "all" else (lang,)
 
@@ -193,7 +212,15 @@ def build_leaderboard(
             label = s.metric if s.filter in ("none", "") else f"{s.metric},{s.filter}"
             columns.setdefault(task_id, TaskColumn(task, label))
             cells[task_id] = BoardCell(
-                s.value, s.stderr, _normalised(s), s.metric, s.filter, s.n_shot, s.run.limited, s.run.id
+                s.value,
+                s.stderr,
+                _normalised(s),
+                s.metric,
+                s.filter,
+                s.n_shot,
+                s.run.limited,
+                s.run.id,
+                catalog.rescaled(s.metric, s.scale_max),
             )
         pooled: defaultdict[str, list[float]] = defaultdict(list)
         for task_id, cell in cells.items():
@@ -209,6 +236,7 @@ def build_leaderboard(
         averages[OVERALL] = (
             fmean([m for m in lang_means if m is not None]) if all(m is not None for m in lang_means) else None
         )
+        own = linked.get((company_id, model)) if company_id in compute else None
         rows.append(
             BoardRow(
                 company_id,
@@ -217,7 +245,8 @@ def build_leaderboard(
                 None if latest < 0 else latest,
                 cells,
                 averages,
-                compute.get(company_id),
+                own if own is not None else compute.get(company_id),
+                own is not None,
             )
         )
     ordered_columns = tuple(

@@ -20,7 +20,16 @@ from quotad.errors import ConfigError
 from quotad.plugins.api import Bilingual, Language
 from quotad.plugins.eval_config import EvalConfig, MetricOverride, TaskOverride
 
-__all__ = ["MATCH_ALIAS", "MATCH_EXACT", "MATCH_PATTERN", "MetricSpec", "TaskCatalog", "TaskInfo", "load_catalog"]
+__all__ = [
+    "MATCH_ALIAS",
+    "MATCH_EXACT",
+    "MATCH_PATTERN",
+    "MetricSpec",
+    "TaskCatalog",
+    "TaskInfo",
+    "TaskScale",
+    "load_catalog",
+]
 
 MATCH_EXACT, MATCH_ALIAS, MATCH_PATTERN = 0, 1, 2
 _PATTERN_CHARS = set("*?[")
@@ -40,6 +49,23 @@ class MetricSpec:
 
 
 @dataclass(frozen=True)
+class TaskScale:
+    """A harness that reports some of this task's metrics on another scale than the metric's own.
+
+    ``names`` are harness task names (fnmatch patterns), so the rule applies to the harness that writes the
+    scale and not to another that writes the same metric on 0-1 (llm-jp-eval's ``jsquad`` vs jp-stable's
+    ``jsquad-1.1-0.2``).
+    """
+
+    names: tuple[str, ...]
+    metrics: tuple[str, ...]
+    max: float
+
+    def applies(self, raw_task: str, metric: str) -> bool:
+        return metric in self.metrics and any(fnmatchcase(raw_task, name) for name in self.names)
+
+
+@dataclass(frozen=True)
 class TaskInfo:
     id: str
     language: Language
@@ -48,6 +74,7 @@ class TaskInfo:
     aliases: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     redistributable: bool = True
+    scales: tuple[TaskScale, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,8 +100,31 @@ class TaskCatalog:
     def metric(self, name: str) -> MetricSpec | None:
         return self.metrics.get(name)
 
+    def task_scale(self, raw_task: str, metric: str) -> float | None:
+        """The full scale of ``metric`` as the harness task ``raw_task`` reports it, when the task says so."""
+        found = self.lookup(raw_task)
+        if found is None:
+            return None
+        for rule in found[0].scales:
+            if rule.applies(raw_task, metric):
+                return rule.max
+        return None
+
+    def rescaled(self, metric: str, scale_max: float | None) -> bool:
+        """Whether a stored value's full scale is not its metric's own but a task's (jp-stable's 0-100 F1, XL-Sum
+        ROUGE-2, which has no scale of its own)."""
+        spec = self.metrics.get(metric)
+        return scale_max is not None and (spec is None or spec.max != scale_max)
+
     def category_name(self, code: str) -> Bilingual:
         return self.categories.get(code, Bilingual(code, code))
+
+
+class _ScaleFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    names: list[str] = Field(min_length=1)
+    metrics: list[str] = Field(min_length=1)
+    max: float = Field(gt=0)
 
 
 class _TaskFile(BaseModel):
@@ -86,6 +136,7 @@ class _TaskFile(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     metrics: list[str] = Field(default_factory=list)
     redistributable: bool = True
+    scales: list[_ScaleFile] = Field(default_factory=list)
 
 
 class _CatalogFile(BaseModel):
@@ -150,6 +201,7 @@ def load_catalog(config: EvalConfig | None = None) -> TaskCatalog:
             tuple(t.aliases),
             tuple(t.metrics),
             t.redistributable,
+            tuple(TaskScale(tuple(r.names), tuple(r.metrics), r.max) for r in t.scales),
         )
         for task_id, t in builtin.tasks.items()
     }

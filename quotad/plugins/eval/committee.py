@@ -8,7 +8,8 @@ rebuilt with the same ``--now`` says the same thing.
 
 Per company, in this order:
 - ``eval-summary``: one row per model at its latest checkpoint with full results: Japanese, English and
-  overall averages (0-100, see ``board``); no rows, with a note, when the company has no full evaluation;
+  overall averages (0-100, see ``board``) and the compute beside it: the model's own where ``eval link``
+  names it, else the company's total use, said as such; no rows, with a note, when the company has no full evaluation;
 - ``eval-benchmarks``: the headline score of each benchmark of those rows (only when there are any);
 - ``eval-limited``: the company's limited runs, when it has any.
 """
@@ -28,23 +29,31 @@ from quotad.plugins.api import (
 )
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, OVERALL, BoardRow, build_leaderboard
 from quotad.plugins.eval.catalog import load_catalog
-from quotad.plugins.eval.store import StoredRun, load_runs, load_scores
+from quotad.plugins.eval.compute import resolve_all
+from quotad.plugins.eval.figures import points, text
+from quotad.plugins.eval.render import cell_points
+from quotad.plugins.eval.store import StoredRun, load_links, load_runs, load_scores
 from quotad.plugins.eval_config import EvalConfig
 
 __all__ = ["committee"]
 
 _LANG_NAME = {"ja": Bilingual("日本語", "Japanese"), "en": Bilingual("英語", "English")}
+_LINKED = Bilingual("モデルの学習ジョブ (eval link)", "the model's own jobs (eval link)")
+_COMPANY_TOTAL = Bilingual("企業全体 (モデル別の紐付けなし)", "company total (no compute linked to the model)")
 _NO_RESULTS = Bilingual(
     "この期間末時点で完全な評価結果はありません。", "No full evaluation results as of the end of the term."
 )
 _AVERAGES_NOTE = Bilingual(
-    "平均は各指標の満点で 0〜100 に正規化。部分実行 (limit 付き) は含まない。",
-    "Averages are normalised to 0-100 by each metric's full scale. Limited (partial) runs are not included.",
+    "スコアと平均は各指標の満点に対する 0〜100 の点数 (小数 2 桁)。* はハーネスが別の尺度で書いた値。"
+    "部分実行 (limit 付き) は含まない。",
+    "Scores and averages are points on 0-100 of each metric's full scale, two decimals; * marks a value its "
+    "harness wrote on another scale. Limited (partial) runs are not included.",
 )
 
 
-def _pct(value: float | None) -> float | None:
-    return None if value is None else round(100 * value, 1)
+def _pct(value: float | None) -> str | None:
+    """An average as every eval output prints it (``figures``): the pack agrees with the leaderboard."""
+    return text(points(value))
 
 
 def _summary(rows: list[BoardRow]) -> ReportTable:
@@ -57,6 +66,9 @@ def _summary(rows: list[BoardRow]) -> ReportTable:
             Bilingual("日本語平均", "Japanese avg."),
             Bilingual("英語平均", "English avg."),
             Bilingual("総合", "Overall"),
+            Bilingual("GPU時間", "GPU-hours"),
+            Bilingual("EFLOPS時間", "EFLOPS-hours"),
+            Bilingual("計算資源の範囲", "Compute"),
         ),
         rows=tuple(
             (
@@ -65,6 +77,9 @@ def _summary(rows: list[BoardRow]) -> ReportTable:
                 _pct(row.averages.get("ja")),
                 _pct(row.averages.get("en")),
                 _pct(row.averages.get(OVERALL)),
+                None if row.compute is None else f"{row.compute.gpu_hours:,.1f}",
+                None if row.compute is None else f"{row.compute.eflops_hours:,.4f}",
+                None if row.compute is None else (_LINKED if row.compute_linked else _COMPANY_TOTAL),
             )
             for row in rows
         ),
@@ -79,7 +94,8 @@ def _benchmarks(rows: list[BoardRow], columns: dict[str, tuple[Bilingual, Langua
             cell = row.cells.get(key)
             if cell is None:
                 continue
-            out.append((row.model, _LANG_NAME[language], name, metric, round(cell.value, 4), _pct(cell.normalised)))
+            raw = f"{cell.value:.4g}" + (" *" if cell.rescaled else "")
+            out.append((row.model, _LANG_NAME[language], name, metric, raw, text(cell_points(cell))))
     return ReportTable(
         key="eval-benchmarks",
         title=Bilingual("ベンチマーク別スコア", "Scores by benchmark"),
@@ -88,8 +104,8 @@ def _benchmarks(rows: list[BoardRow], columns: dict[str, tuple[Bilingual, Langua
             Bilingual("言語", "Language"),
             Bilingual("ベンチマーク", "Benchmark"),
             Bilingual("指標", "Metric"),
-            Bilingual("スコア", "Score"),
-            Bilingual("正規化 (0〜100)", "Normalised (0-100)"),
+            Bilingual("スコア (ハーネスの値)", "Score (as written)"),
+            Bilingual("点数 (0〜100)", "Points (0-100)"),
         ),
         rows=tuple(out),
     )
@@ -128,8 +144,9 @@ def committee(request: CommitteeRequest) -> CommitteeContent:
         scores,
         catalog,
         company_names={c.id: Bilingual(c.name_ja, c.name_en) for c in request.ledger.companies()},
-        compute={},
+        compute=request.ledger.compute_by_company(start=0, end=request.now + 1),
         audience="office",
+        linked=resolve_all(request.ledger, [x for x in load_links(request.conn) if x.company_id in wanted]),
     )
     columns = {c.key: (c.task.name, c.task.language, c.metric) for c in board.columns}
     rows_by_company: defaultdict[str, list[BoardRow]] = defaultdict(list)

@@ -4,6 +4,8 @@
   (and re-read from) what the company submitted, and re-ingesting the same bytes is recognised.
 - ``eval_runs`` is one evaluation of one model (company, model, checkpoint) from one file, with its
   visibility and whether it was limited (a partial run is not a full evaluation).
+- ``eval_compute_links`` says which compute produced a model (explicit job ids, or an account over a time
+  range), resolved against the ledger whenever a board is built;
 - ``eval_scores`` is the long table: one row per (run, task, metric, filter) as the harness named them; the
   catalogue's language and category at ingest time are kept beside them.
 
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from quotad.ledger.models import Base, IdType
 
-__all__ = ["EvalFile", "EvalRun", "EvalScore"]
+__all__ = ["EvalComputeLink", "EvalFile", "EvalRun", "EvalScore"]
 
 
 class EvalFile(Base):
@@ -73,3 +75,20 @@ class EvalScore(Base):
     category: Mapped[str | None] = mapped_column(String(16))
     samples_effective: Mapped[int | None] = mapped_column(Integer)
     samples_original: Mapped[int | None] = mapped_column(Integer)
+
+
+class EvalComputeLink(Base):
+    """The compute that produced one company's model: ``kind`` "jobs" (``job_ids``, comma-separated Slurm job ids)
+    or "account" (``account`` charged in [start, end))."""
+
+    __tablename__ = "eval_compute_links"
+    __table_args__ = (UniqueConstraint("company_id", "model"),)
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    company_id: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    job_ids: Mapped[str] = mapped_column(Text, default="")
+    account: Mapped[str | None] = mapped_column(String(64))
+    start: Mapped[int | None] = mapped_column(BigInteger)
+    end: Mapped[int | None] = mapped_column(BigInteger)
+    linked_at: Mapped[int] = mapped_column(BigInteger)

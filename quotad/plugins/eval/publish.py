@@ -18,12 +18,17 @@ from quotad.plugins.api import (
 )
 from quotad.plugins.eval.board import OVERALL, Leaderboard, build_leaderboard
 from quotad.plugins.eval.catalog import load_catalog
-from quotad.plugins.eval.store import load_scores
+from quotad.plugins.eval.compute import resolve_all
+from quotad.plugins.eval.figures import points, text
+from quotad.plugins.eval.render import cell_points
+from quotad.plugins.eval.store import load_links, load_scores
 from quotad.plugins.eval_config import EvalConfig
 
 __all__ = ["public_leaderboard", "publish"]
 
 _LANG_NAME = {"ja": Bilingual("日本語", "Japanese"), "en": Bilingual("英語", "English")}
+_LINKED = Bilingual("モデルの学習ジョブ", "the model's own jobs")
+_COMPANY_TOTAL = Bilingual("企業全体", "company total")
 
 
 def public_leaderboard(request: PublishRequest) -> Leaderboard:
@@ -31,17 +36,21 @@ def public_leaderboard(request: PublishRequest) -> Leaderboard:
     scores = load_scores(request.conn, visibilities={"public"}, include_limited=False)
     companies = request.ledger.companies()
     compute = request.ledger.compute_by_company(start=0, end=request.now + 1)
+    public = {k: v for k, v in compute.items() if k in request.compute_public}
+    links = [link for link in load_links(request.conn) if link.company_id in public]
     return build_leaderboard(
         scores,
         catalog,
         company_names={c.id: Bilingual(c.name_ja, c.name_en) for c in companies},
-        compute={k: v for k, v in compute.items() if k in request.compute_public},
+        compute=public,
         audience="public",
+        linked=resolve_all(request.ledger, links),
     )
 
 
-def _pct(value: float | None) -> float | None:
-    return None if value is None else round(100 * value, 1)
+def _score(fraction: float | None) -> str | None:
+    """An average as every eval output prints it (``figures``), so the site agrees with the leaderboard."""
+    return text(points(fraction))
 
 
 def publish(request: PublishRequest) -> PublicContent:
@@ -57,12 +66,13 @@ def publish(request: PublishRequest) -> PublicContent:
             (
                 row.model,
                 row.company_name,
-                _pct(row.averages.get("ja")),
-                _pct(row.averages.get("en")),
-                _pct(row.averages.get(OVERALL)),
+                _score(row.averages.get("ja")),
+                _score(row.averages.get("en")),
+                _score(row.averages.get(OVERALL)),
                 None if c is None else round(c.gpu_hours),
                 None if c is None else round(c.eflops_hours, 2),
                 None if per_day is None else round(per_day, 2),
+                None if c is None else (_LINKED if row.compute_linked else _COMPANY_TOTAL),
             )
         )
     tables.append(
@@ -78,12 +88,13 @@ def publish(request: PublishRequest) -> PublicContent:
                 Bilingual("GPU時間", "GPU-hours"),
                 Bilingual("EFLOPS時間", "EFLOPS-hours"),
                 Bilingual("スコア/EFLOPS日", "Score per EFLOPS-day"),
+                Bilingual("計算資源の範囲", "Compute"),
             ),
             rows=tuple(summary_rows),
             note=Bilingual(
-                "平均は各指標の満点で 0〜100 に正規化。計算資源は公開に同意した企業のみ表示。",
-                "Averages are normalised to 0-100 by each metric's full scale. Compute is shown only for "
-                "companies that agreed to publish it.",
+                "スコアと平均は各指標の満点に対する 0〜100 の点数 (小数 2 桁)。計算資源は公開に同意した企業のみ表示。",
+                "Scores and averages are points on 0-100 of each metric's full scale, two decimals. Compute is "
+                "shown only for companies that agreed to publish it.",
             ),
         )
     )
@@ -95,7 +106,7 @@ def publish(request: PublishRequest) -> PublicContent:
             (
                 row.model,
                 row.company_name,
-                *(None if (cell := row.cells.get(c.key)) is None else round(cell.value, 4) for c in columns),
+                *(text(cell_points(row.cells.get(c.key))) for c in columns),
             )
             for row in board.rows
             if any(c.key in row.cells for c in columns)

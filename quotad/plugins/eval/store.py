@@ -12,22 +12,26 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from quotad.errors import NotFoundError
 from quotad.plugins.eval.catalog import TaskCatalog
 from quotad.plugins.eval.formats import ParsedResult, ResultFileError
-from quotad.plugins.eval.models import EvalFile, EvalRun, EvalScore
+from quotad.plugins.eval.models import EvalComputeLink, EvalFile, EvalRun, EvalScore
 from quotad.plugins.eval_config import Visibility
 
 __all__ = [
+    "ComputeLink",
     "IngestOutcome",
     "RunSpec",
     "StoredRun",
     "StoredScore",
+    "clear_link",
+    "load_links",
     "load_runs",
     "load_scores",
     "score_counts",
+    "set_link",
     "set_visibility",
     "store_result",
 ]
@@ -53,6 +57,7 @@ class IngestOutcome:
     harness: str
     harness_version: str
     limited: bool
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,11 @@ class StoredScore:
     samples_original: int | None
 
 
+def _column_text(text: str, length: int) -> str:
+    """A descriptive string (file name, harness version) as a column holds it: no NUL, cut to its length."""
+    return text.replace("\x00", "")[:length]
+
+
 def sha256_of(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
@@ -111,7 +121,15 @@ def store_result(
         if model == spec.model:
             count = conn.scalar(select(func.count()).select_from(EvalScore).where(EvalScore.run_id == run_id)) or 0
             return IngestOutcome(
-                source, sha, run_id, "unchanged", count, parsed.harness, parsed.harness_version, parsed.limited
+                source,
+                sha,
+                run_id,
+                "unchanged",
+                count,
+                parsed.harness,
+                parsed.harness_version,
+                parsed.limited,
+                spec.model,
             )
         if not parsed.multi_model:
             raise ResultFileError(
@@ -120,7 +138,12 @@ def store_result(
     if not runs:
         conn.execute(
             insert(EvalFile).values(
-                sha256=sha, name=source, size=len(content), format=parsed.harness, content=content, ingested_at=now
+                sha256=sha,
+                name=_column_text(source, 512),
+                size=len(content),
+                format=parsed.harness,
+                content=content,
+                ingested_at=now,
             )
         )
     run_id = conn.execute(
@@ -132,8 +155,8 @@ def store_result(
             checkpoint=spec.checkpoint,
             visibility=spec.visibility,
             harness=parsed.harness,
-            harness_version=parsed.harness_version[:64],
-            model_in_file=parsed.model_in_file,
+            harness_version=_column_text(parsed.harness_version, 64),
+            model_in_file=_column_text(parsed.model_in_file, 10_000),
             limit_value=parsed.limit,
             limited=parsed.limited,
             evaluated_at=parsed.evaluated_at,
@@ -164,7 +187,7 @@ def store_result(
         )
     conn.execute(insert(EvalScore), rows)
     return IngestOutcome(
-        source, sha, run_id, "ingested", len(rows), parsed.harness, parsed.harness_version, parsed.limited
+        source, sha, run_id, "ingested", len(rows), parsed.harness, parsed.harness_version, parsed.limited, spec.model
     )
 
 
@@ -264,3 +287,64 @@ def set_visibility(conn: Connection, run_id: int, visibility: Visibility) -> Sto
     if result.rowcount == 0:
         raise NotFoundError("eval run", str(run_id), hint="see `quotad eval runs`")
     return next(r for r in load_runs(conn) if r.id == run_id)
+
+
+@dataclass(frozen=True)
+class ComputeLink:
+    """Which compute produced a model: explicit Slurm job ids, or an account's use over [start, end)."""
+
+    company_id: str
+    model: str
+    job_ids: tuple[str, ...] = ()
+    account: str | None = None
+    start: int | None = None
+    end: int | None = None
+
+    @property
+    def kind(self) -> Literal["jobs", "account"]:
+        return "account" if self.account is not None else "jobs"
+
+    def describe(self) -> str:
+        if self.account is not None:
+            return f"account {self.account} [{self.start}, {self.end})"
+        return f"{len(self.job_ids)} job{'s' if len(self.job_ids) != 1 else ''}"
+
+
+def set_link(conn: Connection, link: ComputeLink, *, now: int) -> None:
+    """Link a model to its compute, replacing an earlier link of the same model (one link per model)."""
+    clear_link(conn, link.company_id, link.model)
+    conn.execute(
+        insert(EvalComputeLink).values(
+            company_id=link.company_id,
+            model=link.model,
+            kind=link.kind,
+            job_ids=",".join(link.job_ids),
+            account=link.account,
+            start=link.start,
+            end=link.end,
+            linked_at=now,
+        )
+    )
+
+
+def clear_link(conn: Connection, company_id: str, model: str) -> bool:
+    """Remove a model's link; whether there was one."""
+    stmt = delete(EvalComputeLink).where(EvalComputeLink.company_id == company_id, EvalComputeLink.model == model)
+    return bool(conn.execute(stmt).rowcount)
+
+
+def load_links(conn: Connection, *, company_id: str | None = None) -> list[ComputeLink]:
+    stmt = select(EvalComputeLink).order_by(EvalComputeLink.company_id, EvalComputeLink.model)
+    if company_id is not None:
+        stmt = stmt.where(EvalComputeLink.company_id == company_id)
+    return [
+        ComputeLink(
+            row.company_id,
+            row.model,
+            tuple(j for j in row.job_ids.split(",") if j),
+            row.account,
+            row.start,
+            row.end,
+        )
+        for row in conn.execute(stmt)
+    ]

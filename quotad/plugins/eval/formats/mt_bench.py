@@ -21,9 +21,18 @@ from statistics import fmean, stdev
 from typing import Any
 
 from quotad.plugins.eval.catalog import TaskCatalog
-from quotad.plugins.eval.formats.base import ParsedResult, ParsedScore, ResultFileError, as_score
+from quotad.plugins.eval.formats.base import (
+    FILTER_LEN,
+    TASK_LEN,
+    ParsedResult,
+    ParsedScore,
+    ResultFileError,
+    as_score,
+    as_text,
+    shown,
+)
 
-__all__ = ["DEFAULT_TASK", "HARNESS", "looks_like", "read"]
+__all__ = ["DEFAULT_TASK", "HARNESS", "looks_like", "read", "read_all"]
 
 HARNESS = "mt-bench"
 DEFAULT_TASK = "japanese_mt_bench"
@@ -61,17 +70,19 @@ def _record(source: str, line_no: int, obj: Any, catalog: TaskCatalog) -> _Judge
         raise ResultFileError(source, where, f"missing {', '.join(missing)}")
     question = obj["question_id"]
     if isinstance(question, bool) or not isinstance(question, int | str) or question == "":
-        raise ResultFileError(source, f"{where}: question_id", f"expected an id, got {question!r}")
+        raise ResultFileError(source, f"{where}: question_id", f"expected an id, got {shown(question)}")
     model = obj["model"]
     if not isinstance(model, str) or not model:
-        raise ResultFileError(source, f"{where}: model", f"expected a model name, got {model!r}")
+        raise ResultFileError(source, f"{where}: model", f"expected a model name, got {shown(model)}")
+    as_text(source, f"{where}: model", model, max_len=TASK_LEN)
     judge = obj["judge"]
     if isinstance(judge, list) and judge and all(isinstance(j, str) for j in judge):
         judge_model, prompt = judge[0], (judge[1] if len(judge) > 1 else "")
     elif isinstance(judge, str) and judge:
         judge_model, prompt = judge, ""
     else:
-        raise ResultFileError(source, f"{where}: judge", f"expected [judge model, prompt], got {judge!r}")
+        raise ResultFileError(source, f"{where}: judge", f"expected [judge model, prompt], got {shown(judge)}")
+    as_text(source, f"{where}: judge", judge_model, max_len=FILTER_LEN)
     score = as_score(source, f"{where}: score", obj["score"])
     spec = catalog.metric("score")
     low, high = (spec.min, spec.max) if spec else (1.0, 10.0)
@@ -79,9 +90,11 @@ def _record(source: str, line_no: int, obj: Any, catalog: TaskCatalog) -> _Judge
         raise ResultFileError(source, f"{where}: score", f"{score!r} is outside 1-10 (or -1 for a failed judgement)")
     turn = obj["turn"]
     if turn not in (1, 2) or isinstance(turn, bool):
-        raise ResultFileError(source, f"{where}: turn", f"expected 1 or 2, got {turn!r}")
+        raise ResultFileError(source, f"{where}: turn", f"expected 1 or 2, got {shown(turn)}")
     stamp = obj.get("tstamp")
     tstamp = None if stamp is None else as_score(source, f"{where}: tstamp", stamp)
+    if tstamp is not None and not 0 <= tstamp < 253402300800:
+        raise ResultFileError(source, f"{where}: tstamp", f"expected epoch seconds, got {shown(stamp)}")
     return _Judgement(line_no, str(question), model, judge_model, prompt, score, int(turn), tstamp)
 
 
@@ -115,9 +128,7 @@ def _row(task: str, metric: str, judge: str, group: Sequence[_Judgement], scale:
     )
 
 
-def read(
-    source: str, lines: Sequence[str], catalog: TaskCatalog, *, model: str, task: str = DEFAULT_TASK
-) -> ParsedResult:
+def _records(source: str, lines: Sequence[str], catalog: TaskCatalog) -> list[_Judgement]:
     records: list[_Judgement] = []
     for line_no, line in enumerate(lines, 1):
         if not line.strip():
@@ -125,11 +136,35 @@ def read(
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ResultFileError(source, f"line {line_no}", f"not JSON: {exc.msg}") from None
+            raise ResultFileError(source, f"line {line_no}", f"not JSON: {exc.msg} at column {exc.colno}") from None
+        except RecursionError:
+            raise ResultFileError(source, f"line {line_no}", "nested too deeply to be a judgement") from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise ResultFileError(source, f"line {line_no}", f"unreadable value: {exc}") from None
         records.append(_record(source, line_no, obj, catalog))
     if not records:
         raise ResultFileError(source, "", "no judgements in the file")
-    chosen = _pick_model(source, records, model)
+    return records
+
+
+def read(
+    source: str, lines: Sequence[str], catalog: TaskCatalog, *, model: str, task: str = DEFAULT_TASK
+) -> ParsedResult:
+    """The judgements of ``model`` (of the only model when the file judges one)."""
+    return _result(source, _pick_model(source, _records(source, lines, catalog), model), catalog, task)
+
+
+def read_all(
+    source: str, lines: Sequence[str], catalog: TaskCatalog, *, task: str = DEFAULT_TASK
+) -> dict[str, ParsedResult]:
+    """Every judged model's result, keyed by the model's name in the file."""
+    by_model: defaultdict[str, list[_Judgement]] = defaultdict(list)
+    for record in _records(source, lines, catalog):
+        by_model[record.model].append(record)
+    return {name: _result(source, chosen, catalog, task) for name, chosen in sorted(by_model.items())}
+
+
+def _result(source: str, chosen: list[_Judgement], catalog: TaskCatalog, task: str) -> ParsedResult:
     seen: dict[tuple[str, int, str], int] = {}
     for r in chosen:
         key = (r.question, r.turn, r.judge)
