@@ -146,7 +146,7 @@ def package_to_raw(pkg: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
         if tags:
             raw["domains"] = tags
     else:
-        problems.append(FieldProblem("tags", f"expected a list of {{name: ...}} objects, got {type(tag_list).__name__}"))
+        problems.append(FieldProblem("tags", f"expected a list of {{name: ...}}, got {type(tag_list).__name__}"))
     if pkg.get("language"):
         raw["languages"] = pkg["language"]
     raw["access_mode"] = "download"
