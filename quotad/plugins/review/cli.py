@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, operator_name, parse_now, pick_choice, pick_format
 from quotad.errors import UsageError
+from quotad.outputs import write_output
 from quotad.plugins.api import Host, LedgerView, PluginContext, plugin_context
 from quotad.plugins.review import access, audit, pack, people, store
 from quotad.plugins.review.committee import Summary, call_aggregation, reviewer_sheet, summary
@@ -349,7 +350,7 @@ def make_app(host: Host) -> typer.Typer:
         else:
             with pc.reading() as (conn, _view):
                 doc, content = store.document_content(conn, proposal_id, name, version)
-        out.write_bytes(content)
+        write_output(out, content)
         print(f"{doc.name} v{doc.version} ({doc.size} bytes, sha256 {doc.sha256[:12]}) written to {out}")
 
     # --- reviewers, conflicts, attestation, caps ---------------------------------------------------------
@@ -599,7 +600,7 @@ def make_app(host: Host) -> typer.Typer:
         if out is None:
             print(text)
         else:
-            out.write_text(text + "\n", encoding="utf-8")
+            write_output(out, text + "\n")
             print(f"written to {out}")
 
     return app
