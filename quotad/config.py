@@ -37,6 +37,7 @@ from quotad.errors import ConfigError
 from quotad.notify.config import NotifyConfig
 from quotad.plugins.data_config import DataConfig
 from quotad.plugins.eval_config import EvalConfig
+from quotad.plugins.review_config import ReviewConfig
 from quotad.policies.config import PoliciesConfig
 
 __all__ = [
@@ -209,6 +210,8 @@ class Settings(BaseSettings):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     #: The built-in data plugin's section: weights of the ``quotad data match`` score.
     data: DataConfig = Field(default_factory=DataConfig)
+    #: The built-in review plugin's section: the office's logins.
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     @classmethod
