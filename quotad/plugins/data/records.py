@@ -346,7 +346,7 @@ def normalise_keys(raw: Mapping[str, object]) -> tuple[dict[str, object], list[F
     for key, value in raw.items():
         name = FIELD_ALIASES.get(key.strip().lower(), key.strip().lower())
         if name not in DATASET_FIELDS:
-            problems.append(FieldProblem(key, "unknown field"))
+            problems.append(FieldProblem(key if key.strip() else repr(key), "unknown field"))
         else:
             out[name] = value
     return out, problems
