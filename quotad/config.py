@@ -306,13 +306,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{_short(path)}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{_short(path)}: not usable TOML: arrays or tables nested too deeply") from None
 
 
 def load_config(path: Path | None = None) -> Settings:
     """Find, parse and validate the configuration; raise ``ConfigError`` naming every bad key."""
     env_path = os.environ.get("QUOTAD_CONFIG")
     explicit = path or (Path(env_path) if env_path else None)
-    chosen = explicit or (DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None)
+    try:
+        default_exists = DEFAULT_CONFIG_PATH.exists()
+    except OSError:  # /etc/quotad unreadable: reading the file will say so
+        default_exists = True
+    chosen = explicit or (DEFAULT_CONFIG_PATH if default_exists else None)
     if chosen is not None:
         try:
             _check_path_length(str(chosen))

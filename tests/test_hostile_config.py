@@ -216,3 +216,8 @@ def test_sighup_with_a_bad_file_keeps_the_daemon_and_its_configuration(
     assert running.proc.wait(PATIENCE_S) == 0
     running.wait_for("stopped")
     assert PASSWORD not in "".join(running.seen)
+
+
+def test_a_config_nested_too_deeply_is_a_clear_error(tmp_path: Path) -> None:
+    deep = toml(tmp_path, "x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert "nested too deeply" in refused(Cli(deep)("company", "list"))
