@@ -1,6 +1,6 @@
 """Property-based fuzzing of the data-import readers (CSV, JSON, CKAN) and the configuration reader.
 
-Through the real code paths on SQLite: a file is read (``read_rows``) and written (``import_rows`` in one
+Through the real code paths on SQLite and PostgreSQL: a file is read (``read_rows``) and written (``import_rows`` in one
 transaction, a savepoint per row) as ``quotad data import`` does. Properties: no exception but quotad's own
 escapes; a bad row is reported with its location (file, line/item/package), every row is either landed or
 reported; importing the same file again changes nothing. The configuration reader raises nothing but
@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,14 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
 
 from quotad.config import load_config
 from quotad.errors import ConfigError, QuotadError, UsageError
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.plugins.data.importer import ImportFormat, import_rows, read_rows
 from quotad.plugins.data.records import DATASET_FIELDS
-from tests.conftest import make_settings
+from tests.conftest import PG_URL, make_settings
 from tests.data_support import CKAN_SHOW
 from tests.fuzz_profiles import PROFILE
 
@@ -66,14 +67,26 @@ field_names = st.one_of(st.sampled_from(DATASET_FIELDS), st.sampled_from(["licen
 slugs = st.from_regex(r"\A[a-z][a-z0-9-]{0,12}\Z", fullmatch=True)
 
 
-@pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """One SQLite ledger for every example of the module (hypothesis re-runs a test body, not its fixtures)."""
-    path = tmp_path_factory.mktemp("fuzz") / "ledger.sqlite"
-    engine = create_ledger_engine(make_settings(f"sqlite:///{path}"))
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One ledger per database for every example of the module (hypothesis re-runs a test body, not its
+    fixtures): a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'ledger.sqlite'}"
+    else:
+        schema = f"fuzz_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    engine = create_ledger_engine(make_settings(url))
     upgrade(engine)
     yield engine
     engine.dispose()
+    if request.param == "postgres":
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="module")
