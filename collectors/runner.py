@@ -25,7 +25,22 @@ from typing import Protocol
 
 from quotad.errors import QuotadError
 
-__all__ = ["Captured", "CommandFailed", "CommandRunner", "SubprocessRunner", "run_captured"]
+__all__ = ["Captured", "CommandFailed", "CommandRunner", "SubprocessRunner", "child_environment", "run_captured"]
+
+#: What a scheduler command may see of quotad's environment: the process basics, locale and time zone, and the
+#: schedulers' own settings. Everything else stays behind, above all ``QUOTAD_DATABASE__PASSWORD`` and
+#: ``QUOTAD_NOTIFY__SMTP__PASSWORD``: ``sacct`` needs neither, and a child's environment is readable in
+#: ``/proc/PID/environ`` by its user and lands in core dumps.
+_ALLOWED_NAMES = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "LD_LIBRARY_PATH", "KRB5CCNAME"}
+)
+_ALLOWED_PREFIXES = ("LC_", "SLURM_", "SACCT_", "SQUEUE_", "SINFO_", "PBS_", "MUNGE_")
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a scheduler command: the allow-listed part of ours, plus ``extra`` (``SLURM_CONF``)."""
+    kept = {k: v for k, v in os.environ.items() if k in _ALLOWED_NAMES or k.startswith(_ALLOWED_PREFIXES)}
+    return {**kept, **(extra or {})}
 
 
 class CommandFailed(QuotadError):
@@ -49,7 +64,7 @@ class CommandRunner(Protocol):
 
 
 class SubprocessRunner:
-    """Runs the real command with ``env`` added to this process's environment."""
+    """Runs the real command with ``env`` added to the allow-listed part of this process's environment."""
 
     def stream(
         self, argv: Sequence[str], *, env: Mapping[str, str], timeout_s: float
@@ -65,7 +80,7 @@ class SubprocessRunner:
                     stdout=subprocess.PIPE,
                     stderr=err,
                     stdin=subprocess.DEVNULL,
-                    env={**os.environ, **env},
+                    env=child_environment(env),
                     text=True,
                     encoding="utf-8",
                     errors="replace",
@@ -106,7 +121,7 @@ class Captured:
 
 
 def run_captured(argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None) -> Captured:
-    """Run to completion with ``env`` added to this process's environment; see the module docstring."""
+    """Run to completion with ``env`` added to the allow-listed environment; see the module docstring."""
     args = list(argv)
     try:
         done = subprocess.run(
@@ -117,7 +132,7 @@ def run_captured(argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str
             timeout=timeout_s,
             check=False,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **env} if env else None,
+            env=child_environment(env),
         )
     except FileNotFoundError:
         raise CommandFailed(args, f"cannot run: {args[0]!r} not found") from None

@@ -39,6 +39,7 @@ from types import ModuleType
 from typing import Any
 
 from quotad.collectors.records import JobRecord
+from quotad.collectors.runner import child_environment
 from quotad.collectors.sacct import ClusterView
 from quotad.errors import InputError, QuotadError
 
@@ -76,7 +77,9 @@ class PyslurmQueryError(QuotadError):
 def running_slurm_version() -> str:
     """The running Slurm's version as ``sinfo --version`` prints it (``slurm 22.05.8``)."""
     try:
-        done = subprocess.run(["sinfo", "--version"], capture_output=True, text=True, timeout=30, check=True)
+        done = subprocess.run(
+            ["sinfo", "--version"], capture_output=True, text=True, timeout=30, check=True, env=child_environment()
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise BackendUnavailable(
             f"cannot tell which Slurm is running (sinfo --version failed: {exc}), so pyslurm's build cannot be "

@@ -37,6 +37,7 @@ from quotad.errors import ConfigError
 from quotad.notify.config import NotifyConfig
 from quotad.plugins.data_config import DataConfig
 from quotad.plugins.eval_config import EvalConfig
+from quotad.plugins.review_config import ReviewConfig
 from quotad.policies.config import PoliciesConfig
 
 __all__ = [
@@ -71,6 +72,25 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+#: Linux's limits (NAME_MAX, PATH_MAX): a longer path fails in the kernel with a bare ``OSError`` later.
+_NAME_MAX, _PATH_MAX = 255, 4096
+
+
+def _check_path_length(path: str) -> None:
+    longest = max((len(part.encode()) for part in path.split("/")), default=0)
+    if longest > _NAME_MAX or len(path.encode()) >= _PATH_MAX:
+        raise ValueError(
+            f"the path is too long for the file system ({len(path.encode())} bytes, longest name {longest}; "
+            f"at most {_NAME_MAX} per name and {_PATH_MAX - 1} in all)"
+        )
+
+
+def _short(path: object, keep: int = 120) -> str:
+    """A path cut in the middle for messages: a 5,000-character path must not fill the terminal."""
+    text = str(path)
+    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
+
+
 def default_database_url() -> str:
     """SQLite file in the XDG data dir: zero set-up for a single operator, PostgreSQL for production."""
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
@@ -89,7 +109,18 @@ class DatabaseConfig(_Section):
     def _known_backend(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("expected a SQLAlchemy URL starting with 'sqlite' or 'postgresql'")
+        if value.startswith("sqlite"):
+            _check_path_length(value.partition(":///")[2])
         return value
+
+    @model_validator(mode="after")
+    def _password_needs_a_server(self) -> DatabaseConfig:
+        if self.url.startswith("sqlite") and (self.password is not None or self.password_file is not None):
+            raise ValueError(
+                "a database password is set (QUOTAD_DATABASE__PASSWORD or database.password_file) but database.url "
+                "is SQLite, which takes no password: unset it, or point database.url at PostgreSQL"
+            )
+        return self
 
 
 class SacctConfig(_Section):
@@ -179,6 +210,8 @@ class Settings(BaseSettings):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     #: The built-in data plugin's section: weights of the ``quotad data match`` score.
     data: DataConfig = Field(default_factory=DataConfig)
+    #: The built-in review plugin's section: the office's logins.
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     source: str = Field(default="<defaults>", exclude=True)
 
     @classmethod
@@ -227,14 +260,35 @@ class Settings(BaseSettings):
         return None
 
 
+#: Key names whose values are secrets: a rejected value under one of them is never echoed back.
+_SECRET_KEYS = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
+#: Key names whose values are URLs, shown with their credentials as ``***``.
+_URL_KEYS = re.compile(r"url|dsn", re.IGNORECASE)
+#: Everything between the scheme and the last "@" (user and password, however oddly they are written).
+_URL_PASSWORD = re.compile(r"://.*@", re.DOTALL)
+_MASK = "://***@"
+
+
+def _shown_value(loc: tuple[Any, ...], value: object) -> str:
+    """`` = value`` for the message; a secret key's value hidden, a URL's credentials masked."""
+    if isinstance(value, dict | list):
+        return ""
+    names = [str(part) for part in loc]
+    if any(_SECRET_KEYS.search(name) for name in names):
+        return " = (value hidden: it may hold a secret)"
+    if isinstance(value, str) and any(_URL_KEYS.search(name) for name in names):
+        return f" = {_URL_PASSWORD.sub(_MASK, value)!r}"
+    return f" = {value!r}"
+
+
 def _problems(exc: ValidationError, source: str) -> list[str]:
+    """One line per problem. Values of secret-bearing keys (``url``, ``password`` ...) are never shown, and
+    pydantic's ``msg`` is used without its input, so a rejected ``postgres://u:PW@...`` cannot reach a log."""
     lines = []
-    for err in exc.errors():
+    for err in exc.errors(include_url=False, include_input=True):
         loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}"
-        lines.append(f"{source}: {loc}{shown}: {msg}")
+        lines.append(f"{source}: {loc}{_shown_value(err['loc'], err.get('input'))}: {msg}")
     return lines
 
 
@@ -243,18 +297,35 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read config file {_short(path)}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        # tomllib decodes the whole file as UTF-8 first; a Shift_JIS file from a Japanese desktop fails here.
+        raise ConfigError(
+            f"{_short(path)}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
+            "save the file as UTF-8 (Shift_JIS and other encodings are not read)"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{_short(path)}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{_short(path)}: not usable TOML: arrays or tables nested too deeply") from None
 
 
 def load_config(path: Path | None = None) -> Settings:
     """Find, parse and validate the configuration; raise ``ConfigError`` naming every bad key."""
     env_path = os.environ.get("QUOTAD_CONFIG")
     explicit = path or (Path(env_path) if env_path else None)
-    chosen = explicit or (DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None)
+    try:
+        default_exists = DEFAULT_CONFIG_PATH.exists()
+    except OSError:  # /etc/quotad unreadable: reading the file will say so
+        default_exists = True
+    chosen = explicit or (DEFAULT_CONFIG_PATH if default_exists else None)
+    if chosen is not None:
+        try:
+            _check_path_length(str(chosen))
+        except ValueError as exc:
+            raise ConfigError(f"cannot read config file {_short(chosen)}: {exc}") from None
     data: dict[str, Any] = _read_toml(chosen) if chosen else {}
-    source = str(chosen) if chosen else "<defaults>"
+    source = _short(chosen) if chosen else "<defaults>"
     database = data.get("database")
     if isinstance(database, dict) and "password" in database:
         raise ConfigError(

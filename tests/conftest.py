@@ -7,6 +7,7 @@ a real dependency of the suite: if it cannot be reached the PostgreSQL variants 
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -71,7 +72,9 @@ def config_file(tmp_path: Path, db_url: str) -> Path:
         f'\n[[clusters]]\nname = "{c["name"]}"\ndefault_gpu_type = "{c["default_gpu_type"]}"\ntimezone = "{c["timezone"]}"\n'
         for c in CLUSTERS
     )
-    path.write_text(f'[database]\nurl = "{db_url}"\n{clusters}', encoding="utf-8")
+    # the test process's login is the review office, as an operator's is on a real installation
+    office = f'[review]\noffice = ["{pwd.getpwuid(os.geteuid()).pw_name}"]\n'
+    path.write_text(f'[database]\nurl = "{db_url}"\n{office}{clusters}', encoding="utf-8")
     return path
 
 

@@ -185,7 +185,7 @@ def test_a_killed_poll_leaves_nothing_half_written(engine: Engine, settings: Set
             print({line(0, start="2026-11-29T00:00:00", end="2026-11-29T00:01:40", elapsed=100, gpus="gres/gpu=1", cluster="c1")!r}.replace("0|0|", f"{{i}}|{{i}}|", 1))
         sys.stdout.flush()
         open({str(marker)!r}, "w").close()
-        if os.environ.get("FAKE_HANG"):
+        if os.path.exists({str(tmp_path / "hang")!r}):  # a file, not an env var: sacct gets an allow-listed env
             time.sleep(120)
     """
     fake = script(tmp_path, "sacct", body)
@@ -194,7 +194,8 @@ def test_a_killed_poll_leaves_nothing_half_written(engine: Engine, settings: Set
         f'[database]\nurl = "{db_url}"\n[[clusters]]\nname = "c1"\ndefault_gpu_type = "h100"\n'
         f'[clusters.sacct]\ncommand = "{fake}"\n', encoding="utf-8")
     quotad = [sys.executable, "-m", "quotad", "-c", str(config), "collect", "slurm", "--since", "2026-11-01"]
-    proc = subprocess.Popen(quotad, env={**os.environ, "FAKE_HANG": "1"}, stdout=subprocess.PIPE,
+    (tmp_path / "hang").touch()
+    proc = subprocess.Popen(quotad, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
     while not marker.exists() and time.monotonic() < deadline:
@@ -207,6 +208,7 @@ def test_a_killed_poll_leaves_nothing_half_written(engine: Engine, settings: Set
     with engine.connect() as conn:
         assert collector_health(conn) == [] or collector_health(conn)[0].watermark is None
     marker.unlink()
+    (tmp_path / "hang").unlink()
     done = subprocess.run(quotad, capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0, done.stderr
     assert charged(engine) == 30000 * 100

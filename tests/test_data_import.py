@@ -134,3 +134,68 @@ def test_ckan_import(engine: Engine, cli: Any, tmp_path: Path) -> None:
     failed.write_text('{"success": false, "error": {"message": "Not found"}}', encoding="utf-8")
     refused = cli("data", "import", str(failed), "--format", "ckan")
     assert refused.exit_code == 2 and "failed CKAN API answer" in refused.stderr
+
+
+# -- hostile values: each one a row-level error naming file, row, id and field; the good rows still land ---------
+
+GOOD_ROW: dict[str, Any] = {
+    "id": "kumo-good",
+    "holder": "kumo-data",
+    "holder_name_en": "Kumo Data",
+    "title_en": "Good corpus",
+    "languages": ["ja"],
+    "modality": "text",
+    "licence": "CC-BY-4.0",
+    "access_mode": "download",
+    "price": "free",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("size_tokens", 10**25),
+        ("size_bytes", 10**25),
+        ("size_tokens", "99999999999999999999999T"),
+        ("size_bytes", "1" + "0" * 3000 + "GB"),
+        ("price", {"amount_minor": 10**25, "currency": "JPY"}),
+        ("price", "99999999999999999999999 JPY"),
+    ],
+)
+def test_a_too_large_number_is_a_row_error_and_the_good_row_lands(
+    engine: Engine, cli: Any, tmp_path: Path, field: str, value: Any
+) -> None:
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps([GOOD_ROW, {**GOOD_ROW, "id": "kumo-big", field: value}]), encoding="utf-8")
+    result = cli("data", "import", str(path), "--format", "json")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "1 created, 0 updated, 0 unchanged, 1 row(s) failed" in result.stdout
+    assert f"{path}: item 2 (kumo-big): {field}:" in result.stderr and "too large" in result.stderr
+    assert set(_datasets(cli)) == {"kumo-good"}
+
+
+def test_a_json_number_too_long_for_python_is_a_file_error(engine: Engine, cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "digits.json"
+    path.write_text('[{"id": "x", "size_tokens": ' + "9" * 5000 + "}]", encoding="utf-8")
+    result = cli("data", "import", str(path), "--format", "json")
+    assert result.exit_code == 2 and f"{path}: not usable JSON" in result.stderr
+
+
+def test_ckan_tags_that_are_not_a_list_are_a_row_error(engine: Engine, cli: Any, tmp_path: Path) -> None:
+    good = json.loads(CKAN_SHOW.read_text(encoding="utf-8"))["result"]
+    bad = {**good, "name": "tagged-by-number", "tags": 5}
+    path = tmp_path / "tags.json"
+    path.write_text(json.dumps([good, bad, {**good, "name": "tags-as-text", "tags": "a,b"}]), encoding="utf-8")
+    result = cli("data", "import", str(path), "--format", "ckan")
+    assert result.exit_code == 1 and "1 created, 0 updated, 0 unchanged, 2 row(s) failed" in result.stdout
+    assert f"{path}: package 2 (tagged-by-number): tags: expected a list" in result.stderr
+    assert f"{path}: package 3 (tags-as-text): tags: expected a list" in result.stderr
+    assert set(_datasets(cli)) == {"diet-minutes"}
+
+
+def test_a_csv_field_past_the_csv_limit_is_a_file_error(engine: Engine, cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    lines = CSV_FILE.read_text(encoding="utf-8").splitlines()
+    path.write_text(lines[0] + "\n" + lines[1] + "\n" + '"' + "x" * 200_000 + '"\n', encoding="utf-8")
+    result = cli("data", "import", str(path), "--format", "csv")
+    assert result.exit_code == 2 and f"{path}: line 3: cannot be read as CSV" in result.stderr

@@ -6,7 +6,9 @@ queueing, and SMTP with STARTTLS + AUTH and with implicit TLS."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -101,7 +103,9 @@ def test_crash_after_accept_sends_the_same_message_id_again(engine: Engine, smtp
         row_id = conn.scalar(select(OutboxMessage.id))
     assert row_id is not None
     # what deliver() does, up to the server's 250 — then the process dies before marking the row sent
-    row = _claim(engine, row_id, NOW)
+    claim = _claim(engine, row_id, NOW)
+    assert claim is not None
+    row, _ = claim
     transport = smtp(smtp_server.port)
     transport.send(row.sender, [row.recipients], row.raw.encode("ascii"))
     transport.close()
@@ -179,3 +183,60 @@ def test_implicit_tls(engine: Engine, tls_cert: tuple[Path, Path]) -> None:
         assert len(deliver(engine, transport, now=NOW, config=CONFIG).sent) == 1
     finally:
         server.stop()
+
+
+@dataclass
+class DropsAfterData(Mailbox):
+    """Takes the message, then drops the connection before its 250 (``drops`` times): did it arrive or not?"""
+
+    drops: int = 1_000_000
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.drops > 0:
+            self.drops -= 1
+            server.transport.close()
+        return reply
+
+
+def dropping_server(drops: int) -> Iterator[SmtpServer]:
+    server = SmtpServer(DropsAfterData(dedup=False, drops=drops), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_connection_lost_after_data_is_uncertain_and_retried_once_after_a_long_delay(engine: Engine) -> None:
+    config = OutboxConfig(retry_base_s=60, retry_max_s=600, lease_s=300, uncertain_retry_s=6 * 3600)
+    for server in dropping_server(drops=1_000_000):
+        queue(engine, "notice:9:1")
+        first = deliver(engine, smtp(server.port), now=NOW, config=config)
+        assert first.sent == () and len(first.retrying) == 1 and not first.stopped_early
+        with engine.connect() as conn:
+            (view,) = list_outbox(conn)
+        assert view.state == "uncertain" and view.next_attempt_at == NOW + 6 * 3600
+        assert "connection lost after DATA" in view.last_error
+        for later in (60, 120, 240, 600, 3600, 6 * 3600 - 1):  # the normal backoff would have retried at each
+            assert deliver(engine, smtp(server.port), now=NOW + later, config=config).retrying == ()
+        assert len(server.mailbox.transmissions) == 1
+        last = deliver(engine, smtp(server.port), now=NOW + 6 * 3600, config=config)  # the one retry
+        assert len(last.rejected) == 1
+        for later in (7 * 3600, 30 * 86400):
+            deliver(engine, smtp(server.port), now=NOW + later, config=config)
+        copies = server.mailbox.transmissions
+        assert len(copies) == 2 and copies[0].raw == copies[1].raw  # the same bytes, the same Message-ID
+        with engine.connect() as conn:
+            (view,) = list_outbox(conn)
+        assert view.state == "rejected" and "uncertain twice" in view.last_error and view.attempts == 2
+
+
+def test_an_uncertain_message_whose_retry_is_answered_is_sent(engine: Engine) -> None:
+    config = OutboxConfig(retry_base_s=60, retry_max_s=600, lease_s=300, uncertain_retry_s=3600)
+    for server in dropping_server(drops=1):
+        queue(engine, "notice:9:2")
+        deliver(engine, smtp(server.port), now=NOW, config=config)
+        assert states(engine) == {"notice:9:2": "uncertain"}
+        assert deliver(engine, smtp(server.port), now=NOW + 3600, config=config).sent != ()
+        assert states(engine) == {"notice:9:2": "sent"}
+        first, second = server.mailbox.transmissions
+        assert first.message["Message-ID"] == second.message["Message-ID"] and first.raw == second.raw

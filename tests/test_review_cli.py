@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pwd
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from sqlalchemy import Engine
 from tests.conftest import Cli
 
 MISSING = "999999"
+LOGIN = pwd.getpwuid(os.geteuid()).pw_name  # the review office in the test configuration (tests/conftest.py)
 
 
 def ok(cli: Cli, *args: str) -> Any:
@@ -176,7 +179,8 @@ def test_scoring_aggregation_decisions_and_sheets(cli: Cli, committee: dict[str,
 
     audit = json.loads(ok(cli, "review", "audit", "--entity", f"proposal:{sakura}", "--json").stdout)
     actions = {(e["actor"], e["action"]) for e in audit}
-    assert {("chair", "decision.record"), ("reviewer:alice", "score.set"), ("reviewer:bob", "score.set")} <= actions
+    chair = f"{LOGIN} (for chair)"  # --by is noted beside the login that did it, never instead of it
+    assert {(chair, "decision.record"), ("reviewer:alice", "score.set"), ("reviewer:bob", "score.set")} <= actions
 
 
 def test_closed_call_refuses_changes(cli: Cli, committee: dict[str, str]) -> None:
@@ -232,4 +236,4 @@ def test_unassign_withdraws_the_scores_and_keeps_them_in_the_audit(cli: Cli, com
     assert "not assigned" in refused(cli, "review", "unassign", "sel", "alice", sakura)
     audit = json.loads(ok(cli, "review", "audit", "--entity", f"proposal:{sakura}", "--json").stdout)
     removal = [e for e in audit if e["action"] == "assignment.remove"]
-    assert len(removal) == 1 and removal[0]["actor"] == "chair"
+    assert len(removal) == 1 and removal[0]["actor"] == f"{LOGIN} (for chair)"

@@ -121,7 +121,8 @@ def test_public_content_is_there(site: Path) -> None:
     assert "Japanese MT-Bench" in results and "JCommonsenseQA" in results
     compute = files[site / "en" / "compute.html"]
     assert "Sakura AI" in compute and "Fuji Labs" not in compute and ">100<" in compute  # sakura publishes its figures
-    assert "1,636" in compute and "2026-11" in compute  # programme total (public) and the month
+    # fuji is the only undisclosed company with use: the total (1,636) minus sakura's 100 would be fuji's figure
+    assert "1,636" not in compute and "2026-11" in compute and "withheld" in compute
     news = files[site / "ja" / "news.html"]
     assert "第2期の公募を開始しました" in news and "<p>詳細は募集要項をご覧ください。</p>" in news
     assert "予定されているイベントはありません。" in news  # the events hook, empty until a community plugin fills it
@@ -165,6 +166,32 @@ def test_site_cli(plugin_cli: PluginCli, ledger: Engine, settings: Settings, tmp
     assert built.exit_code == 0, built.output
     assert "12 files" in built.stdout and "Notice" in (out / "en" / "news.html").read_text(encoding="utf-8")
     assert "1,536" not in (out / "en" / "compute.html").read_text(encoding="utf-8")
+
+
+def test_no_private_figure_by_subtraction_through_site_build(
+    plugin_cli: PluginCli, ledger: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Totals are withheld while exactly one undisclosed company used compute; published again with two."""
+    seed_programme(ledger, settings)  # sakura 100 GPU-h, fuji 1,536.44 GPU-h, kumo none; all in 2026-11
+    out = tmp_path / "public"
+
+    def pages() -> str:
+        built = plugin_cli("site", "build", str(out), "--now", "2026-11-25T00:00:00")
+        assert built.exit_code == 0, built.output
+        return "".join(p.read_text(encoding="utf-8") for p in sorted(out.rglob("*.html")))
+
+    assert plugin_cli("site", "company", "set", "sakura", "--public").exit_code == 0
+    text = pages()
+    assert ">100<" in text  # sakura's own figure
+    assert "1,636" not in text and "1,536" not in text and "1536" not in text  # neither total nor difference
+    assert "<dd>—</dd>" in text and '<td class="num">—</td>' in text and "subtracting the published" in text
+    assert plugin_cli("site", "company", "set", "sakura", "--private").exit_code == 0
+    text = pages()  # two undisclosed companies used compute: the total is a sum nobody can split
+    assert "1,636" in text and ">100<" not in text and "subtracting the published" not in text
+    assert plugin_cli("site", "company", "set", "fuji", "--public").exit_code == 0
+    assert plugin_cli("site", "company", "set", "sakura", "--public").exit_code == 0
+    text = pages()  # everyone with use publishes: the total is their own sum
+    assert "1,636" in text and "1,536" in text and "subtracting the published" not in text
 
 
 # --- headless Chromium ---------------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def outbox_table(messages: list[OutboxView], tz: str) -> Table:
 @app.command("outbox")
 def outbox_cmd(
     ctx: typer.Context,
-    state_filter: str | None = typer.Option(None, "--state", help="queued, sending, sent or rejected."),
+    state_filter: str | None = typer.Option(None, "--state", help="queued, sending, uncertain, sent or rejected."),
     fmt: str = FormatOption,
     as_json: bool = JsonOption,
 ) -> None:

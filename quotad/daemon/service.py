@@ -16,10 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 
 from quotad.collectors.runner import CommandRunner, SubprocessRunner
 from quotad.config import Settings
@@ -37,6 +38,9 @@ from quotad.metrics.snapshot import SnapshotCache
 __all__ = ["Daemon", "run_daemon"]
 
 log = logging.getLogger("quotad.daemon")
+
+#: How often the main thread wakes to run pending signal handlers (see ``Daemon.serve``).
+_SIGNAL_POLL_S = 0.5
 
 
 class Daemon:
@@ -108,9 +112,17 @@ class Daemon:
         return bound
 
     def serve(self, requests: SimpleQueue[Request]) -> None:
-        """Act on signal requests until one asks to stop."""
+        """Act on signal requests until one asks to stop.
+
+        The wait wakes every ``_SIGNAL_POLL_S``: a signal the kernel hands to another thread (the scheduler's,
+        the listener's) only marks Python's handler as pending, and the handler runs when the *main* thread
+        next executes bytecode. A wait with no timeout could then sleep through SIGHUP and SIGTERM for ever.
+        """
         while True:
-            request = requests.get()
+            try:
+                request = requests.get(timeout=_SIGNAL_POLL_S)
+            except Empty:
+                continue
             if request is Request.STOP:
                 log.info("stop requested: finishing running jobs")
                 return
@@ -132,7 +144,7 @@ class Daemon:
             ("daemon.max_workers", old_config.max_workers, config.max_workers),
             ("daemon.metrics_max_age_s", old_config.metrics_max_age_s, config.metrics_max_age_s),
             ("daemon.telemetry_stale_s", old_config.telemetry_stale_s, config.telemetry_stale_s),
-            ("database.url", old.database.url, new.database.url),
+            ("database.url", _masked_url(old.database.url), _masked_url(new.database.url)),
         ):
             if before != after and not (what == "daemon.listen" and self._listen):
                 log.warning("reload: %s changed from %r to %r; takes effect at the next restart", what, before, after)
@@ -164,6 +176,14 @@ class Daemon:
 
     def _context(self, job: ScheduledJob) -> JobContext:
         return JobContext(self._engine, self.settings(), self._clock, job.cluster)
+
+
+def _masked_url(url: str) -> str:
+    """The URL with any password as ``***``: the reload log must not carry a password typed into the URL."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(an unparsable URL, not shown)"
 
 
 def run_daemon(

@@ -78,6 +78,9 @@ class OutboxConfig(_Section):
     lease_s: PositiveInt = 600
     #: Messages per delivery run.
     batch: PositiveInt = 200
+    #: After a connection lost between DATA and the server's reply (the server may have the message), the one
+    #: further attempt waits this long instead of the backoff; an uncertain retry is not retried again.
+    uncertain_retry_s: PositiveInt = 6 * 3600
 
 
 class CalendarConfig(_Section):

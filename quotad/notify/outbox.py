@@ -1,5 +1,7 @@
 """The outbox: every message is a row first, and is sent from the row — queued -> sending -> sent.
 
+**Delivery is at-least-once.** A message can reach a recipient twice; it is never silently lost.
+
 Why a table and not "send, then remember": the directive engine marks a directive notified in the same
 transaction as it queues the message, so a notice is never decided without being kept, and the SMTP server
 being down loses nothing — delivery retries with exponential backoff (``retry_base_s × 2^(n−1)``, capped
@@ -9,14 +11,22 @@ at ``retry_max_s``), forever, until the server takes the message (``sent``) or r
 Idempotency: a row is keyed by ``dedup_key`` ("notice:42:3", "digest:acme:2026-11-20", "weekly:2026-W47"),
 so queueing the same thing twice is a no-op, and by its Message-ID, fixed when the row is created.
 
-Crash safety, and the edge that remains. Each message is claimed (``sending``, attempt counted, claim time
-recorded) in its own committed transaction before the SMTP transaction starts, and marked ``sent`` in
-another right after the server's final 250. A process that dies in between leaves the row ``sending``;
-after ``lease_s`` it is taken to be interrupted and sent again — with the very same bytes and Message-ID.
-A receiving system that suppresses duplicate Message-IDs (Gmail, Exchange Online, Sieve ``duplicate``
-[RFC 7352], ``formail -D``) then delivers it once. One that does not may show it twice: delivery is
-at-least-once, and the window is the time between the server's 250 and our commit (milliseconds), not the
-whole send. Two delivery processes never send the same row: the claim is a conditional UPDATE.
+Where duplicates come from. Each message is claimed (``sending``, attempt counted, claim time recorded) in
+its own committed transaction before the SMTP transaction starts, and marked ``sent`` in another right after
+the server's final 250. Two things can leave us not knowing whether the server took a message:
+
+- The process dies between the server's 250 and our commit. The row stays ``sending``; after ``lease_s`` it
+  is taken to be interrupted and sent again.
+- The connection is lost after the message was handed over with DATA and before the server's reply (a server
+  or network fault, a timeout on a slow server). The server may well have delivered it. The row is marked
+  ``uncertain`` and tried **once** more after ``uncertain_retry_s`` (hours, not the minutes of the backoff,
+  which could mean one more copy per attempt); if that attempt is uncertain too, the row is ``rejected`` with
+  the reason, for an operator to check with the recipient and ``requeue`` if it did not arrive.
+
+Every copy carries the very same bytes and Message-ID, fixed when the row was queued. A receiving system that
+suppresses duplicate Message-IDs (Gmail, Exchange Online, Sieve ``duplicate`` [RFC 7352], ``formail -D``)
+then shows it once; one that does not may show it twice. Two delivery processes never send the same row at
+once: the claim is a conditional UPDATE.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from quotad.directives.models import OutboxMessage
 from quotad.errors import LedgerError, NotFoundError, UsageError
 from quotad.notify.config import OutboxConfig
-from quotad.notify.smtp import PermanentSendError, TransientSendError, Transport
+from quotad.notify.smtp import PermanentSendError, TransientSendError, Transport, UncertainSendError
 
 __all__ = [
     "DeliveryReport",
@@ -49,7 +59,9 @@ __all__ = [
 
 log = logging.getLogger("quotad.notify")
 
-OutboxState = Literal["queued", "sending", "sent", "rejected"]
+OutboxState = Literal["queued", "sending", "uncertain", "sent", "rejected"]
+#: States a delivery run picks up when due: "uncertain" waits for its single retry.
+_DUE_STATES = ("queued", "uncertain")
 
 
 def _table() -> Table:
@@ -172,17 +184,21 @@ def _recover(engine: Engine, now: int, config: OutboxConfig) -> int:
     return int(result.rowcount or 0)
 
 
-def _claim(engine: Engine, row_id: int, now: int) -> Any | None:
+def _claim(engine: Engine, row_id: int, now: int) -> tuple[Any, bool] | None:
+    """The claimed row and whether it was ``uncertain`` before (its one retry), or None if another took it."""
     table = _table()
     with engine.begin() as conn:
+        before = conn.scalar(select(table.c.state).where(table.c.id == row_id))
+        if before not in _DUE_STATES:
+            return None
         claimed = conn.execute(
             update(table)
-            .where(table.c.id == row_id, table.c.state == "queued")
+            .where(table.c.id == row_id, table.c.state == before)
             .values(state="sending", claimed_at=now, attempts=table.c.attempts + 1)
         )
         if not claimed.rowcount:
             return None
-        return conn.execute(select(table).where(table.c.id == row_id)).first()
+        return conn.execute(select(table).where(table.c.id == row_id)).first(), before == "uncertain"
 
 
 def _finish(engine: Engine, row_id: int, **values: Any) -> None:
@@ -206,15 +222,16 @@ def deliver(engine: Engine, transport: Transport, *, now: int, config: OutboxCon
         with engine.connect() as conn:
             due: Sequence[int] = conn.scalars(
                 select(table.c.id)
-                .where(table.c.state == "queued", table.c.next_attempt_at <= now)
+                .where(table.c.state.in_(_DUE_STATES), table.c.next_attempt_at <= now)
                 .order_by(table.c.next_attempt_at, table.c.id)
                 .limit(config.batch)
             ).all()
         stopped = False
         for row_id in due:
-            row = _claim(engine, row_id, now)
-            if row is None:
+            claim = _claim(engine, row_id, now)
+            if claim is None:
                 continue
+            row, was_uncertain = claim
             recipients = [r for r in row.recipients.split(",") if r]
             try:
                 refused = transport.send(row.sender, recipients, row.raw.encode("ascii"))
@@ -222,6 +239,20 @@ def deliver(engine: Engine, transport: Transport, *, now: int, config: OutboxCon
                 _finish(engine, row_id, state="rejected", last_error=str(exc), claimed_at=None)
                 rejected.append(row.message_id)
                 log.error("outbox: %s rejected for good: %s", row.message_id, exc)
+                continue
+            except UncertainSendError as exc:
+                if was_uncertain:
+                    reason = f"uncertain twice, not sent again automatically (check with the recipient): {exc}"
+                    _finish(engine, row_id, state="rejected", last_error=reason, claimed_at=None)
+                    rejected.append(row.message_id)
+                    log.error("outbox: %s %s", row.message_id, reason)
+                else:
+                    wait = config.uncertain_retry_s
+                    _finish(engine, row_id, state="uncertain", last_error=str(exc), next_attempt_at=now + wait,
+                            claimed_at=None)
+                    retrying.append(row.message_id)
+                    log.warning("outbox: %s may or may not have been delivered; one more attempt in %d s: %s",
+                                row.message_id, wait, exc)
                 continue
             except TransientSendError as exc:
                 wait = backoff_s(row.attempts, config)

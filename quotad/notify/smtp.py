@@ -6,6 +6,11 @@ password being rotated) — is ``TransientSendError`` and the message is retried
 refusal of this very message (every recipient refused, the data refused) is ``PermanentSendError``, and
 the message is kept as "rejected" with the server's words for an operator to look at.
 
+A third kind sits between them: the connection lost once the message was handed over with DATA and before
+the server's final reply (``UncertainSendError``). The server may have taken the message or not; nobody can
+tell, so the outbox neither marks it sent nor retries it at the usual backoff (each retry could be one more
+copy in the inbox) — see ``quotad.notify.outbox``.
+
 The connection is opened on the first message and reused for the batch (``SmtpTransport`` is a context
 manager); the constructor only stores its arguments. A connection whose set-up fails half-way (TLS, AUTH)
 is closed before the error is raised.
@@ -17,12 +22,22 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from quotad.errors import QuotadError
 from quotad.notify.config import SmtpConfig
 
-__all__ = ["PermanentSendError", "SendError", "SmtpTransport", "TransientSendError", "Transport"]
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+__all__ = [
+    "PermanentSendError",
+    "SendError",
+    "SmtpTransport",
+    "TransientSendError",
+    "Transport",
+    "UncertainSendError",
+]
 
 
 class SendError(QuotadError):
@@ -39,6 +54,30 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """The server refused this message for good (5xx)."""
+
+
+class UncertainSendError(TransientSendError):
+    """The connection was lost after DATA and before the final reply: the message may have been delivered."""
+
+
+class _SMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` that notes when ``sendmail`` reaches DATA, so a lost connection can be placed."""
+
+    in_data = False
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        self.in_data = True
+        return super().data(msg)
+
+
+class _SMTPSSL(smtplib.SMTP_SSL):
+    """The same for implicit TLS."""
+
+    in_data = False
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        self.in_data = True
+        return super().data(msg)
 
 
 class Transport(Protocol):
@@ -60,7 +99,7 @@ class SmtpTransport:
     def __init__(self, config: SmtpConfig, *, password: str | None) -> None:
         self.config = config
         self.password = password
-        self._conn: smtplib.SMTP | None = None
+        self._conn: _SMTP | _SMTPSSL | None = None
 
     def __enter__(self) -> SmtpTransport:
         return self
@@ -81,14 +120,14 @@ class SmtpTransport:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self) -> _SMTP | _SMTPSSL:
         cfg = self.config
         if cfg.security == "ssl":
-            return smtplib.SMTP_SSL(
+            return _SMTPSSL(
                 cfg.host, cfg.resolved_port, local_hostname=cfg.local_hostname, timeout=cfg.timeout_s,
                 context=self._tls(),
             )
-        return smtplib.SMTP(cfg.host, cfg.resolved_port, local_hostname=cfg.local_hostname, timeout=cfg.timeout_s)
+        return _SMTP(cfg.host, cfg.resolved_port, local_hostname=cfg.local_hostname, timeout=cfg.timeout_s)
 
     def _setup(self, conn: smtplib.SMTP) -> None:
         cfg = self.config
@@ -101,8 +140,8 @@ class SmtpTransport:
         if cfg.username:
             conn.login(cfg.username, self.password or "")
 
-    def _connect(self) -> smtplib.SMTP:
-        conn: smtplib.SMTP | None = None
+    def _connect(self) -> _SMTP | _SMTPSSL:
+        conn: _SMTP | _SMTPSSL | None = None
         try:
             conn = self._open()
             self._setup(conn)
@@ -129,6 +168,7 @@ class SmtpTransport:
     def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> dict[str, str]:
         if self._conn is None:
             self._conn = self._connect()
+        self._conn.in_data = False
         try:
             refused = self._conn.sendmail(sender, list(recipients), raw)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -142,7 +182,12 @@ class SmtpTransport:
             kind = PermanentSendError if exc.smtp_code >= 500 else TransientSendError
             raise kind(_reply(exc.smtp_code, exc.smtp_error), code=exc.smtp_code) from exc
         except (smtplib.SMTPException, OSError) as exc:
+            after_data = self._conn is not None and self._conn.in_data
             self.close()
+            if after_data:
+                raise UncertainSendError(
+                    f"connection lost after DATA, before the server's reply (it may have the message): {exc}"
+                ) from exc
             raise TransientSendError(f"connection lost while sending: {exc}") from exc
         return {rcpt: _reply(code, msg) for rcpt, (code, msg) in refused.items()}
 

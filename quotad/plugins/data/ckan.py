@@ -111,9 +111,9 @@ def _size_bytes(resources: Any) -> int | None:
         size = res.get("size") if isinstance(res, dict) else None
         if isinstance(size, int) and not isinstance(size, bool):
             sizes.append(size)
-        elif isinstance(size, str) and size.strip().isdigit():
+        elif isinstance(size, str) and size.strip().isascii() and size.strip().isdigit() and len(size.strip()) < 40:
             sizes.append(int(size))
-    return sum(sizes) if sizes else None
+    return sum(sizes) if sizes else None  # a sum past what the ledger holds is refused by ``parse_size``
 
 
 def package_to_raw(pkg: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
@@ -140,9 +140,13 @@ def package_to_raw(pkg: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
     raw["url"] = pkg.get("url") or ""
     raw.update(_licence(pkg))
     raw["size_bytes"] = _size_bytes(pkg.get("resources"))
-    tags = [t.get("name") for t in pkg.get("tags") or [] if isinstance(t, dict) and t.get("name")]
-    if tags:
-        raw["domains"] = tags
+    tag_list = pkg.get("tags") or []
+    if isinstance(tag_list, list):
+        tags = [t.get("name") for t in tag_list if isinstance(t, dict) and t.get("name")]
+        if tags:
+            raw["domains"] = tags
+    else:
+        problems.append(FieldProblem("tags", f"expected a list of {{name: ...}}, got {type(tag_list).__name__}"))
     if pkg.get("language"):
         raw["languages"] = pkg["language"]
     raw["access_mode"] = "download"

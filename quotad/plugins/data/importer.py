@@ -91,12 +91,15 @@ def _csv_rows(path: Path, text: str) -> list[RawRow]:
         )
     rows = []
     start = reader.line_num + 1
-    for record in reader:
-        extra = record.pop(None, None)
-        problems = (FieldProblem("row", f"{len(extra)} more field(s) than the header"),) if extra else ()
-        if any((v or "").strip() for v in record.values()) or problems:
-            rows.append(RawRow(f"line {start}", record, problems))
-        start = reader.line_num + 1
+    try:
+        for record in reader:
+            extra = record.pop(None, None)
+            problems = (FieldProblem("row", f"{len(extra)} more field(s) than the header"),) if extra else ()
+            if any((v or "").strip() for v in record.values()) or problems:
+                rows.append(RawRow(f"line {start}", record, problems))
+            start = reader.line_num + 1
+    except csv.Error as exc:  # a field past the csv module's size limit: the rest of the file cannot be split
+        raise UsageError(f"{path}: line {start}: cannot be read as CSV: {exc}") from exc
     return rows
 
 
@@ -105,6 +108,10 @@ def _json_payload(path: Path, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply to be a dataset list") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's limit on int from text)
+        raise UsageError(f"{path}: not usable JSON: {exc}") from exc
 
 
 def _json_rows(path: Path, text: str) -> list[RawRow]:
@@ -171,7 +178,7 @@ def import_rows(conn: Connection, rows: Sequence[RawRow], *, source: str, kind: 
         savepoint = conn.begin_nested()
         try:
             outcome = upsert_dataset(conn, record, source=kind, now=now)
-        except (QuotadError, SQLAlchemyError) as exc:
+        except (QuotadError, SQLAlchemyError, OverflowError) as exc:
             savepoint.rollback()
             field_name = "holder" if isinstance(exc, QuotadError) else "row"
             message = (

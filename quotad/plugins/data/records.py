@@ -56,6 +56,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: ISO 4217 codes a data price is likely to be quoted in; a typo such as "YEN" is refused rather than stored.
 CURRENCIES = frozenset(["JPY", "USD", "EUR", "GBP", "CNY", "KRW", "TWD", "HKD", "SGD", "AUD", "CAD", "CHF", "INR"])
 _LIST_SEP = re.compile(r"[;,|]")
+#: The largest whole number the ledger stores (a signed 64-bit column on SQLite and PostgreSQL alike): a
+#: larger size or price is refused as the row's problem instead of failing the write with ``OverflowError``.
+MAX_STORED_INT = 2**63 - 1
 
 #: Every key a dataset row may carry (CSV header, JSON object); ``license`` is accepted for ``licence``.
 DATASET_FIELDS = (
@@ -146,6 +149,12 @@ class DatasetRecord:
 
 
 # -- value parsers: each raises ValueError with a message that names the value and what was expected --------
+
+
+def _short(value: object, keep: int = 40) -> str:
+    """``repr`` of a value cut to ``keep`` characters: a 10,000-digit number must not fill the error report."""
+    text = repr(value)
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def _text(value: object) -> str:
@@ -255,9 +264,13 @@ def parse_size(value: object, *, unit: str) -> int | None:
     table = _TOKEN_SUFFIX if unit == "tokens" else _BYTE_SUFFIX
     if suffix and suffix not in table:
         raise ValueError(f"unknown suffix {suffix!r}: expected one of {', '.join(table)}")
+    if number.adjusted() > 30:  # decided before scaling: "1e999999999" must not be multiplied out
+        raise ValueError(f"{_short(value)} is too large: at most {MAX_STORED_INT} {unit}")
     scaled = number * table.get(suffix, 1)
     if scaled != scaled.to_integral_value() or scaled < 0:
-        raise ValueError(f"{value!r} is not a whole, non-negative number of {unit}")
+        raise ValueError(f"{_short(value)} is not a whole, non-negative number of {unit}")
+    if scaled > MAX_STORED_INT:
+        raise ValueError(f"{_short(value)} is too large: at most {MAX_STORED_INT} {unit}")
     return int(scaled)
 
 
@@ -267,6 +280,8 @@ def parse_price(value: object) -> Price:
         amount, currency = value.get("amount_minor"), _text(value.get("currency")).upper()
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise ValueError("amount_minor: expected a non-negative integer")
+        if amount > MAX_STORED_INT:
+            raise ValueError(f"amount_minor: too large: at most {MAX_STORED_INT}")
         if amount and currency not in CURRENCIES:
             raise ValueError(f"currency {currency!r}: expected one of {', '.join(sorted(CURRENCIES))}")
         return Price(amount, currency if amount else "")
@@ -276,10 +291,12 @@ def parse_price(value: object) -> Price:
     if text.lower() == "free":
         return Price(0)
     parts = text.split()
-    if len(parts) != 2 or not parts[0].isdigit():
+    if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit()):
         raise ValueError(f"{text!r}: expected free, on request, or an integer amount in minor units and a currency")
     if parts[1].upper() not in CURRENCIES:
         raise ValueError(f"currency {parts[1]!r}: expected one of {', '.join(sorted(CURRENCIES))}")
+    if len(parts[0]) > 19 or int(parts[0]) > MAX_STORED_INT:
+        raise ValueError(f"{_short(parts[0])}: too large: at most {MAX_STORED_INT} minor units")
     amount = int(parts[0])
     return Price(amount, parts[1].upper() if amount else "")
 
@@ -329,7 +346,7 @@ def normalise_keys(raw: Mapping[str, object]) -> tuple[dict[str, object], list[F
     for key, value in raw.items():
         name = FIELD_ALIASES.get(key.strip().lower(), key.strip().lower())
         if name not in DATASET_FIELDS:
-            problems.append(FieldProblem(key, "unknown field"))
+            problems.append(FieldProblem(key if key.strip() else repr(key), "unknown field"))
         else:
             out[name] = value
     return out, problems

@@ -13,10 +13,17 @@ Rules, enforced here and nowhere else (the CLI and the sheets only call this mod
   confidentiality text sees nothing in the call.
 - **Committee figures.** Scores given before a conflict became known stay stored but are left out of
   aggregation (``committee_scores``), so a late-discovered conflict cannot weigh on the outcome.
+- **Who is asking.** The reviewer is the OS login of the process (``Caller``), never a name typed on the command
+  line: ``$USER`` can be set by anyone, the effective uid's passwd entry cannot. Only logins listed in
+  ``[review] office`` see the office views and may act for a reviewer (``--as``), and each such act is audited.
+  A conflicted proposal is hidden *before* the attestation check, so even a reviewer who has not attested the
+  call gets the missing-id answer for it, not a message naming its call.
 """
 
 from __future__ import annotations
 
+import os
+import pwd
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -57,6 +64,7 @@ from quotad.plugins.review.store import (
 __all__ = [
     "AssignmentRow",
     "AttestationRequired",
+    "Caller",
     "ConflictReason",
     "Refusal",
     "ReviewerAccess",
@@ -65,6 +73,8 @@ __all__ = [
     "assignments",
     "committee_scores",
     "conflict_map",
+    "own_conflicts",
+    "record_acting",
     "record_refusals",
     "unassign",
 ]
@@ -110,6 +120,77 @@ class AssignmentRow:
     assigned_by: str
     scored: int
     conflicted: bool
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person running the command: their OS login, and whether ``[review] office`` lists it."""
+
+    login: str
+    office: bool
+
+    @classmethod
+    def of_process(cls, office_logins: Iterable[str]) -> Caller:
+        """From the effective uid's passwd entry (not ``$USER``, which anyone can set)."""
+        uid = os.geteuid()
+        try:
+            login = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            login = f"uid:{uid}"  # no passwd entry (a bare container): matches no reviewer and no office login
+        return cls(login, login in set(office_logins))
+
+    def reviewer(self, requested: str | None) -> str | None:
+        """The reviewer to act as, or None for the office view.
+
+        Without ``--as`` an office operator gets the office view and anyone else is the reviewer of their
+        login; ``--as`` naming someone else is for office operators only.
+        """
+        if requested is None:
+            return None if self.office else self.login
+        if requested != self.login and not self.office:
+            raise UsageError(
+                f"you are logged in as {self.login!r}: only the review office ([review] office in the "
+                f"configuration) may act for reviewer {requested!r}"
+            )
+        return requested
+
+    def require_office(self, what: str) -> None:
+        if not self.office:
+            raise UsageError(
+                f"{what} is for the review office: login {self.login!r} is not listed in [review] office "
+                "(reviewers see their own proposals, documents and sheet as themselves)"
+            )
+
+    def actor(self, by: str | None = None) -> str:
+        """The audit log's actor for an office action: the login, with ``--by`` (whom it was done for) noted."""
+        return self.login if not by or by == self.login else f"{self.login} (for {by})"
+
+
+def record_acting(conn: Connection, caller: Caller, reviewer_id: str, call_id: str, action: str, *, now: int) -> None:
+    """Audit an office operator acting as a reviewer (``--as``); nothing is recorded for reviewers themselves."""
+    if reviewer_id == caller.login:
+        return
+    audit.record(
+        conn,
+        actor=f"office:{caller.login}",
+        action="access.as_reviewer",
+        entity=f"reviewer:{reviewer_id}",
+        now=now,
+        after={"call": call_id, "command": action},
+    )
+
+
+def own_conflicts(conn: Connection, reviewer_id: str) -> list[ConflictReason]:
+    """A reviewer's own view of their conflicts: what was declared or pinned, with no proposal id.
+
+    The automatic ones are left out and proposal ids blanked (0): both would tell the reviewer which
+    companies have proposals in a call, which is what a conflict is meant to keep from them.
+    """
+    get_reviewer(conn, reviewer_id)
+    return [
+        ConflictReason(c.reviewer_id, 0, c.type, c.source, f"company {c.company_id}" if c.company_id else c.note)
+        for c in stored_conflicts(conn, reviewer_id)
+    ]
 
 
 def _normal(text: str) -> str:
@@ -311,6 +392,29 @@ class ReviewerAccess:
     reviewer: Reviewer
     call: Call
     refusals: list[Refusal] = field(default_factory=list)
+
+    @classmethod
+    def for_proposal(
+        cls,
+        conn: Connection,
+        view: LedgerView,
+        reviewer_id: str,
+        proposal_id: int,
+        action: str,
+        refusals: list[Refusal] | None = None,
+    ) -> ReviewerAccess:
+        """The reviewer's access to the call of ``proposal_id``; a missing or conflicted proposal is the same
+        ``NotFoundError``, decided before the attestation check (whose message names the call)."""
+        reviewer = get_reviewer(conn, reviewer_id)
+        try:
+            proposal = get_proposal(conn, proposal_id)
+        except UsageError:
+            raise proposal_not_found(proposal_id) from None
+        if conflict_map(conn, view, [reviewer], [proposal]):
+            if refusals is not None:
+                refusals.append(Refusal(reviewer.id, proposal.call_id, proposal_id, action))
+            raise proposal_not_found(proposal_id)
+        return cls.open(conn, view, reviewer.id, proposal.call_id, refusals)
 
     @classmethod
     def open(

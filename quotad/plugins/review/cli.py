@@ -1,8 +1,11 @@
 """``quotad review``: calls and rubrics, proposals and documents, reviewers and conflicts, assignment, scores,
 committee figures, decisions, the audit log and the sheets. Thin: every rule lives in the modules it calls.
 
-Reviewer-scoped commands take ``--reviewer ID`` and go through ``access.ReviewerAccess``; refused attempts
-(conflicts) are written to the audit log in a transaction of their own after the command's read.
+Who runs a command decides what it shows (``access.Caller``): a reviewer is the OS login of the process; an
+office operator (``[review] office``) gets the office views and may act for a reviewer with ``--as ID``
+(``--reviewer`` is the same option), audited. Reviewer-scoped commands go through ``access.ReviewerAccess``;
+refused attempts (conflicts) and office acts-as are written to the audit log in a transaction of their own
+after the command's read.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from pathlib import Path
 import typer
 from sqlalchemy import Connection
 
-from quotad.cli.context import FormatOption, JsonOption, NowOption, operator_name, parse_now, pick_choice, pick_format
+from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_choice, pick_format
 from quotad.errors import UsageError
+from quotad.outputs import write_output
 from quotad.plugins.api import Host, LedgerView, PluginContext, plugin_context
 from quotad.plugins.review import access, audit, pack, people, store
 from quotad.plugins.review.committee import Summary, call_aggregation, reviewer_sheet, summary
@@ -49,35 +53,56 @@ def _day(pc: PluginContext, text: str | None, option: str, *, end: bool = False)
         raise UsageError(f"{option} {text!r}: expected YYYY-MM-DD") from None
 
 
-ByOption = typer.Option(None, "--by", help="Who makes the change, for the audit log [default: login name].")
-ReviewerOption = typer.Option(None, "--reviewer", help="Act as this reviewer: only what they may see.")
+ByOption = typer.Option(None, "--by", help="On whose behalf, noted beside your login in the audit log.")
+ReviewerOption = typer.Option(
+    None,
+    "--as",
+    "--reviewer",
+    help="Office operators: act as this reviewer (audited). Others always act as their own login.",
+)
 ThresholdOption = typer.Option(
     DEFAULT_THRESHOLD, "--threshold", help="Flag proposals whose reviewer totals' population SD exceeds this."
 )
 
 
+def _caller(pc: PluginContext) -> access.Caller:
+    return access.Caller.of_process(pc.settings.review.office)
+
+
+def _office(pc: PluginContext, what: str) -> access.Caller:
+    caller = _caller(pc)
+    caller.require_office(what)
+    return caller
+
+
 @contextmanager
 def _as_reviewer(
-    pc: PluginContext, reviewer_id: str, call_id: str, *, write: bool = False
+    pc: PluginContext,
+    caller: access.Caller,
+    reviewer_id: str,
+    *,
+    call_id: str | None = None,
+    proposal_id: int | None = None,
+    action: str,
+    write: bool = False,
 ) -> Iterator[access.ReviewerAccess]:
-    """The reviewer's access on a read (or write) transaction; refusals audited afterwards, even on failure."""
+    """The reviewer's access to a call (or to the call of ``proposal_id``) on a read (or write) transaction;
+    refusals and an office operator's acting-as are audited afterwards, even on failure."""
     refusals: list[access.Refusal] = []
+    where = call_id or ""
     try:
         with pc.writing() if write else pc.reading() as (conn, view):
-            yield access.ReviewerAccess.open(conn, view, reviewer_id, call_id, refusals)
+            if proposal_id is not None:
+                acc = access.ReviewerAccess.for_proposal(conn, view, reviewer_id, proposal_id, action, refusals)
+            else:
+                acc = access.ReviewerAccess.open(conn, view, reviewer_id, where, refusals)
+            where = acc.call.id
+            yield acc
     finally:
-        if refusals:
+        if refusals or reviewer_id != caller.login:
             with pc.writing() as (conn, _view):
                 access.record_refusals(conn, refusals, now=epoch_now())
-
-
-def _call_of(pc: PluginContext, proposal_id: int, reviewer_id: str) -> str:
-    """The call a proposal is in, for opening a reviewer's access; an unknown id is the same refusal as ever."""
-    with pc.reading() as (conn, _view):
-        try:
-            return store.get_proposal(conn, proposal_id).call_id
-        except UsageError:
-            raise store.proposal_not_found(proposal_id) from None
+                access.record_acting(conn, caller, reviewer_id, where, action, now=epoch_now())
 
 
 def make_app(host: Host) -> typer.Typer:
@@ -121,6 +146,7 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Create a call with its attestation text; add criteria with `review criterion add`."""
         pc = plugin_context(ctx)
+        _office(pc, "creating a call")
         spec = store.CallSpec(
             call_id,
             pick_choice("--kind", kind, store.CALL_KINDS),
@@ -135,7 +161,7 @@ def make_app(host: Host) -> typer.Typer:
             load_cap,
         )
         with pc.writing() as (conn, _view):
-            call = store.create_call(conn, spec, actor=operator_name(by), now=epoch_now())
+            call = store.create_call(conn, spec, actor=_caller(pc).actor(by), now=epoch_now())
         print(f"call {call.id} ({call.kind}) created")
 
     @call_app.command("list")
@@ -161,8 +187,9 @@ def make_app(host: Host) -> typer.Typer:
     def call_status(ctx: typer.Context, call_id: str, status: str, by: str | None = ByOption) -> None:
         """Open or close a call (closed: no more proposals, assignments or scores)."""
         pc = plugin_context(ctx)
+        _office(pc, "changing a call's status")
         with pc.writing() as (conn, _view):
-            call = store.set_call_status(conn, call_id, status, actor=operator_name(by), now=epoch_now())
+            call = store.set_call_status(conn, call_id, status, actor=_caller(pc).actor(by), now=epoch_now())
         print(f"call {call.id} is {call.status}")
 
     @call_app.command("attestation")
@@ -175,9 +202,10 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Replace the attestation text; every reviewer must attest the new version before reading on."""
         pc = plugin_context(ctx)
+        _office(pc, "replacing the attestation text")
         with pc.writing() as (conn, _view):
             call = store.set_attestation(
-                conn, call_id, text_ja=text_ja, text_en=text_en, actor=operator_name(by), now=epoch_now()
+                conn, call_id, text_ja=text_ja, text_en=text_en, actor=_caller(pc).actor(by), now=epoch_now()
             )
         print(f"call {call.id}: attestation v{call.attestation_version}")
 
@@ -196,9 +224,10 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Add a criterion to a call's rubric."""
         pc = plugin_context(ctx)
+        _office(pc, "adding a criterion")
         spec = store.CriterionSpec(key, title_ja, title_en, weight, scale_min, scale_max, comment_required)
         with pc.writing() as (conn, _view):
-            store.add_criterion(conn, call_id, spec, actor=operator_name(by), now=epoch_now())
+            store.add_criterion(conn, call_id, spec, actor=_caller(pc).actor(by), now=epoch_now())
         print(f"call {call_id}: criterion {key} added")
 
     # --- proposals and documents -------------------------------------------------------------------------
@@ -218,6 +247,7 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Add a company's proposal with its requested compute."""
         pc = plugin_context(ctx)
+        _office(pc, "adding a proposal")
         if plan_file is not None:
             try:
                 plan = plan_file.read_text(encoding="utf-8")
@@ -234,7 +264,7 @@ def make_app(host: Host) -> typer.Typer:
                 title=title,
                 plan=plan,
                 requests=specs,
-                actor=operator_name(by),
+                actor=_caller(pc).actor(by),
                 now=epoch_now(),
             )
         print(f"proposal {proposal.id} ({proposal.company_id}) added to {call_id}")
@@ -250,8 +280,10 @@ def make_app(host: Host) -> typer.Typer:
         """A call's proposals (as a reviewer: only those they may know of)."""
         chosen = pick_format(fmt, as_json)
         pc = plugin_context(ctx)
+        caller = _caller(pc)
+        reviewer = caller.reviewer(reviewer)
         if reviewer is not None:
-            with _as_reviewer(pc, reviewer, call_id) as acc:
+            with _as_reviewer(pc, caller, reviewer, call_id=call_id, action="list") as acc:
                 proposals = acc.proposals()
                 requests = store.requests_of(acc.conn, [p.id for p in proposals])
         else:
@@ -272,8 +304,10 @@ def make_app(host: Host) -> typer.Typer:
         """One proposal: company, requested compute and plan."""
         chosen = pick_format(fmt, as_json)
         pc = plugin_context(ctx)
+        caller = _caller(pc)
+        reviewer = caller.reviewer(reviewer)
         if reviewer is not None:
-            with _as_reviewer(pc, reviewer, _call_of(pc, proposal_id, reviewer)) as acc:
+            with _as_reviewer(pc, caller, reviewer, proposal_id=proposal_id, action="show") as acc:
                 proposal = acc.proposal(proposal_id)
                 requests = {proposal.id: acc.requests(proposal.id)}
         else:
@@ -301,9 +335,10 @@ def make_app(host: Host) -> typer.Typer:
             except OSError as exc:
                 raise UsageError(f"{path}: {exc.strerror or exc}") from None
         pc = plugin_context(ctx)
+        _office(pc, "adding a document")
         with pc.writing() as (conn, _view):
             outcomes = [
-                store.add_document(conn, proposal_id, name=n, content=c, actor=operator_name(by), now=epoch_now())
+                store.add_document(conn, proposal_id, name=n, content=c, actor=_caller(pc).actor(by), now=epoch_now())
                 for n, c in contents
             ]
         for doc, new in outcomes:
@@ -321,8 +356,10 @@ def make_app(host: Host) -> typer.Typer:
         """Every version of every document of a proposal."""
         chosen = pick_format(fmt, as_json)
         pc = plugin_context(ctx)
+        caller = _caller(pc)
+        reviewer = caller.reviewer(reviewer)
         if reviewer is not None:
-            with _as_reviewer(pc, reviewer, _call_of(pc, proposal_id, reviewer)) as acc:
+            with _as_reviewer(pc, caller, reviewer, proposal_id=proposal_id, action="documents") as acc:
                 docs = acc.documents(proposal_id)
         else:
             with pc.reading() as (conn, _view):
@@ -341,13 +378,15 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Write one version of a document to a file."""
         pc = plugin_context(ctx)
+        caller = _caller(pc)
+        reviewer = caller.reviewer(reviewer)
         if reviewer is not None:
-            with _as_reviewer(pc, reviewer, _call_of(pc, proposal_id, reviewer)) as acc:
+            with _as_reviewer(pc, caller, reviewer, proposal_id=proposal_id, action="document") as acc:
                 doc, content = acc.document(proposal_id, name, version)
         else:
             with pc.reading() as (conn, _view):
                 doc, content = store.document_content(conn, proposal_id, name, version)
-        out.write_bytes(content)
+        write_output(out, content)
         print(f"{doc.name} v{doc.version} ({doc.size} bytes, sha256 {doc.sha256[:12]}) written to {out}")
 
     # --- reviewers, conflicts, attestation, caps ---------------------------------------------------------
@@ -364,6 +403,7 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Register a reviewer (company and affiliation drive automatic conflicts)."""
         pc = plugin_context(ctx)
+        _office(pc, "adding a reviewer")
         with pc.writing() as (conn, view):
             people.add_reviewer(
                 conn,
@@ -373,7 +413,7 @@ def make_app(host: Host) -> typer.Typer:
                 email=email,
                 affiliation=affiliation,
                 company_id=company,
-                actor=operator_name(by),
+                actor=_caller(pc).actor(by),
                 now=epoch_now(),
             )
         print(f"reviewer {reviewer_id} added")
@@ -382,6 +422,7 @@ def make_app(host: Host) -> typer.Typer:
     def reviewer_list(ctx: typer.Context, fmt: str = FormatOption, as_json: bool = JsonOption) -> None:
         chosen = pick_format(fmt, as_json)
         pc = plugin_context(ctx)
+        _office(pc, "the reviewer list")
         with pc.reading() as (conn, _view):
             reviewers = people.list_reviewers(conn)
         emit(reviewers_table(reviewers), chosen)
@@ -399,8 +440,10 @@ def make_app(host: Host) -> typer.Typer:
         note: str = typer.Option("", "--note"),
         by: str | None = ByOption,
     ) -> None:
-        """Record a declared (or, with --pinned, office-pinned) conflict."""
+        """Record a declared (or, with --pinned, office-pinned) conflict. A reviewer may declare their own."""
         pc = plugin_context(ctx)
+        if pinned or reviewer_id != _caller(pc).login:
+            _office(pc, "pinning a conflict or declaring one for someone else")
         with pc.writing() as (conn, view):
             conflict = people.add_conflict(
                 conn,
@@ -411,7 +454,7 @@ def make_app(host: Host) -> typer.Typer:
                 type=type_,
                 source="pinned" if pinned else "declared",
                 note=note,
-                actor=operator_name(by),
+                actor=_caller(pc).actor(by),
                 now=epoch_now(),
             )
         target = f"company {conflict.company_id}" if conflict.company_id else f"proposal {conflict.proposal_id}"
@@ -425,9 +468,17 @@ def make_app(host: Host) -> typer.Typer:
         fmt: str = FormatOption,
         as_json: bool = JsonOption,
     ) -> None:
-        """Every conflict in a call, automatic ones included (office view)."""
+        """Every conflict in a call, automatic ones included (office view). A reviewer sees only the conflicts
+        declared or pinned for them, without proposal ids (which would say what is in the call)."""
         chosen = pick_format(fmt, as_json)
         pc = plugin_context(ctx)
+        caller = _caller(pc)
+        if not caller.office:
+            who = caller.reviewer(reviewer) or caller.login
+            with pc.reading() as (conn, _view):
+                own = access.own_conflicts(conn, who)
+            emit(conflicts_table(own), chosen)
+            return
         with pc.reading() as (conn, view):
             store.get_call(conn, call_id)
             reviewers = [people.get_reviewer(conn, reviewer)] if reviewer else people.list_reviewers(conn)
@@ -438,11 +489,13 @@ def make_app(host: Host) -> typer.Typer:
     def attest_cmd(
         ctx: typer.Context,
         call_id: str,
-        reviewer: str = typer.Option(..., "--reviewer"),
+        reviewer_option: str | None = ReviewerOption,
         accept: bool = typer.Option(False, "--accept", help="Give the attestation (without: show the text)."),
     ) -> None:
         """Show the call's conflict-of-interest and confidentiality text; with --accept, give it."""
         pc = plugin_context(ctx)
+        caller = _caller(pc)
+        reviewer = caller.reviewer(reviewer_option) or caller.login
         with pc.reading() as (conn, _view):
             call = store.get_call(conn, call_id)
             people.get_reviewer(conn, reviewer)
@@ -452,14 +505,16 @@ def make_app(host: Host) -> typer.Typer:
             return
         with pc.writing() as (conn, _view):
             version = people.attest(conn, reviewer, call_id, now=epoch_now())
+            access.record_acting(conn, caller, reviewer, call_id, "attest", now=epoch_now())
         print(f"\nreviewer {reviewer} attested v{version} for call {call_id}")
 
     @cap_app.command("set")
     def cap_set(ctx: typer.Context, call_id: str, reviewer_id: str, cap: int, by: str | None = ByOption) -> None:
         """Set one reviewer's load cap in a call (overrides the call's default)."""
         pc = plugin_context(ctx)
+        _office(pc, "setting a load cap")
         with pc.writing() as (conn, _view):
-            people.set_cap(conn, call_id, reviewer_id, cap, actor=operator_name(by), now=epoch_now())
+            people.set_cap(conn, call_id, reviewer_id, cap, actor=_caller(pc).actor(by), now=epoch_now())
         print(f"call {call_id}: {reviewer_id} may take {cap} proposals")
 
     # --- assignment and scoring --------------------------------------------------------------------------
@@ -474,8 +529,9 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Assign proposals to a reviewer (all or none: conflicts and the load cap are checked)."""
         pc = plugin_context(ctx)
+        _office(pc, "assigning")
         with pc.writing() as (conn, view):
-            actor = operator_name(by)
+            actor = _caller(pc).actor(by)
             new = access.assign(conn, view, call_id, reviewer_id, proposal_ids, actor=actor, now=epoch_now())
         already = sorted(set(proposal_ids) - set(new))
         print(f"{reviewer_id}: assigned {', '.join(map(str, new)) or 'nothing new'}")
@@ -488,8 +544,9 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Withdraw an assignment and its scores (kept in the audit log)."""
         pc = plugin_context(ctx)
+        _office(pc, "unassigning")
         with pc.writing() as (conn, _view):
-            access.unassign(conn, call_id, reviewer_id, proposal_id, actor=operator_name(by), now=epoch_now())
+            access.unassign(conn, call_id, reviewer_id, proposal_id, actor=_caller(pc).actor(by), now=epoch_now())
         print(f"{reviewer_id}: proposal {proposal_id} unassigned")
 
     @app.command("assignments")
@@ -497,6 +554,7 @@ def make_app(host: Host) -> typer.Typer:
         """Every assignment in a call with its number of scores (office view; void ones flagged)."""
         chosen = pick_format(fmt, as_json)
         pc = plugin_context(ctx)
+        _office(pc, "the assignment list")
         with pc.reading() as (conn, view):
             rows = access.assignments(conn, view, call_id)
         emit(assignments_table(rows), chosen)
@@ -505,14 +563,16 @@ def make_app(host: Host) -> typer.Typer:
     def score_cmd(
         ctx: typer.Context,
         proposal_id: int,
-        reviewer: str = typer.Option(..., "--reviewer"),
+        reviewer: str | None = ReviewerOption,
         criterion: str = typer.Option(..., "--criterion"),
         score: int = typer.Option(..., "--score"),
         comment: str = typer.Option("", "--comment"),
     ) -> None:
         """Score one criterion of an assigned proposal (again: replaces the earlier score, audited)."""
         pc = plugin_context(ctx)
-        with _as_reviewer(pc, reviewer, _call_of(pc, proposal_id, reviewer), write=True) as acc:
+        caller = _caller(pc)
+        who = caller.reviewer(reviewer) or caller.login
+        with _as_reviewer(pc, caller, who, proposal_id=proposal_id, action="score", write=True) as acc:
             changed = acc.score(proposal_id, criterion, score, comment, now=epoch_now())
         print(f"proposal {proposal_id} {criterion}: {score}{'' if changed else ' (unchanged)'}")
 
@@ -529,6 +589,7 @@ def make_app(host: Host) -> typer.Typer:
         """Per proposal: criterion means, weighted mean, spread, mean z-score, disagreement flag, rank."""
         chosen = pick_format(fmt, as_json)
         pc = plugin_context(ctx)
+        _office(pc, "the aggregation")
         with pc.reading() as (conn, view):
             rubric = store.criteria(conn, call_id)
             result = call_aggregation(conn, view, call_id, threshold=threshold)
@@ -546,9 +607,10 @@ def make_app(host: Host) -> typer.Typer:
     ) -> None:
         """Record the committee's decision with its rationale (the latest decision counts)."""
         pc = plugin_context(ctx)
+        _office(pc, "deciding")
         with pc.writing() as (conn, _view):
             decision = store.decide(
-                conn, proposal_id, outcome=outcome, rationale=rationale, actor=operator_name(by), now=epoch_now()
+                conn, proposal_id, outcome=outcome, rationale=rationale, actor=_caller(pc).actor(by), now=epoch_now()
             )
         print(f"proposal {proposal_id}: {decision.outcome}")
 
@@ -564,6 +626,7 @@ def make_app(host: Host) -> typer.Typer:
         """Who changed what, newest first (refused access attempts included)."""
         chosen = pick_format(fmt, as_json)
         pc = plugin_context(ctx)
+        _office(pc, "the audit log")
         with pc.reading() as (conn, _view):
             entries = audit.list_audit(conn, entity=entity, actor=actor, limit=limit)
         emit(audit_table(entries), chosen)
@@ -572,7 +635,7 @@ def make_app(host: Host) -> typer.Typer:
     def sheet_cmd(
         ctx: typer.Context,
         call_id: str,
-        reviewer: str | None = typer.Option(None, "--reviewer", help="This reviewer's sheet."),
+        reviewer: str | None = ReviewerOption,
         as_summary: bool = typer.Option(False, "--summary", help="The committee summary."),
         fmt: str = typer.Option("md", "--format", "-f", help="md, csv or html."),
         threshold: float = ThresholdOption,
@@ -582,11 +645,13 @@ def make_app(host: Host) -> typer.Typer:
         """A reviewer's sheet (assigned proposals, criteria, their scores) or the committee summary; an
         end-of-term summary carries the pack per company (compute granted/used, idle, directives, results)."""
         chosen = pick_choice("--format", fmt, _SHEET_FORMATS)
-        if (reviewer is None) == (not as_summary):
-            raise UsageError("give either --reviewer ID or --summary")
+        if reviewer is not None and as_summary:
+            raise UsageError("give either --as REVIEWER or --summary")
         pc = plugin_context(ctx)
-        if reviewer is not None:
-            with _as_reviewer(pc, reviewer, call_id) as acc:
+        caller = _office(pc, "the committee summary") if as_summary else _caller(pc)
+        if not as_summary:
+            reviewer = caller.reviewer(reviewer) or caller.login
+            with _as_reviewer(pc, caller, reviewer, call_id=call_id, action="sheet") as acc:
                 text = reviewer_sheet_text(reviewer_sheet(acc), chosen)
         else:
             now = parse_now(now_text)
@@ -597,7 +662,7 @@ def make_app(host: Host) -> typer.Typer:
         if out is None:
             print(text)
         else:
-            out.write_text(text + "\n", encoding="utf-8")
+            write_output(out, text + "\n")
             print(f"written to {out}")
 
     return app

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from quotad.outputs import output_folder, write_output
 from quotad.plugins.api import LANGUAGES, Bilingual, Language, PublicCell
 from quotad.plugins.site.content import SiteData
 from quotad.plugins.site.i18n import PAGES, UI
@@ -49,20 +50,23 @@ def _environment() -> Environment:
 
 
 def build_site(data: SiteData, out: Path) -> list[Path]:
-    """Write the site under ``out`` (created if missing); returns the files written."""
+    """Write the site under ``out`` (created if missing); returns the files written.
+
+    Through ``quotad.outputs``: a symbolic link already inside ``out`` is replaced, never followed, and a
+    bad ``out`` (a file, not writable) is a ``UsageError``.
+    """
     env = _environment()
     written: list[Path] = []
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     style = out / "style.css"
-    style.write_text(files("quotad.plugins.site").joinpath("static/style.css").read_text("utf-8"), encoding="utf-8")
-    written.append(style)
+    css = files("quotad.plugins.site").joinpath("static/style.css").read_text("utf-8")
+    written.append(write_output(style, css, make_folders_under=out))
     root = out / "index.html"
-    root.write_text(env.get_template("root.html.j2").render(data=data, ui=UI, languages=LANGUAGES), encoding="utf-8")
-    written.append(root)
+    html = env.get_template("root.html.j2").render(data=data, ui=UI, languages=LANGUAGES)
+    written.append(write_output(root, html, make_folders_under=out))
     for lang in LANGUAGES:
         other: Language = "en" if lang == "ja" else "ja"
         folder = out / lang
-        folder.mkdir(exist_ok=True)
         for page in PAGES:
             html = env.get_template(f"{page}.html.j2").render(
                 data=data,
@@ -74,7 +78,5 @@ def build_site(data: SiteData, out: Path) -> list[Path]:
                 pick=lambda value, _lang=lang: value.pick(_lang),
                 cell=lambda value, _lang=lang: _cell(value, _lang),
             )
-            path = folder / f"{page}.html"
-            path.write_text(html, encoding="utf-8")
-            written.append(path)
+            written.append(write_output(folder / f"{page}.html", html, make_folders_under=out))
     return written

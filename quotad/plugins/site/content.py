@@ -4,6 +4,11 @@ Why gather first: the whole disclosure decision is made here, in one place a rev
 totals are public; a company's own figures only where its ``site_companies.public`` flag is set; other plugins'
 content only as they publish it (``PublicContent``), handed the same list of disclosing companies. Templates
 then receive nothing they must not print.
+
+No figure by subtraction: a total minus the published companies' figures is what the undisclosed companies
+used. When exactly one undisclosed company used compute in a total's period, that difference *is* its private
+figure, so the total is withheld (None, printed as a dash with a note). With none, the total is the published
+companies' own sum; with two or more, the difference is a sum nobody can split.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ class CompanyEntry:
 @dataclass(frozen=True)
 class MonthCompute:
     month: str  # YYYY-MM in the programme time zone
-    compute: CompanyCompute
+    #: None when publishing it would reveal one undisclosed company's use (see the module docstring).
+    compute: CompanyCompute | None
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,8 @@ class SiteData:
     built_day: str
     period: tuple[str, str] | None  # first and last day of the grants, programme time zone
     companies: tuple[CompanyEntry, ...]
-    total: CompanyCompute
+    #: None when publishing it would reveal one undisclosed company's use (see the module docstring).
+    total: CompanyCompute | None
     months: tuple[MonthCompute, ...]
     contributions: tuple[Contribution, ...]
     news: tuple[NewsItem, ...]
@@ -68,12 +75,28 @@ class SiteData:
     def disclosed(self) -> tuple[CompanyEntry, ...]:
         return tuple(c for c in self.companies if c.compute is not None)
 
+    @property
+    def withheld(self) -> bool:
+        """Whether any total was withheld, so the page says why it shows a dash."""
+        return self.total is None or any(m.compute is None for m in self.months)
+
 
 class PublishError(QuotadError):
     """A plugin's publisher failed; the site is not built half-way."""
 
 
-def _months(view: LedgerView, tz: str, now: int) -> tuple[tuple[str, str] | None, tuple[MonthCompute, ...]]:
+def _safe_total(view: LedgerView, disclosing: frozenset[str], *, start: int, end: int) -> CompanyCompute | None:
+    """The programme total of [start, end), or None when exactly one undisclosed company used compute in it."""
+    used = view.compute_by_company(start=start, end=end)
+    undisclosed = [cid for cid, c in used.items() if cid not in disclosing and (c.gpu_seconds or c.tflop)]
+    if len(undisclosed) == 1:
+        return None
+    return view.compute_total(start=start, end=end)
+
+
+def _months(
+    view: LedgerView, tz: str, now: int, disclosing: frozenset[str]
+) -> tuple[tuple[str, str] | None, tuple[MonthCompute, ...]]:
     grants = view.grants()
     if not grants:
         return None, ()
@@ -85,7 +108,8 @@ def _months(view: LedgerView, tz: str, now: int) -> tuple[tuple[str, str] | None
     months: list[MonthCompute] = []
     while (year, month) <= last:
         lo, hi = month_bounds(year, month, tz)
-        months.append(MonthCompute(f"{year:04d}-{month:02d}", view.compute_total(start=lo, end=min(hi, now + 1))))
+        total = _safe_total(view, disclosing, start=lo, end=min(hi, now + 1))
+        months.append(MonthCompute(f"{year:04d}-{month:02d}", total))
         year, month = add_months(year, month, 1)
     return period, tuple(months)
 
@@ -110,7 +134,7 @@ def gather(
         )
         for c in view.companies()
     )
-    period, months = _months(view, tz, now)
+    period, months = _months(view, tz, now, disclosing)
     request = PublishRequest(settings=settings, ledger=view, conn=conn, now=now, compute_public=disclosing)
     contributions: list[Contribution] = []
     for name, publish in publishers:
@@ -126,7 +150,7 @@ def gather(
         built_day=datetime.fromtimestamp(now, ZoneInfo(tz)).date().isoformat(),
         period=period,
         companies=companies,
-        total=view.compute_total(start=0, end=now + 1),
+        total=_safe_total(view, disclosing, start=0, end=now + 1),
         months=months,
         contributions=tuple(c for c in contributions if c.content.tables or c.content.events),
         news=tuple(list_news(conn)),
