@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine
 
 from quotad.config import Settings
-from tests.test_plugin_common import seed_programme
+from tests.test_plugin_common import FIXTURES, LM_EVAL_EN, LM_EVAL_JA, seed_programme
 
 PERIOD = "2026-11..2027-04"
 #: fuji's November use (see seed_programme): 56 GPUs x 98,771 s.
@@ -189,3 +189,22 @@ def test_committee_chapter_counts_decisions_and_names_companies_only_for_the_off
     assert "fuji" not in public.split("## 6. ")[1]
     for confidential in ("scores", "budget", "chair"):
         assert confidential not in office.split("## 6. ")[1].split("## 7. ")[0]
+
+
+def test_evaluation_chapter_shows_each_audience_the_runs_it_may_see(
+    engine: Engine, settings: Settings, cli: Any
+) -> None:
+    seed_programme(engine, settings)
+    for path, company, model, visibility in (
+        (LM_EVAL_EN, "sakura", "sakura-13b-public", "public"),
+        (LM_EVAL_JA, "sakura", "sakura-13b-public", "public"),
+        (FIXTURES / "jp_stable" / "result.json", "fuji", "fuji-secret-7b", "private"),
+    ):
+        result = cli("eval", "ingest", str(path), "--company", company, "--model", model, "--visibility", visibility)
+        assert result.exit_code == 0, result.output
+    office = _report(cli, "--format", "md", "--lang", "en", "--edition", "office")
+    public = _report(cli, "--format", "md", "--lang", "en", "--edition", "public")
+    chapter = lambda text: text.split("## 2. ")[1].split("## 3. ")[0]  # noqa: E731
+    assert "sakura-13b-public" in chapter(office) and "fuji-secret-7b" in chapter(office)
+    assert "sakura-13b-public" in chapter(public) and "fuji-secret-7b" not in public
+    assert "Evaluation coverage in Japanese and English" in chapter(public)

@@ -21,6 +21,7 @@ def plugin(host: Host) -> Plugin:
     from quotad.plugins.eval.cli import app
     from quotad.plugins.eval.committee import committee
     from quotad.plugins.eval.publish import publish
+    from quotad.plugins.eval.survey import survey
 
     del host  # eval needs nothing from other plugins
     return Plugin(
@@ -31,4 +32,5 @@ def plugin(host: Host) -> Plugin:
         migrations=Path(__file__).resolve().parent / "migrations",
         publish=publish,
         committee=committee,
+        survey=survey,
     )
