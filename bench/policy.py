@@ -30,8 +30,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
-import quotad.directives.models
-import quotad.ledger.telemetry_models  # noqa: F401
+import quotad.tables  # noqa: F401  (every core table, for the schema the bench builds)
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
 from quotad.directives.tick import policy_tick

@@ -41,8 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from quotad.directives.models import UsageDaily
-from quotad.ledger.models import POOL, CompanyAccount, Grant, Job, UsageHourly
+from quotad.ledger.models import POOL, CompanyAccount, Grant, Job, UsageDaily, UsageHourly
 from quotad.ledger.queries import (
     CompanyInfo,
     GrantInfo,

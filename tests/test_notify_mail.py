@@ -12,11 +12,11 @@ from sqlalchemy import Engine, select
 
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
-from quotad.directives.models import OutboxMessage
 from quotad.directives.tick import policy_tick
 from quotad.notify.config import NotifyConfig, SmtpConfig
 from quotad.notify.message import build_message, header_text
 from quotad.notify.outbox import deliver
+from quotad.notify.outbox_models import OutboxMessage
 from quotad.notify.render import Rendered
 from quotad.notify.smtp import SmtpTransport
 from quotad.policies.config import PoliciesConfig
