@@ -45,12 +45,12 @@ from quotad.collectors.pbs_state import (
     remember_open_runs,
     save_cursor,
 )
-from quotad.collectors.records import JobRecord
 from quotad.config import ClusterConfig, Settings
 from quotad.errors import ConfigError, InputError, NotFoundError, QuotadError, UsageError
 from quotad.ledger.collector_state import record_failure, record_success, watermark
 from quotad.ledger.ingest import IngestSummary, decode_gpus, load_records, sync_clusters
 from quotad.ledger.models import Grant, Job
+from quotad.ledger.records import JobRecord
 
 __all__ = [
     "ARRAY_SPAN",

@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from quotad.collectors.records import JobRecord
 from quotad.collectors.runner import CommandFailed, CommandRunner
 from quotad.collectors.sacct import SACCT_FORMAT, SacctParser, cluster_views
 from quotad.collectors.slurm_pyslurm import (
@@ -36,6 +35,7 @@ from quotad.errors import InputError, NotFoundError, UsageError
 from quotad.ledger.collector_state import record_failure, record_success, watermark
 from quotad.ledger.ingest import IngestSummary, load_records, sync_clusters
 from quotad.ledger.models import Grant, Job
+from quotad.ledger.records import JobRecord
 
 __all__ = ["SOURCE", "PollResult", "ingest_sacct_text", "poll_cluster", "sacct_argv", "sacct_env"]
 

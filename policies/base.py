@@ -10,7 +10,7 @@ Why these shapes:
 - A ``Check`` is a finding's negative: which threshold or which missing data kept a policy from firing for a
   subject. Policies return checks only when asked (``Scope.explain``) so a full tick stays cheap.
 
-Policies are pure: ledger facts in (``quotad.policies.facts.LedgerFacts``), findings out. Nothing here imports SMTP,
+Policies are pure: ledger facts in (``quotad.ledger.facts.LedgerFacts``), findings out. Nothing here imports SMTP,
 subprocess or Prometheus code.
 """
 
@@ -21,7 +21,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from quotad.policies.facts import LedgerFacts
+    from quotad.ledger.facts import LedgerFacts
 
 __all__ = [
     "Check",

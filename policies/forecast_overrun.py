@@ -25,7 +25,7 @@ from quotad.units import SECONDS_PER_DAY
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import LedgerFacts
+    from quotad.ledger.facts import LedgerFacts
 
 __all__ = ["NAME", "ForecastOverrun", "ForecastOverrunConfig", "ForecastOverrunOverride"]
 

@@ -38,7 +38,7 @@ from quotad.policies.settings import Override, PolicySettings
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import JobRow, LedgerFacts
+    from quotad.ledger.facts import JobRow, LedgerFacts
 
 __all__ = ["NAME", "OutOfProgramme", "OutOfProgrammeConfig", "OutOfProgrammeOverride", "outside_seconds"]
 

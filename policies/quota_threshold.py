@@ -26,7 +26,7 @@ from quotad.policies.settings import Override, PolicySettings
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import LedgerFacts
+    from quotad.ledger.facts import LedgerFacts
 
 __all__ = ["NAME", "QuotaThreshold", "QuotaThresholdConfig", "QuotaThresholdOverride"]
 

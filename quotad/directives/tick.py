@@ -25,12 +25,12 @@ from quotad.directives.config import Rules
 from quotad.directives.enforcement import ActionOutcome, execute, plan_actions
 from quotad.directives.engine import EngineResult, apply_findings
 from quotad.errors import LedgerError, QuotadError
+from quotad.ledger.facts import LedgerFacts
 from quotad.ledger.queries import list_companies
 from quotad.notify.calendar import WorkingCalendar
 from quotad.notify.notices import Queued, queue_notices
 from quotad.notify.render import Renderer
 from quotad.policies.base import Evaluation, Finding, Policy, Scope
-from quotad.policies.facts import LedgerFacts
 from quotad.policies.registry import enabled_policies
 from quotad.units import GpuCatalog
 

@@ -22,11 +22,11 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.errors import InputError
 from quotad.ledger.charge import HourlyDeltas
 from quotad.ledger.models import Cluster, IngestError, IngestRun, Job, UsageHourly
+from quotad.ledger.records import JobRecord
 
 __all__ = [
     "IngestSummary",
