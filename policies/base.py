@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol
 
+from quotad.ledger.records import JobRef
+
 if TYPE_CHECKING:
     from quotad.ledger.facts import LedgerFacts
 
@@ -29,7 +31,6 @@ __all__ = [
     "Figure",
     "Finding",
     "JobLine",
-    "JobRef",
     "Outcomes",
     "Policy",
     "Scope",
@@ -61,17 +62,6 @@ class Severity(IntEnum):
             return cls[text.upper()]
         except KeyError:
             raise ValueError(f"severity {text!r}: expected one of {', '.join(s.label for s in cls)}") from None
-
-
-@dataclass(frozen=True, order=True)
-class JobRef:
-    """A job as Slurm names it on one cluster (``job_id_raw``, the number the NVML agent records too)."""
-
-    cluster: str
-    job_id: int
-
-    def __str__(self) -> str:
-        return f"{self.cluster}:{self.job_id}"
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from quotad.ledger.records import JobRef
 from quotad.policies import figures
 from quotad.policies.base import (
     Evaluation,
     Figure,
     Finding,
     JobLine,
-    JobRef,
     Outcomes,
     Scope,
     Severity,

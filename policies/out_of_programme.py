@@ -21,13 +21,13 @@ from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from quotad.ledger.models import POOL
 from quotad.ledger.queries import GrantInfo
+from quotad.ledger.records import JobRef
 from quotad.policies import figures
 from quotad.policies.base import (
     Evaluation,
     Figure,
     Finding,
     JobLine,
-    JobRef,
     Outcomes,
     Scope,
     Severity,

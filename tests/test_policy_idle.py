@@ -8,7 +8,8 @@ from sqlalchemy import Engine
 
 from quotad.config import Settings
 from quotad.ledger.facts import LedgerFacts
-from quotad.policies.base import Evaluation, JobRef, Scope, Severity
+from quotad.ledger.records import JobRef
+from quotad.policies.base import Evaluation, Scope, Severity
 from quotad.policies.idle_allocation import IdleAllocation, IdleAllocationConfig
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import H, Ledger, utc

@@ -7,7 +7,8 @@ from sqlalchemy import Engine
 
 from quotad.config import Settings
 from quotad.ledger.facts import LedgerFacts
-from quotad.policies.base import Evaluation, JobRef, Scope
+from quotad.ledger.records import JobRef
+from quotad.policies.base import Evaluation, Scope
 from quotad.policies.out_of_programme import OutOfProgramme, OutOfProgrammeConfig, outside_seconds
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc

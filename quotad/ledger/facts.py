@@ -52,8 +52,8 @@ from quotad.ledger.queries import (
     list_grants,
     status_rows,
 )
+from quotad.ledger.records import JobRef
 from quotad.ledger.telemetry_models import GpuUsageHourly
-from quotad.policies.base import JobRef
 from quotad.units import SECONDS_PER_DAY, GpuCatalog
 
 __all__ = ["FinishedJob", "GpuNow", "IdleGpu", "JobRow", "LedgerFacts", "split_days"]
