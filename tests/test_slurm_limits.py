@@ -21,7 +21,9 @@ from typer.testing import CliRunner
 import quotad.cli.slurm as slurm_cli
 from quotad.amounts import NORMALISED, Unit
 from quotad.cli import main as main_cli
-from quotad.collectors.sacctmgr import (
+from quotad.collectors.slurm import ingest_sacct_text
+from quotad.config import Settings
+from quotad.enforce.sacctmgr import (
     ASSOC_FORMAT,
     SlurmCommandError,
     SlurmOutputError,
@@ -33,8 +35,7 @@ from quotad.collectors.sacctmgr import (
     parse_scontrol_config,
     parse_tres,
 )
-from quotad.collectors.slurm import ingest_sacct_text
-from quotad.collectors.slurm_limits import (
+from quotad.enforce.slurm_limits import (
     LimitMismatchError,
     SlurmSetupError,
     burn_warnings,
@@ -42,7 +43,6 @@ from quotad.collectors.slurm_limits import (
     remaining_minutes,
     sync_limits,
 )
-from quotad.config import Settings
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.ledger.ingest import sync_clusters
 from quotad.ledger.models import POOL

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from quotad.collectors.sacctmgr import default_runner
-from quotad.collectors.slurm_limits import RunnerFor
 from quotad.config import Settings
 from quotad.directives.config import Rules
 from quotad.directives.enforcement import ActionOutcome, execute, plan_actions
 from quotad.directives.engine import EngineResult, apply_findings
+from quotad.enforce.sacctmgr import default_runner
+from quotad.enforce.slurm_limits import RunnerFor
 from quotad.errors import LedgerError, QuotadError
 from quotad.ledger.facts import LedgerFacts
 from quotad.ledger.queries import list_companies
