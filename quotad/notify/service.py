@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 
 from quotad.config import Settings
 from quotad.directives.config import Rules
-from quotad.directives.tick import calendar_for, renderer_for
 from quotad.ledger.queries import company_status, list_companies
 from quotad.notify.notices import Queued, queue_digests, queue_weekly
 from quotad.notify.outbox import DeliveryReport, deliver
 from quotad.notify.smtp import SmtpTransport
+from quotad.tick import calendar_for, renderer_for
 from quotad.units import GpuCatalog
 
 __all__ = ["Sent", "send_digests", "send_outbox", "send_weekly"]
