@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -56,7 +56,10 @@ from quotad.ledger.records import JobRef
 from quotad.ledger.telemetry_models import GpuUsageHourly
 from quotad.units import SECONDS_PER_DAY, GpuCatalog
 
-__all__ = ["FinishedJob", "GpuNow", "IdleGpu", "JobRow", "LedgerFacts", "split_days"]
+if TYPE_CHECKING:
+    from quotad.config import Settings
+
+__all__ = ["FinishedJob", "GpuNow", "IdleGpu", "JobRow", "LedgerFacts", "facts_for", "split_days"]
 
 
 def split_days(start: int, end: int) -> tuple[tuple[int, int], tuple[int, int] | None, tuple[int, int]]:
@@ -455,6 +458,18 @@ class LedgerFacts:
         )
         found = self.conn.execute(stmt).first()
         return _job_row(found) if found is not None else None
+
+
+def facts_for(conn: Connection, settings: Settings, *, now: int) -> LedgerFacts:
+    """The facts for a tick or ``policy explain`` at ``now``, scoped by the configured clusters."""
+    return LedgerFacts(
+        conn,
+        now=now,
+        catalog=GpuCatalog(settings.gpu_types),
+        timezone=settings.programme.timezone,
+        programme_partitions={c.name: tuple(c.programme_partitions) for c in settings.clusters},
+        clusters=[c.name for c in settings.clusters],
+    )
 
 
 def _job_columns() -> list[ColumnElement[Any]]:
