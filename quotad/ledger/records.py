@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["JobRecord", "JobRef"]
+__all__ = ["JobRecord", "JobRef", "decode_gpus", "encode_gpus"]
 
 
 class JobRecord(NamedTuple):
@@ -49,3 +49,15 @@ class JobRef:
 
     def __str__(self) -> str:
         return f"{self.cluster}:{self.job_id}"
+
+
+def encode_gpus(gpus: tuple[tuple[str, int], ...]) -> str:
+    """``JobRecord.gpus`` as ``jobs.gpu_alloc`` stores it: ``h100=8,a100=2``."""
+    return ",".join(f"{t}={n}" for t, n in gpus)
+
+
+def decode_gpus(text: str) -> tuple[tuple[str, int], ...]:
+    if not text:
+        return ()
+    pairs = (item.split("=", 1) for item in text.split(","))
+    return tuple((t, int(n)) for t, n in pairs)
