@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 import quotad.cli.slurm as slurm_cli
 from quotad.amounts import NORMALISED, Unit
 from quotad.cli import main as main_cli
+from quotad.collectors.runner import SubprocessRunner
 from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.enforce.sacctmgr import (
@@ -28,7 +29,6 @@ from quotad.enforce.sacctmgr import (
     SlurmCommandError,
     SlurmOutputError,
     SlurmTools,
-    SubprocessRunner,
     default_runner,
     parse_assoc_mgr_qos,
     parse_parsable,

@@ -28,10 +28,11 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, insert, select
 
+from quotad.collectors.runner import CommandFailed, Runner
 from quotad.config import ClusterConfig, Settings
 from quotad.directives.codec import DirectiveView
 from quotad.directives.models import DirectiveAction, DirectiveEvent
-from quotad.enforce.sacctmgr import Runner, SlurmCommandError, SlurmError
+from quotad.enforce.sacctmgr import SlurmCommandError, SlurmError
 from quotad.enforce.slurm_limits import RunnerFor, sync_limits
 from quotad.errors import QuotadError
 from quotad.policies.config import PoliciesConfig
@@ -133,6 +134,9 @@ def _run(planned: PlannedAction, runner: Runner) -> ActionOutcome:
     argv = shlex.split(planned.command)
     try:
         code, stdout, stderr = runner(argv, timeout=TIMEOUT_S)
+    except CommandFailed as exc:
+        error = SlurmCommandError(shlex.join(argv), reason=exc.reason, stderr=exc.stderr)
+        return ActionOutcome(planned, "failed", str(error))
     except SlurmCommandError as exc:
         return ActionOutcome(planned, "failed", str(exc))
     if code != 0:

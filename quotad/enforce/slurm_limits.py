@@ -58,11 +58,11 @@ from typing import Literal
 
 from sqlalchemy import Connection
 
+from quotad.collectors.runner import Runner
 from quotad.config import ClusterConfig, Settings
 from quotad.enforce.sacctmgr import (
     Association,
     QosRecord,
-    Runner,
     SlurmError,
     SlurmOutputError,
     SlurmTools,
