@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING, Protocol
 from quotad.ledger.records import JobRef
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from quotad.amounts import Unit
     from quotad.ledger.facts import LedgerFacts
+    from quotad.ledger.queries import StatusRow
 
 __all__ = [
     "Check",
@@ -215,6 +219,18 @@ class Outcomes:
         self._findings: list[Finding] = []
         self._checks: list[Check] = []
 
+
+    def granted_positions(self, facts: LedgerFacts) -> Iterator[tuple[Subject, StatusRow, Unit, int]]:
+        """The opening every grant policy shares: each company in scope with its position against its active
+        grants, the grants' unit and period end; a company with no active grant is held back (missing data)."""
+        for row in facts.positions():
+            if not self.scope.wants_company(row.company_id):
+                continue
+            subject = Subject(row.company_id)
+            if row.unit is None or not row.granted or row.period_end is None:
+                self.held_back(subject, "no active grant at this time", missing_data=True)
+                continue
+            yield subject, row, row.unit, row.period_end
     def fired(self, finding: Finding) -> None:
         self._findings.append(finding)
         if self.scope.explain:

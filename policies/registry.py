@@ -27,19 +27,9 @@ from quotad.policies.underuse import Underuse
 if TYPE_CHECKING:
     from quotad.ledger.facts import LedgerFacts
 
-__all__ = ["POLICY_NAMES", "PolicyFailure", "all_policies", "enabled_policies", "evaluate"]
+__all__ = ["PolicyFailure", "all_policies", "enabled_policies", "evaluate"]
 
 log = logging.getLogger("quotad.policy")
-
-POLICY_NAMES = (
-    "quota_threshold",
-    "forecast_overrun",
-    "underuse",
-    "idle_allocation",
-    "low_efficiency",
-    "out_of_programme",
-)
-
 
 def all_policies(config: PoliciesConfig) -> list[Policy]:
     return [

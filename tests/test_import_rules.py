@@ -34,7 +34,7 @@ LAYERS: tuple[object, ...] = (
     grimp.Layer("ledger"),
     grimp.Layer("config"),
     grimp.Layer("agent_config", "render", "amounts", "timeutil"),
-    grimp.Layer("units", "errors"),
+    grimp.Layer("units", "errors", "listen"),
 )
 
 #: Upward imports that remain, as (importer, imported, why).
