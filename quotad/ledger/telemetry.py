@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, func, inspect, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -496,14 +496,11 @@ def idle_gpus(
 BusyCells = dict[tuple[str, int], int]
 
 
-def busy_by_hour(conn: Connection, clusters: Sequence[str], start: int, end: int) -> BusyCells | None:
-    """Busy GPU-seconds (observed − idle) per (cluster, hour) from the NVML agent's table; None without it.
+def busy_by_hour(conn: Connection, clusters: Sequence[str], start: int, end: int) -> BusyCells:
+    """Busy GPU-seconds (observed − idle) per (cluster, hour) from the NVML agent's table.
 
-    Read-only and optional: the telemetry table is written by the node agent, so its absence means "no
-    telemetry", never an error. A cluster with no rows in the window is absent from the result.
+    A cluster with no rows in the window (no agent there) is absent from the result.
     """
-    if not inspect(conn).has_table(GpuUsageHourly.__tablename__):
-        return None
     g = GpuUsageHourly
     stmt = (
         select(g.cluster, g.hour, func.sum(g.observed_seconds - g.idle_seconds))

@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
-from sqlalchemy import Connection, Table, inspect, select, text
+from sqlalchemy import Connection, inspect, select, text
 
 from quotad.ledger.models import Cluster, CompanyAccount
 from quotad.ledger.queries import running_job_gpu_types
 from quotad.ledger.telemetry import idle_gpus as ledger_idle_gpus
-from quotad.ledger.telemetry_models import GpuUsageHourly
 
 __all__ = [
     "DirectiveCounter",
@@ -35,8 +34,6 @@ __all__ = [
 _ACTIVE = ("open", "notified", "acknowledged")
 #: ``quotad.policies.base.Severity``: the integers the directives table stores, and their names.
 _SEVERITIES = {10: "info", 20: "notice", 30: "warning", 40: "critical"}
-_TELEMETRY = cast(Table, GpuUsageHourly.__table__)
-_TELEMETRY_TABLE = _TELEMETRY.name
 
 
 @dataclass(frozen=True)
@@ -55,16 +52,14 @@ class IdleReader(Protocol):
     def __call__(self, conn: Connection, *, now: int, stale_after_s: int) -> Sequence[IdleGpuSeries] | None: ...
 
 
-def idle_gpus(conn: Connection, *, now: int, stale_after_s: int) -> list[IdleGpuSeries] | None:
-    """Allocated GPUs idle at their latest sample, from the node agents' rows; None without a telemetry table.
+def idle_gpus(conn: Connection, *, now: int, stale_after_s: int) -> list[IdleGpuSeries]:
+    """Allocated GPUs idle at their latest sample, from the node agents' rows.
 
     The ledger's ``telemetry.idle_gpus`` (the reader the idle-allocation policy uses) with no minimum:
     the same answer as ``telemetry.idle_allocations(min_idle_s=0)`` for every cluster (a test holds them
     equal), read as one narrow query instead of one per cluster, since this runs at every scrape. The GPU
     type is the running job's when its allocation has one type, else the cluster's default.
     """
-    if not inspect(conn).has_table(_TELEMETRY_TABLE):
-        return None
     idle = ledger_idle_gpus(conn, now=now, stale_s=stale_after_s)
     if not idle:
         return []

@@ -200,11 +200,11 @@ def pool_view(
     for cluster, gpu_type in keys:
         types_per_cluster[cluster].add(gpu_type)
     busy = busy_by_hour(conn, sorted(types_per_cluster), start, stop)
-    with_telemetry = {c for c, _ in busy} if busy is not None else set()
+    with_telemetry = {c for c, _ in busy}
 
     def busy_of(cluster: str, hour: int) -> int | None:
         # Telemetry has no GPU type: it is attributed only where the cluster's reserved GPUs are of one type.
-        if busy is None or cluster not in with_telemetry or len(types_per_cluster[cluster]) != 1:
+        if cluster not in with_telemetry or len(types_per_cluster[cluster]) != 1:
             return None
         return busy.get((cluster, hour), 0)
 
