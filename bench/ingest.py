@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from quotad.collectors.records import JobRecord
 from quotad.collectors.sacct import SacctParser, cluster_views
 from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.demo.synthetic import demo_programme, sacct_lines
 from quotad.ledger.db import create_ledger_engine, upgrade
+from quotad.ledger.records import JobRecord
 
 CHUNK = 100_000
 

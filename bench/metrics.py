@@ -37,9 +37,10 @@ from sqlalchemy import Engine, insert, inspect, text
 
 from quotad.config import Settings
 from quotad.daemon.server import MetricsServer
+from quotad.ledger.collector_models import CollectorState
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.ledger.ingest import sync_clusters
-from quotad.ledger.models import CollectorState, Company, CompanyAccount, Grant, Job, UsageHourly
+from quotad.ledger.models import Company, CompanyAccount, Grant, Job, UsageHourly
 from quotad.ledger.telemetry_models import GpuUsageHourly
 from quotad.metrics.collector import LedgerCollector, build_registry
 from quotad.metrics.pool import PoolCache, compute_pool

@@ -30,16 +30,15 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
-import quotad.directives.models
-import quotad.ledger.telemetry_models  # noqa: F401
+import quotad.tables  # noqa: F401  (every core table, for the schema the bench builds)
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
-from quotad.directives.tick import policy_tick
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.ledger.ingest import sync_clusters
 from quotad.ledger.registry import AccountRef, ContactRef, GrantSpec, add_company, set_grant
 from quotad.notify.config import NotifyConfig
 from quotad.policies.config import PoliciesConfig
+from quotad.tick import policy_tick
 
 H, DAY = 3600, 86400
 START = 1_780_272_000  # 2026-06-01T00:00:00Z

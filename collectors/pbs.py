@@ -45,12 +45,13 @@ from quotad.collectors.pbs_state import (
     remember_open_runs,
     save_cursor,
 )
-from quotad.collectors.records import JobRecord
+from quotad.collectors.polls import IngestedRuns
 from quotad.config import ClusterConfig, Settings
 from quotad.errors import ConfigError, InputError, NotFoundError, QuotadError, UsageError
 from quotad.ledger.collector_state import record_failure, record_success, watermark
-from quotad.ledger.ingest import IngestSummary, decode_gpus, load_records, sync_clusters
+from quotad.ledger.ingest import IngestSummary, load_records, sync_clusters
 from quotad.ledger.models import Grant, Job
+from quotad.ledger.records import JobRecord, decode_gpus
 
 __all__ = [
     "ARRAY_SPAN",
@@ -334,18 +335,11 @@ class PbsFileRead:
 
 
 @dataclass
-class PbsPollResult:
+class PbsPollResult(IngestedRuns):
     cluster: str
     files: list[PbsFileRead] = field(default_factory=list)
     summaries: list[IngestSummary] = field(default_factory=list)
     duration_s: float = 0.0
-
-    @property
-    def lines_bad(self) -> int:
-        return sum(s.lines_bad for s in self.summaries)
-
-    def total(self, attr: str) -> int:
-        return sum(int(getattr(s, attr)) for s in self.summaries)
 
 
 def _day_name(epoch: int, tz: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from quotad.collectors.pbs_files import FilePosition
-from quotad.pool.models import PbsLogCursor, PbsOpenRun
+from quotad.ledger.collector_models import PbsLogCursor, PbsOpenRun
 
 __all__ = ["RunKey", "forget_open_runs", "load_cursor", "open_run_limits", "remember_open_runs", "save_cursor"]
 

@@ -1,14 +1,16 @@
 """Running scheduler commands (``sacct``, ``scontrol``, ``sacctmgr``, ``squeue``): the one subprocess boundary.
 
-Two shapes, for two sizes of output:
+One runner, ``SubprocessRunner``, for the collectors (which read schedulers) and ``quotad.enforce`` (which
+writes to them), with two shapes for two sizes of output; code takes the protocol of the shape it uses, so
+tests pass a fake that controls what a command prints and how it fails:
 
 - ``CommandRunner.stream`` (``sacct``): output is streamed line by line (a first backfill can be millions of
   lines), and the exit status is checked when the stream ends, so a command that fails half-way never counts
-  as success. Collectors take a ``CommandRunner`` so tests control what it prints and how it fails.
-- ``run_captured`` (``sacctmgr``, ``scontrol``, the agent's Slurm queries): small outputs captured whole; the
-  exit status is returned for the caller to judge (``sacctmgr`` says "nothing to change" with status 1), and
-  what has no exit status (the command cannot start, or times out) is ``CommandFailed``. The callers' own
-  injectable runners wrap it and translate ``CommandFailed`` into their error types.
+  as success.
+- ``Runner.__call__`` / ``run_captured`` (``sacctmgr``, ``scontrol``, the agent's Slurm queries): small outputs
+  captured whole; the exit status is returned for the caller to judge (``sacctmgr`` says "nothing to change"
+  with status 1), and what has no exit status (the command cannot start, or times out) is ``CommandFailed``,
+  which callers translate into their own error types.
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from quotad.errors import QuotadError
 
-__all__ = ["Captured", "CommandFailed", "CommandRunner", "SubprocessRunner", "child_environment", "run_captured"]
+__all__ = [
+    "Captured",
+    "CommandFailed",
+    "CommandRunner",
+    "Runner",
+    "SubprocessRunner",
+    "child_environment",
+    "run_captured",
+]
 
 #: What a scheduler command may see of quotad's environment: the process basics, locale and time zone, and the
 #: schedulers' own settings. Everything else stays behind, above all ``QUOTAD_DATABASE__PASSWORD`` and
@@ -63,13 +73,28 @@ class CommandRunner(Protocol):
         ...
 
 
+class Runner(Protocol):
+    """Runs one command: argv in, ``(returncode, stdout, stderr)`` out; raises ``CommandFailed`` (or the caller's
+    own error type) only for what has no return code (missing binary, timeout)."""
+
+    def __call__(self, argv: Sequence[str], *, timeout: float) -> tuple[int, str, str]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class SubprocessRunner:
-    """Runs the real command with ``env`` added to the allow-listed part of this process's environment."""
+    """Runs the real command with ``env`` (e.g. ``SLURM_CONF``) added to the allow-listed part of this process's
+    environment (``child_environment``)."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def stream(
         self, argv: Sequence[str], *, env: Mapping[str, str], timeout_s: float
     ) -> AbstractContextManager[Iterator[str]]:
-        return self._stream(list(argv), dict(env), timeout_s)
+        return self._stream(list(argv), {**self.env, **env}, timeout_s)
+
+    def __call__(self, argv: Sequence[str], *, timeout: float) -> tuple[int, str, str]:
+        done = run_captured(argv, timeout_s=timeout, env=self.env)
+        return done.returncode, done.stdout, done.stderr
 
     @contextlib.contextmanager
     def _stream(self, argv: list[str], env: dict[str, str], timeout_s: float) -> Iterator[Iterator[str]]:

@@ -16,9 +16,9 @@ from datetime import datetime
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
-from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.errors import InputError
+from quotad.ledger.records import JobRecord
 
 __all__ = ["REQUIRED_COLUMNS", "SACCT_FORMAT", "ClusterView", "SacctParser", "cluster_views", "parse_alloc_gpus"]
 

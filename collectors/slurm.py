@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from quotad.collectors.records import JobRecord
+from quotad.collectors.polls import IngestedRuns
 from quotad.collectors.runner import CommandFailed, CommandRunner
 from quotad.collectors.sacct import SACCT_FORMAT, SacctParser, cluster_views
 from quotad.collectors.slurm_pyslurm import (
@@ -36,6 +36,7 @@ from quotad.errors import InputError, NotFoundError, UsageError
 from quotad.ledger.collector_state import record_failure, record_success, watermark
 from quotad.ledger.ingest import IngestSummary, load_records, sync_clusters
 from quotad.ledger.models import Grant, Job
+from quotad.ledger.records import JobRecord
 
 __all__ = ["SOURCE", "PollResult", "ingest_sacct_text", "poll_cluster", "sacct_argv", "sacct_env"]
 
@@ -93,20 +94,13 @@ def sacct_env(cluster: ClusterConfig) -> dict[str, str]:
 
 
 @dataclass
-class PollResult:
+class PollResult(IngestedRuns):
     cluster: str
     window_start: int
     window_end: int
     summaries: list[IngestSummary] = field(default_factory=list)
     rechecked: int = 0
     duration_s: float = 0.0
-
-    @property
-    def lines_bad(self) -> int:
-        return sum(s.lines_bad for s in self.summaries)
-
-    def total(self, attr: str) -> int:
-        return sum(int(getattr(s, attr)) for s in self.summaries)
 
 
 def _first_start(conn: Connection, now: int) -> int:

@@ -38,10 +38,10 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from quotad.collectors.records import JobRecord
 from quotad.collectors.runner import child_environment
 from quotad.collectors.sacct import ClusterView
 from quotad.errors import InputError, QuotadError
+from quotad.ledger.records import JobRecord
 
 __all__ = [
     "BackendUnavailable",

@@ -10,7 +10,7 @@ Why these shapes:
 - A ``Check`` is a finding's negative: which threshold or which missing data kept a policy from firing for a
   subject. Policies return checks only when asked (``Scope.explain``) so a full tick stays cheap.
 
-Policies are pure: ledger facts in (``quotad.policies.facts.LedgerFacts``), findings out. Nothing here imports SMTP,
+Policies are pure: ledger facts in (``quotad.ledger.facts.LedgerFacts``), findings out. Nothing here imports SMTP,
 subprocess or Prometheus code.
 """
 
@@ -20,8 +20,14 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol
 
+from quotad.ledger.records import JobRef
+
 if TYPE_CHECKING:
-    from quotad.policies.facts import LedgerFacts
+    from collections.abc import Iterator
+
+    from quotad.amounts import Unit
+    from quotad.ledger.facts import LedgerFacts
+    from quotad.ledger.queries import StatusRow
 
 __all__ = [
     "Check",
@@ -29,7 +35,6 @@ __all__ = [
     "Figure",
     "Finding",
     "JobLine",
-    "JobRef",
     "Outcomes",
     "Policy",
     "Scope",
@@ -61,17 +66,6 @@ class Severity(IntEnum):
             return cls[text.upper()]
         except KeyError:
             raise ValueError(f"severity {text!r}: expected one of {', '.join(s.label for s in cls)}") from None
-
-
-@dataclass(frozen=True, order=True)
-class JobRef:
-    """A job as Slurm names it on one cluster (``job_id_raw``, the number the NVML agent records too)."""
-
-    cluster: str
-    job_id: int
-
-    def __str__(self) -> str:
-        return f"{self.cluster}:{self.job_id}"
 
 
 @dataclass(frozen=True)
@@ -225,6 +219,18 @@ class Outcomes:
         self._findings: list[Finding] = []
         self._checks: list[Check] = []
 
+
+    def granted_positions(self, facts: LedgerFacts) -> Iterator[tuple[Subject, StatusRow, Unit, int]]:
+        """The opening every grant policy shares: each company in scope with its position against its active
+        grants, the grants' unit and period end; a company with no active grant is held back (missing data)."""
+        for row in facts.positions():
+            if not self.scope.wants_company(row.company_id):
+                continue
+            subject = Subject(row.company_id)
+            if row.unit is None or not row.granted or row.period_end is None:
+                self.held_back(subject, "no active grant at this time", missing_data=True)
+                continue
+            yield subject, row, row.unit, row.period_end
     def fired(self, finding: Finding) -> None:
         self._findings.append(finding)
         if self.scope.explain:

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, NonNegativeFloat, PositiveFloat
 
 from quotad.policies import figures
-from quotad.policies.base import Evaluation, Finding, Outcomes, Scope, Severity, Subject, Threshold
+from quotad.policies.base import Evaluation, Finding, Outcomes, Scope, Severity, Threshold
 from quotad.policies.settings import Override, PolicySettings
 from quotad.timeutil import format_day
 from quotad.units import SECONDS_PER_DAY
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import LedgerFacts
+    from quotad.ledger.facts import LedgerFacts
 
 __all__ = ["NAME", "ForecastOverrun", "ForecastOverrunConfig", "ForecastOverrunOverride"]
 
@@ -64,13 +64,7 @@ class ForecastOverrun:
     def evaluate(self, facts: LedgerFacts, scope: Scope) -> Evaluation:
         out = Outcomes(NAME, scope)
         tz, now = facts.timezone, facts.now
-        for row in facts.positions():
-            if not scope.wants_company(row.company_id):
-                continue
-            subject = Subject(row.company_id)
-            if row.unit is None or not row.granted or row.period_end is None:
-                out.held_back(subject, "no active grant at this time", missing_data=True)
-                continue
+        for subject, row, unit, period_end in out.granted_positions(facts):
             cfg = self.config.for_company(row.company_id)
             left = row.granted - row.used
             if left <= 0:
@@ -88,15 +82,14 @@ class ForecastOverrun:
                 out.held_back(subject, "no use in the last 7 days: no burn rate to project")
                 continue
             runout = now + left * row.burn_window_s // row.used_last_7d
-            early = row.period_end - runout
+            early = period_end - runout
             if early <= cfg.margin_days * SECONDS_PER_DAY:
                 out.held_back(
                     subject,
                     f"at the 7-day rate the grant lasts until {format_day(runout, tz)}, not more than "
-                    f"{cfg.margin_days:g} days before the period's last day {format_day(row.period_end - 1, tz)}",
+                    f"{cfg.margin_days:g} days before the period's last day {format_day(period_end - 1, tz)}",
                 )
                 continue
-            unit = row.unit
             severity = Severity.WARNING if runout - now <= cfg.warning_days * SECONDS_PER_DAY else Severity.NOTICE
             burn_per_day = row.used_last_7d * SECONDS_PER_DAY // row.burn_window_s
             burn = figures.amount("burn_per_day", burn_per_day, unit)
@@ -122,10 +115,10 @@ class ForecastOverrun:
                         figures.amount("granted", row.granted, unit),
                         figures.amount("projected", row.projected, unit),
                         figures.percent("projected_pct", figures.ratio_pct(row.projected, row.granted)),
-                        figures.day("period_last_day", row.period_end - 1, tz),
+                        figures.day("period_last_day", period_end - 1, tz),
                     ),
                     enforceable=True,
-                    expires_at=row.period_end,
+                    expires_at=period_end,
                 )
             )
         return out.result()

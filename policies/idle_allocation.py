@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from quotad.ledger.records import JobRef
 from quotad.policies import figures
 from quotad.policies.base import (
     Evaluation,
     Figure,
     Finding,
     JobLine,
-    JobRef,
     Outcomes,
     Scope,
     Severity,
@@ -37,7 +37,8 @@ from quotad.policies.settings import Override, PolicySettings
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import IdleGpu, LedgerFacts
+    from quotad.ledger.facts import LedgerFacts
+    from quotad.ledger.telemetry import IdleGpu
 
 __all__ = ["NAME", "IdleAllocation", "IdleAllocationConfig", "IdleAllocationOverride"]
 
@@ -191,7 +192,7 @@ class IdleAllocation:
             return
         longest = 0
         for g in allocated:
-            from quotad.policies.facts import IdleGpu  # runtime use; see the TYPE_CHECKING import
+            from quotad.ledger.telemetry import IdleGpu  # runtime use; see the TYPE_CHECKING import
 
             probe = IdleGpu(ref.cluster, ref.job_id, g.node, g.gpu_index, job.account, job.user_name, g.idle_since,
                             g.recent_seconds, g.recent_util_pct_seconds, g.last_sample)

@@ -24,7 +24,7 @@ from quotad.policies.settings import Override, PolicySettings
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import FinishedJob, LedgerFacts
+    from quotad.ledger.facts import FinishedJob, LedgerFacts
 
 __all__ = ["NAME", "LowEfficiency", "LowEfficiencyConfig", "LowEfficiencyOverride"]
 

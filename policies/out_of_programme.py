@@ -21,13 +21,13 @@ from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from quotad.ledger.models import POOL
 from quotad.ledger.queries import GrantInfo
+from quotad.ledger.records import JobRef
 from quotad.policies import figures
 from quotad.policies.base import (
     Evaluation,
     Figure,
     Finding,
     JobLine,
-    JobRef,
     Outcomes,
     Scope,
     Severity,
@@ -38,7 +38,7 @@ from quotad.policies.settings import Override, PolicySettings
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import JobRow, LedgerFacts
+    from quotad.ledger.facts import JobRow, LedgerFacts
 
 __all__ = ["NAME", "OutOfProgramme", "OutOfProgrammeConfig", "OutOfProgrammeOverride", "outside_seconds"]
 

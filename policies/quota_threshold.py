@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator
 
 from quotad.policies import figures
-from quotad.policies.base import Evaluation, Figure, Finding, Outcomes, Scope, Severity, Subject, Threshold
+from quotad.policies.base import Evaluation, Figure, Finding, Outcomes, Scope, Severity, Threshold
 from quotad.policies.settings import Override, PolicySettings
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import LedgerFacts
+    from quotad.ledger.facts import LedgerFacts
 
 __all__ = ["NAME", "QuotaThreshold", "QuotaThresholdConfig", "QuotaThresholdOverride"]
 
@@ -89,13 +89,7 @@ class QuotaThreshold:
     def evaluate(self, facts: LedgerFacts, scope: Scope) -> Evaluation:
         out = Outcomes(NAME, scope)
         tz = facts.timezone
-        for row in facts.positions():
-            if not scope.wants_company(row.company_id):
-                continue
-            subject = Subject(row.company_id)
-            if row.unit is None or not row.granted or row.period_end is None:
-                out.held_back(subject, "no active grant at this time", missing_data=True)
-                continue
+        for subject, row, unit, period_end in out.granted_positions(facts):
             cfg = self.config.for_company(row.company_id)
             pct = figures.ratio_pct(row.used, row.granted)
             crossed = [s for s in cfg.steps if row.used * 100 >= s * row.granted]
@@ -103,7 +97,6 @@ class QuotaThreshold:
                 out.held_back(subject, f"used {pct:.1f}% of the grant, below the first step {cfg.steps[0]}%")
                 continue
             step = crossed[-1]
-            unit = row.unit
             nxt = next((s for s in cfg.steps if s > step), None)
             out.fired(
                 Finding(
@@ -127,13 +120,13 @@ class QuotaThreshold:
                         figures.percent("used_pct", pct),
                         figures.amount("projected", row.projected, unit),
                         figures.percent("projected_pct", figures.ratio_pct(row.projected, row.granted)),
-                        figures.day("period_last_day", row.period_end - 1, tz),
+                        figures.day("period_last_day", period_end - 1, tz),
                         *([Figure("next_step_pct", nxt, "%")] if nxt is not None else []),
                         Figure("grant_ids", ",".join(str(g) for g in row.grant_ids), ""),
                     ),
                     urgent=row.used >= row.granted,
                     enforceable=row.used * 100 >= cfg.enforce_from_pct * row.granted,
-                    expires_at=row.period_end,
+                    expires_at=period_end,
                 )
             )
         return out.result()

@@ -30,7 +30,7 @@ from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
 
 if TYPE_CHECKING:  # the facts (and the ledger queries behind them) load with the policy engine, not
     # with the configuration that names this policy's section (the node agent reads that too)
-    from quotad.policies.facts import LedgerFacts
+    from quotad.ledger.facts import LedgerFacts
 
 __all__ = ["NAME", "Underuse", "UnderuseConfig", "UnderuseOverride", "planned_to_date"]
 

@@ -2,7 +2,7 @@
 
 The package is a ledger with collectors in front of it and policies, notifications, metrics and reports
 behind it. Data flows one way (collectors -> ledger -> policies -> directives -> outputs); see
-docs in ``../shared/design/ARCHITECTURE.md`` and the README.
+``ARCHITECTURE.md`` at the repository root and the README.
 """
 
 from quotad.errors import ConfigError, InputError, NotFoundError, QuotadError, SchemaError

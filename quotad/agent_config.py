@@ -8,13 +8,14 @@ needs; tests and the GPU check override single keys.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-__all__ = ["DEFAULT_LISTEN", "AgentConfig", "JobDiscovery", "parse_listen"]
+from quotad.listen import parse_listen
+
+__all__ = ["DEFAULT_LISTEN", "AgentConfig", "JobDiscovery"]
 
 DEFAULT_LISTEN = "127.0.0.1:9818"
 
@@ -22,17 +23,6 @@ DEFAULT_LISTEN = "127.0.0.1:9818"
 #: load on slurmctld); ``squeue`` also sees allocations that have no process on the node yet (``salloc``
 #: without ``PrologFlags=Contain``) at the cost of one slurmctld query per refresh.
 JobDiscovery = Literal["cgroup", "listpids", "squeue"]
-
-_LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):(?P<port>\d{1,5})$")
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``ADDR:PORT`` (``[v6]:PORT`` for IPv6; an empty ADDR is every address) to (addr, port)."""
-    match = _LISTEN.match(value)
-    port = int(match.group("port")) if match else -1
-    if match is None or not 0 < port < 65536:
-        raise ValueError(f"{value!r}: expected ADDR:PORT such as 127.0.0.1:9818")
-    return match.group("host").strip("[]"), port
 
 
 class AgentConfig(BaseModel):
@@ -72,7 +62,7 @@ class AgentConfig(BaseModel):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        parse_listen(value)
+        parse_listen(value, any_port=False, example=DEFAULT_LISTEN)
         return value
 
     @field_validator("job_discovery")
@@ -92,4 +82,4 @@ class AgentConfig(BaseModel):
 
     @property
     def listen_address(self) -> tuple[str, int]:
-        return parse_listen(self.listen)
+        return parse_listen(self.listen, any_port=False, example=DEFAULT_LISTEN)

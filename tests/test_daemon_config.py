@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from quotad.config import Settings
-from quotad.daemon.config import DEFAULT_LISTEN, DaemonConfig, JobSchedule, daemon_config, parse_listen
+from quotad.daemon.config import DEFAULT_LISTEN, DaemonConfig, JobSchedule, daemon_config
+from quotad.listen import parse_listen
 
 
 def test_defaults_listen_on_loopback() -> None:

@@ -35,12 +35,12 @@ from sqlalchemy import create_engine, select
 from quotad.config import load_config
 from quotad.demo.run import run_demo
 from quotad.directives.config import rules_from
-from quotad.directives.tick import policy_tick
 from quotad.ledger.db import create_ledger_engine
 from quotad.ledger.models import Cluster, CompanyAccount, Job
 from quotad.ledger.telemetry import GpuUsageRow, upsert_gpu_usage
 from quotad.metrics.catalogue import CATALOGUE
 from quotad.pool.registry import ProviderSpec, ReservationSpec, set_provider, set_reservation
+from quotad.tick import policy_tick
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Guards against a hung process; none of them is an assertion about speed.

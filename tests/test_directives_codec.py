@@ -6,7 +6,8 @@ import pytest
 
 from quotad.directives.codec import DirectiveView, dump_finding, load_finding
 from quotad.errors import LedgerError
-from quotad.policies.base import Figure, Finding, JobLine, JobRef, Severity, Subject, Threshold
+from quotad.ledger.records import JobRef
+from quotad.policies.base import Figure, Finding, JobLine, Severity, Subject, Threshold
 
 
 def test_round_trip() -> None:

@@ -9,14 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, delete, func, inspect, select, update
 
-import quotad.directives.models
-import quotad.ledger.telemetry_models  # noqa: F401
 from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
-from quotad.directives.models import UsageDaily
 from quotad.ledger.db import _alembic_config, upgrade
 from quotad.ledger.ingest import sync_clusters
-from quotad.ledger.models import Base, UsageHourly
+from quotad.ledger.models import UsageDaily, UsageHourly
+from quotad.tables import Base
 from tests.helpers import row, sacct_text
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
 from quotad.directives.store import directive_actions, list_directives
-from quotad.directives.tick import policy_tick
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.notify.config import NotifyConfig
 from quotad.policies.config import PoliciesConfig
+from quotad.tick import policy_tick
 from tests.conftest import make_settings
 from tests.fixtures.policy.builders import H, Ledger
 

@@ -12,10 +12,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 from quotad.errors import ConfigError
-from quotad.ledger.models import Base
 from quotad.plugins.community import models as community_models
 from quotad.plugins.governance import models as governance_models
 from quotad.plugins.governance.checklist import SECTIONS, diff_checklists, parse_checklist, shipped_checklists
+from quotad.tables import Base
 from tests.governance_support import SECTION_KEYS, checklist_toml, write
 
 

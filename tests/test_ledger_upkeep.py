@@ -17,8 +17,8 @@ from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.daemon.config import JobsConfig
 from quotad.daemon.jobs import JobContext, default_registry, rollup_upkeep, spool_dirs, spool_replay
-from quotad.directives.models import UsageDaily
 from quotad.ledger.ingest import sync_clusters
+from quotad.ledger.models import UsageDaily
 from quotad.ledger.telemetry import GpuUsageRow, node_hour_rows
 from quotad.ledger.upkeep import check_daily_rollup
 from quotad.metrics.snapshot import SnapshotCache

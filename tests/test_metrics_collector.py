@@ -16,13 +16,13 @@ from quotad.daemon.health import JobHealth
 from quotad.ledger.collector_state import record_failure, record_success
 from quotad.ledger.ingest import sync_clusters
 from quotad.ledger.models import POOL
-from quotad.ledger.queries import company_status, usage_cells
+from quotad.ledger.queries import company_status, range_cells, usage_cells
 from quotad.ledger.registry import AccountRef, GrantSpec, add_company, set_grant
 from quotad.ledger.telemetry import GpuUsageRow, idle_allocations, upsert_gpu_usage
 from quotad.metrics.catalogue import CATALOGUE
 from quotad.metrics.collector import LedgerCollector, build_registry
 from quotad.metrics.pool import PoolCache
-from quotad.metrics.snapshot import SnapshotCache, range_cells
+from quotad.metrics.snapshot import SnapshotCache
 from quotad.metrics.sources import idle_gpus, open_directives, severity_label
 from quotad.pool.registry import ProviderSpec, ReservationSpec, set_provider, set_reservation
 from quotad.units import TFLOP_PER_EFLOPS_HOUR, GpuCatalog

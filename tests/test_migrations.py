@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect, text
 from quotad.config import Settings
 from quotad.errors import SchemaError
 from quotad.ledger.db import _alembic_config, check_schema, create_ledger_engine, upgrade
-from quotad.ledger.models import Base
+from quotad.tables import Base
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

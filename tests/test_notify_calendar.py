@@ -9,11 +9,11 @@ from sqlalchemy import Engine
 
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
-from quotad.directives.tick import policy_tick
 from quotad.notify.calendar import WorkingCalendar
 from quotad.notify.config import NotifyConfig
 from quotad.notify.outbox import list_outbox
 from quotad.policies.config import PoliciesConfig
+from quotad.tick import policy_tick
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 
 

@@ -12,14 +12,14 @@ from sqlalchemy import Engine, select
 
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
-from quotad.directives.models import OutboxMessage
-from quotad.directives.tick import policy_tick
 from quotad.notify.config import NotifyConfig, SmtpConfig
 from quotad.notify.message import build_message, header_text
 from quotad.notify.outbox import deliver
+from quotad.notify.outbox_models import OutboxMessage
 from quotad.notify.render import Rendered
 from quotad.notify.smtp import SmtpTransport
 from quotad.policies.config import PoliciesConfig
+from quotad.tick import policy_tick
 from tests.conftest import make_settings
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 from tests.fixtures.policy.smtp import SmtpServer, running_server

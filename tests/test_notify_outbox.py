@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from quotad.directives.models import OutboxMessage
 from quotad.notify.config import OutboxConfig, SmtpConfig
 from quotad.notify.message import build_message, message_id_for
 from quotad.notify.outbox import OutgoingMessage, _claim, backoff_s, deliver, enqueue, list_outbox, requeue
+from quotad.notify.outbox_models import OutboxMessage
 from quotad.notify.render import Rendered
 from quotad.notify.smtp import SmtpTransport, TransientSendError
 from tests.fixtures.policy.smtp import (

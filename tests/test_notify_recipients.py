@@ -14,13 +14,13 @@ from sqlalchemy import Engine
 from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
 from quotad.directives.store import directive_events, list_directives
-from quotad.directives.tick import policy_tick
 from quotad.ledger.registry import AccountRef, ContactRef, add_company
 from quotad.notify.config import NotifyConfig, SmtpConfig, UsersConfig
 from quotad.notify.outbox import deliver
 from quotad.notify.recipients import AddressBook, JobUser
 from quotad.notify.smtp import SmtpTransport
 from quotad.policies.config import PoliciesConfig
+from quotad.tick import policy_tick
 from tests.conftest import make_settings
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 from tests.fixtures.policy.smtp import Received, SmtpServer, running_server

@@ -8,7 +8,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select
 
-from quotad.ledger.models import Base
 from quotad.ledger.telemetry import (
     GpuUsageRow,
     current_gpu_states,
@@ -18,6 +17,7 @@ from quotad.ledger.telemetry import (
     upsert_gpu_usage,
 )
 from quotad.ledger.telemetry_models import GpuUsageHourly
+from quotad.tables import Base
 from tests.test_nvml_support import T0
 
 H = 3600

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from quotad.cli.context import AppState
 from quotad.cli.main import QuotadGroup
+from quotad.cli.pbs import collect_pbs, ingest_pbs
 from quotad.collectors.pbs import ARRAY_SPAN, PbsLogError, pbs_cluster, poll_pbs
-from quotad.collectors.pbs_cli import collect_pbs, ingest_pbs
 from quotad.collectors.pbs_state import load_cursor, open_run_limits
 from quotad.collectors.runner import SubprocessRunner
 from quotad.config import Settings

@@ -28,13 +28,14 @@ from quotad.config import Settings
 from quotad.ledger import db
 from quotad.ledger.db import create_ledger_engine
 from quotad.ledger.ingest import sync_clusters
-from quotad.ledger.models import POOL, Base
+from quotad.ledger.models import POOL
 from quotad.ledger.registry import AccountRef, GrantSpec, add_company, set_grant
 from quotad.plugins import host
 from quotad.plugins.api import table_of
 from quotad.plugins.eval import models as eval_models
 from quotad.plugins.host import ENTRY_POINT_GROUP, PluginRegistry, configure_alembic, load_plugins, mount
 from quotad.plugins.site import models as site_models
+from quotad.tables import Base
 from quotad.units import TFLOP_PER_EFLOPS_HOUR
 from tests.helpers import row, sacct_text
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect
 from quotad.config import Settings
 from quotad.errors import SchemaError
 from quotad.ledger.db import check_schema, create_ledger_engine
-from quotad.ledger.models import Base
+from quotad.tables import Base
 from tests.test_plugin_common import (
     core_only_alembic_config,
     ledger,

@@ -10,10 +10,10 @@ from sqlalchemy import Engine
 
 from quotad.amounts import NORMALISED
 from quotad.config import Settings
+from quotad.ledger.facts import LedgerFacts
 from quotad.ledger.models import POOL
-from quotad.ledger.queries import company_status, usage_cells
+from quotad.ledger.queries import company_status, split_days, usage_cells
 from quotad.ledger.registry import GrantSpec, set_grant
-from quotad.policies.facts import LedgerFacts, split_days
 from quotad.units import TFLOP_PER_EFLOPS_HOUR, GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc
 

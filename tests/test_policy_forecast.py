@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from quotad.config import Settings
+from quotad.ledger.facts import LedgerFacts
 from quotad.policies.base import Evaluation, Scope, Severity
-from quotad.policies.facts import LedgerFacts
 from quotad.policies.forecast_overrun import ForecastOverrun, ForecastOverrunConfig
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc

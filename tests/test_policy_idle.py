@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import Engine
 
 from quotad.config import Settings
-from quotad.policies.base import Evaluation, JobRef, Scope, Severity
-from quotad.policies.facts import LedgerFacts
+from quotad.ledger.facts import LedgerFacts
+from quotad.ledger.records import JobRef
+from quotad.policies.base import Evaluation, Scope, Severity
 from quotad.policies.idle_allocation import IdleAllocation, IdleAllocationConfig
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import H, Ledger, utc

@@ -6,8 +6,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from quotad.config import Settings
-from quotad.policies.base import Evaluation, JobRef, Scope
-from quotad.policies.facts import LedgerFacts
+from quotad.ledger.facts import LedgerFacts
+from quotad.ledger.records import JobRef
+from quotad.policies.base import Evaluation, Scope
 from quotad.policies.out_of_programme import OutOfProgramme, OutOfProgrammeConfig, outside_seconds
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import Engine
 
 from quotad.config import Settings
+from quotad.ledger.facts import LedgerFacts
 from quotad.policies.base import Scope, Severity
-from quotad.policies.facts import LedgerFacts
 from quotad.policies.quota_threshold import QuotaThreshold, QuotaThresholdConfig
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc

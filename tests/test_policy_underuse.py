@@ -7,9 +7,9 @@ from sqlalchemy import Engine
 
 from quotad.amounts import Unit
 from quotad.config import Settings
+from quotad.ledger.facts import LedgerFacts
 from quotad.ledger.queries import GrantInfo
 from quotad.policies.base import Evaluation, Scope, Severity
-from quotad.policies.facts import LedgerFacts
 from quotad.policies.underuse import Underuse, UnderuseConfig, planned_to_date
 from quotad.units import GpuCatalog
 from tests.fixtures.policy.builders import DAY, H, Ledger, utc

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 from quotad.cli import maintenance, pool, provider
 from quotad.cli.context import AppState
 from quotad.cli.main import QuotadGroup
-from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.ledger.ingest import load_records, sync_clusters
+from quotad.ledger.records import JobRecord
 from quotad.pool.models import ProviderContract, ReservedCapacity
 from tests.helpers import utc
 

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Connection, Engine, insert
 
 from quotad.amounts import NORMALISED
-from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.ledger.ingest import load_records, sync_clusters
 from quotad.ledger.models import POOL
+from quotad.ledger.records import JobRecord
 from quotad.ledger.registry import AccountRef, GrantSpec, add_company, set_grant
 from quotad.ledger.telemetry_models import GpuUsageHourly
 from quotad.pool.check import check_grants, check_windows, default_window

@@ -15,6 +15,7 @@ from quotad.config import Settings
 from quotad.directives.config import DirectivesConfig, Rules
 from quotad.directives.engine import apply_findings
 from quotad.errors import NotFoundError, UsageError
+from quotad.ledger.records import JobRef
 from quotad.ledger.registry import AccountRef, add_company
 from quotad.ledger.telemetry import GpuUsageRow, upsert_gpu_usage
 from quotad.notify.config import NotifyConfig
@@ -40,7 +41,7 @@ from quotad.plugins.review.pack import (
     pack_markdown,
     render_pack,
 )
-from quotad.policies.base import Finding, JobRef, Severity, Subject, Threshold
+from quotad.policies.base import Finding, Severity, Subject, Threshold
 from quotad.policies.config import PoliciesConfig
 from quotad.units import GpuCatalog
 from tests.test_plugin_common import (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from quotad.collectors.records import JobRecord
 from quotad.collectors.sacct import ClusterView, SacctParser, parse_alloc_gpus
 from quotad.errors import InputError
+from quotad.ledger.records import JobRecord
 from tests.helpers import HEADER, sacct_text, utc
 
 TYPES = ("h100", "h200", "a100")

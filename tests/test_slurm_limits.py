@@ -21,20 +21,21 @@ from typer.testing import CliRunner
 import quotad.cli.slurm as slurm_cli
 from quotad.amounts import NORMALISED, Unit
 from quotad.cli import main as main_cli
-from quotad.collectors.sacctmgr import (
+from quotad.collectors.runner import SubprocessRunner
+from quotad.collectors.slurm import ingest_sacct_text
+from quotad.config import Settings
+from quotad.enforce.sacctmgr import (
     ASSOC_FORMAT,
     SlurmCommandError,
     SlurmOutputError,
     SlurmTools,
-    SubprocessRunner,
     default_runner,
     parse_assoc_mgr_qos,
     parse_parsable,
     parse_scontrol_config,
     parse_tres,
 )
-from quotad.collectors.slurm import ingest_sacct_text
-from quotad.collectors.slurm_limits import (
+from quotad.enforce.slurm_limits import (
     LimitMismatchError,
     SlurmSetupError,
     burn_warnings,
@@ -42,7 +43,6 @@ from quotad.collectors.slurm_limits import (
     remaining_minutes,
     sync_limits,
 )
-from quotad.config import Settings
 from quotad.ledger.db import create_ledger_engine, upgrade
 from quotad.ledger.ingest import sync_clusters
 from quotad.ledger.models import POOL

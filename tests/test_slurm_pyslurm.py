@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from quotad.collectors.records import JobRecord
 from quotad.collectors.sacct import ClusterView, SacctParser
 from quotad.collectors.slurm_pyslurm import (
     NOT_INSTALLED,
@@ -25,6 +24,7 @@ from quotad.collectors.slurm_pyslurm import (
     running_slurm_version,
 )
 from quotad.errors import InputError, QuotadError
+from quotad.ledger.records import JobRecord
 from tests.helpers import sacct_text
 
 TYPES = ("h100", "h200", "a100")

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from quotad.collectors.records import JobRecord
 from quotad.collectors.sacct import ClusterView, SacctParser
 from quotad.demo.synthetic import (
     SACCT_COLUMNS,
@@ -26,6 +25,7 @@ from quotad.demo.synthetic import (
     sacct_lines,
 )
 from quotad.errors import InputError
+from quotad.ledger.records import JobRecord
 
 NOW = int(datetime(2026, 5, 13, 6, 30, 15, tzinfo=UTC).timestamp())
 SCALE = 0.05

@@ -19,10 +19,10 @@ from quotad.cli import (
     slurm,
     status,
 )
+from quotad.cli import pbs as pbs_cli
 from quotad.cli import plugins as plugins_cmd
 from quotad.cli.root import QuotadGroup, main, make_app
 from quotad.cli.run import run as run_command
-from quotad.collectors import pbs_cli
 from quotad.plugins.host import command_names, load_plugins, mount
 
 __all__ = ["QuotadGroup", "app", "main", "run"]

@@ -18,8 +18,9 @@ import typer
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
 from quotad.cli.pool import window_from_options
 from quotad.cli.provider import run_csv_import
-from quotad.collectors.sacctmgr import Runner, SlurmError, SubprocessRunner, slurm_tools
+from quotad.collectors.runner import Runner, SubprocessRunner
 from quotad.config import ClusterConfig
+from quotad.enforce.sacctmgr import SlurmError, slurm_tools
 from quotad.errors import NotFoundError, UsageError
 from quotad.pool import fields
 from quotad.pool.maintenance import MaintenanceSpec, list_windows, maintenance_overlaps, remove_window, set_window

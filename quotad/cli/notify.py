@@ -9,12 +9,11 @@ import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
 from quotad.directives.config import rules_from
-from quotad.directives.tick import calendar_for, renderer_for
 from quotad.errors import UsageError
 from quotad.ledger.queries import company_status
 from quotad.notify.outbox import DeliveryReport, OutboxView, OutgoingMessage, list_outbox, requeue
 from quotad.notify.preview import format_message, preview_digest, preview_notice, preview_weekly
-from quotad.notify.service import Sent, send_digests, send_outbox, send_weekly
+from quotad.notify.service import Sent, calendar_for, renderer_for, send_digests, send_outbox, send_weekly
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import format_day
 

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
-from quotad.collectors.sacctmgr import default_runner
-from quotad.collectors.slurm_limits import RunnerFor
 from quotad.directives.config import rules_from
 from quotad.directives.explain import Explanation, explain, resolve_job
-from quotad.directives.tick import TickReport, policy_tick
+from quotad.enforce.sacctmgr import default_runner
+from quotad.enforce.slurm_limits import RunnerFor
 from quotad.render import Cell, Table, emit
+from quotad.tick import TickReport, policy_tick
 
 __all__ = ["app", "explain_table", "tick_table"]
 

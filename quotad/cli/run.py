@@ -13,10 +13,10 @@ import typer
 
 from quotad.cli.context import state
 from quotad.config import load_config
-from quotad.daemon.config import parse_listen
 from quotad.daemon.logs import configure_logging
 from quotad.daemon.service import run_daemon
 from quotad.errors import UsageError
+from quotad.listen import parse_listen
 
 __all__ = ["run"]
 

@@ -7,8 +7,8 @@ import logging
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
-from quotad.collectors.sacctmgr import default_runner
-from quotad.collectors.slurm_limits import AccountProblem, RunnerFor, SyncResult, check_accounts, sync_limits
+from quotad.enforce.sacctmgr import default_runner
+from quotad.enforce.slurm_limits import AccountProblem, RunnerFor, SyncResult, check_accounts, sync_limits
 from quotad.render import Table, emit
 
 __all__ = ["accounts_app", "app", "problems_table", "sync_table"]

@@ -10,27 +10,16 @@ Until ``Settings`` carries ``daemon`` (see the issue note), ``daemon_config`` fa
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-__all__ = ["DEFAULT_LISTEN", "DaemonConfig", "JobSchedule", "JobsConfig", "daemon_config", "parse_listen"]
+from quotad.listen import parse_listen
+
+__all__ = ["DEFAULT_LISTEN", "DaemonConfig", "JobSchedule", "JobsConfig", "daemon_config"]
 
 DEFAULT_LISTEN = "127.0.0.1:9817"
-
-_LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]*):(?P<port>\d{1,5})$")
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``ADDR:PORT`` (``[v6]:PORT`` for IPv6, empty ADDR for every address, port 0 for any free port)."""
-    match = _LISTEN.match(value)
-    port = int(match.group("port")) if match else -1
-    if match is None or not 0 <= port < 65536:
-        raise ValueError(f"{value!r}: expected ADDR:PORT such as 127.0.0.1:9817")
-    return match.group("host").strip("[]"), port
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -213,7 +213,7 @@ def metrics_refresh(cache: SnapshotCache, pool: PoolCache | None = None) -> JobF
 def policy_tick_job(ctx: JobContext) -> None:
     """Evaluate the policies into directives (notices queued in the outbox, enforcement where enabled)."""
     from quotad.directives.config import rules_from
-    from quotad.directives.tick import policy_tick
+    from quotad.tick import policy_tick
 
     report = policy_tick(ctx.engine, ctx.settings, rules_from(ctx.settings), now=ctx.now())
     log.info("policy tick: %s", report)

@@ -24,13 +24,14 @@ from sqlalchemy.exc import ArgumentError
 
 from quotad.collectors.runner import CommandRunner, SubprocessRunner
 from quotad.config import Settings
-from quotad.daemon.config import DaemonConfig, daemon_config, parse_listen
+from quotad.daemon.config import DaemonConfig, daemon_config
 from quotad.daemon.health import JobHealth, healthz
 from quotad.daemon.jobs import JobContext, JobRegistry, ScheduledJob, default_registry
 from quotad.daemon.scheduler import JobScheduler
 from quotad.daemon.server import MetricsServer
 from quotad.daemon.signals import Request, signal_requests
 from quotad.errors import ConfigError, QuotadError
+from quotad.listen import parse_listen
 from quotad.metrics.collector import LedgerCollector, build_registry
 from quotad.metrics.pool import PoolCache
 from quotad.metrics.snapshot import SnapshotCache

@@ -122,9 +122,9 @@ def run_loop(engine: Engine, settings: Settings, programme: DemoProgramme, where
     from quotad.charts import burn_down, pool_days, stacked_bars
     from quotad.charts.ledger import burn_down_data, monthly_use_data, pool_days_data
     from quotad.directives.config import rules_from
-    from quotad.directives.tick import policy_tick
     from quotad.ledger.queries import list_companies
     from quotad.notify.outbox import list_outbox
+    from quotad.tick import policy_tick
 
     written, idle, busy = _telemetry(engine, programme, now=now)
     _capacity(engine, settings, programme)
@@ -155,7 +155,7 @@ def _text_of(conn: Connection, message_id: int) -> str:
     from email.message import EmailMessage
     from email.policy import default
 
-    from quotad.directives.models import OutboxMessage
+    from quotad.notify.outbox_models import OutboxMessage
 
     raw = conn.execute(select(OutboxMessage.raw).where(OutboxMessage.id == message_id)).scalar_one()
     parsed = message_from_string(raw, policy=default)

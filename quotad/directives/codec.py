@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from quotad.errors import LedgerError
-from quotad.policies.base import Figure, Finding, JobLine, JobRef, Severity, Subject, Threshold
+from quotad.ledger.records import JobRef
+from quotad.policies.base import Figure, Finding, JobLine, Severity, Subject, Threshold
 
 __all__ = ["DirectiveView", "dump_finding", "load_finding"]
 

@@ -1,8 +1,7 @@
 """``[directives]`` and how the engine, the notifier and the CLI find their config sections.
 
-Why ``rules_from``: the sections ``[policies]``, ``[directives]`` and ``[notify]`` are validated by
-``quotad.config.Settings`` like every other section once it declares them; until then (and for a Settings
-built in a test) the documented defaults stand in, so nothing downstream reads raw dicts.
+``rules_from`` bundles the sections ``[policies]``, ``[directives]`` and ``[notify]``, which
+``quotad.config.Settings`` validates like every other section, so nothing downstream reads raw dicts.
 """
 
 from __future__ import annotations
@@ -52,12 +51,5 @@ class Rules:
 
 
 def rules_from(settings: Settings) -> Rules:
-    """The sections from ``settings``, or their defaults where ``Settings`` does not declare them yet."""
-    policies = getattr(settings, "policies", None)
-    directives = getattr(settings, "directives", None)
-    notify = getattr(settings, "notify", None)
-    return Rules(
-        policies if isinstance(policies, PoliciesConfig) else PoliciesConfig(),
-        directives if isinstance(directives, DirectivesConfig) else DirectivesConfig(),
-        notify if isinstance(notify, NotifyConfig) else NotifyConfig(),
-    )
+    """The three sections of ``settings`` the directive side reads."""
+    return Rules(settings.policies, settings.directives, settings.notify)

@@ -9,7 +9,7 @@ notified — the company is always told first, in the same tick for urgent findi
   them and keeps the job pending until its owner runs ``scontrol release JOB``.
 - ``cancel`` (idle_allocation): ``scancel JOB``.
 - ``sync-limits`` (quota_threshold, forecast_overrun): ``quotad slurm sync-limits --apply`` for the
-  company's clusters (``quotad.collectors.slurm_limits.sync_limits``), which writes the remaining grant as the
+  company's clusters (``quotad.enforce.slurm_limits.sync_limits``), which writes the remaining grant as the
   company's GrpTRESMins and verifies it.
 
 Each action is done once per directive and target (and, for sync-limits, per level), recorded in
@@ -28,11 +28,12 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from quotad.collectors.sacctmgr import Runner, SlurmCommandError, SlurmError
-from quotad.collectors.slurm_limits import RunnerFor, sync_limits
+from quotad.collectors.runner import CommandFailed, Runner
 from quotad.config import ClusterConfig, Settings
 from quotad.directives.codec import DirectiveView
 from quotad.directives.models import DirectiveAction, DirectiveEvent
+from quotad.enforce.sacctmgr import SlurmCommandError, SlurmError
+from quotad.enforce.slurm_limits import RunnerFor, sync_limits
 from quotad.errors import QuotadError
 from quotad.policies.config import PoliciesConfig
 
@@ -133,6 +134,9 @@ def _run(planned: PlannedAction, runner: Runner) -> ActionOutcome:
     argv = shlex.split(planned.command)
     try:
         code, stdout, stderr = runner(argv, timeout=TIMEOUT_S)
+    except CommandFailed as exc:
+        error = SlurmCommandError(shlex.join(argv), reason=exc.reason, stderr=exc.stderr)
+        return ActionOutcome(planned, "failed", str(error))
     except SlurmCommandError as exc:
         return ActionOutcome(planned, "failed", str(exc))
     if code != 0:

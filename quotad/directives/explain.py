@@ -14,12 +14,13 @@ from sqlalchemy import Connection, select
 
 from quotad.config import Settings
 from quotad.directives.config import Rules
-from quotad.directives.tick import evaluate, facts_for
 from quotad.errors import NotFoundError, UsageError
+from quotad.ledger.facts import facts_for
 from quotad.ledger.models import Job
+from quotad.ledger.records import JobRef
 from quotad.ledger.registry import require_company
-from quotad.policies.base import Check, JobRef, Scope, Subject
-from quotad.policies.registry import all_policies
+from quotad.policies.base import Check, Scope, Subject
+from quotad.policies.registry import all_policies, evaluate
 
 __all__ = ["Explanation", "explain", "resolve_job"]
 

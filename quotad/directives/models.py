@@ -1,4 +1,4 @@
-"""Tables of the directive engine and the notifier, plus the daily usage rollup the policies read.
+"""Tables of the directive engine.
 
 Why each exists:
 - ``directives``: one row per (policy, subject) while its condition lasts, with its lifecycle state and the
@@ -8,31 +8,17 @@ Why each exists:
   after resolution opens a new row, so history is kept.
 - ``directive_events``: the audit trail (opened, changed, notified, escalated, acknowledged, resolved ...).
 - ``directive_actions``: every enforcement command run (hold, cancel, sync-limits), with its reason.
-- ``outbox``: one row per message, keyed by its Message-ID and by an idempotency key (directive notice n,
-  digest of company/day, weekly summary of a week); the full RFC 5322 text is stored when queued, so a retry
-  sends the very same bytes.
-- ``usage_daily``: GPU-seconds per (cluster, account, GPU type, UTC day), kept equal to the sum of
-  ``usage_hourly`` by database triggers (migration 0004directives). Policies ask for usage since a grant
-  started — up to six months of hourly rows, hundreds of thousands — on every tick; full days come from here
-  and only the partial days at either end from the hourly table, which keeps a tick within its time budget
-  while staying exact to the second. It belongs with the ledger rollups and can move to
-  ``quotad.ledger.models`` without a schema change.
-- ``ix_jobs_end_time``: an index on ``jobs.end_time`` for "jobs that finished in the last day"
-  (``low_efficiency``, ``out_of_programme``), which would otherwise scan every historical job per tick.
-- ``ix_gpu_usage_hourly_job_hour``: (cluster, job_id, hour) plus the two sums ``low_efficiency`` reads, so
-  a finished job's utilisation is summed from the index alone (half the time of the table rows on SQLite).
-  Both indexes are on other modules' tables; they are declared here so they exist with these tables.
+
+The outbox the notifier sends from is ``quotad.notify.outbox_models``; the daily usage rollup the policies read
+is ``quotad.ledger.models.UsageDaily``.
 """
 
 from __future__ import annotations
 
-from typing import cast
-
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Table, Text, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from quotad.ledger.models import Base, IdType, Job
-from quotad.ledger.telemetry_models import GpuUsageHourly
+from quotad.ledger.models import Base, IdType
 
 __all__ = [
     "ACTIVE_STATES",
@@ -40,33 +26,12 @@ __all__ = [
     "Directive",
     "DirectiveAction",
     "DirectiveEvent",
-    "OutboxMessage",
-    "UsageDaily",
 ]
 
 #: Lifecycle: open -> notified -> acknowledged -> resolved (condition gone) | expired (moot or not judged).
 STATES = ("open", "notified", "acknowledged", "resolved", "expired")
 ACTIVE_STATES = ("open", "notified", "acknowledged")
 _ACTIVE = text("state IN ('open', 'notified', 'acknowledged')")
-
-Index("ix_jobs_end_time", cast(Table, Job.__table__).c.end_time)
-_GPU = cast(Table, GpuUsageHourly.__table__).c
-Index(
-    "ix_gpu_usage_hourly_job_hour", _GPU.cluster, _GPU.job_id, _GPU.hour, _GPU.observed_seconds, _GPU.util_pct_seconds
-)
-
-
-class UsageDaily(Base):
-    """GPU-seconds per (cluster, account, GPU type, UTC day start); maintained by triggers on usage_hourly."""
-
-    __tablename__ = "usage_daily"
-    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account: Mapped[str] = mapped_column(String(64), primary_key=True)
-    gpu_type: Mapped[str] = mapped_column(String(32), primary_key=True)
-    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    gpu_seconds: Mapped[int] = mapped_column(BigInteger)
-
-    __table_args__ = (Index("ix_usage_daily_day", "day"),)
 
 
 class Directive(Base):
@@ -144,27 +109,3 @@ class DirectiveAction(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
     detail: Mapped[str] = mapped_column(Text, default="")
-
-
-class OutboxMessage(Base):
-    """A message to send: queued -> sending -> sent (or rejected for good by the server)."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
-    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    message_id: Mapped[str] = mapped_column(String(255), unique=True)
-    dedup_key: Mapped[str] = mapped_column(String(255), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    directive_id: Mapped[int | None] = mapped_column(ForeignKey("directives.id", ondelete="SET NULL"), index=True)
-    company_id: Mapped[str | None] = mapped_column(String(64))
-    sender: Mapped[str] = mapped_column(String(254))
-    recipients: Mapped[str] = mapped_column(Text)
-    subject: Mapped[str] = mapped_column(Text)
-    raw: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[int] = mapped_column(BigInteger)
-    claimed_at: Mapped[int | None] = mapped_column(BigInteger)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    sent_at: Mapped[int | None] = mapped_column(BigInteger)

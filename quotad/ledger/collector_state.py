@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from quotad.ledger.models import CollectorState
+from quotad.ledger.collector_models import CollectorState
 
 __all__ = ["CollectorHealth", "collector_health", "record_failure", "record_success", "watermark"]
 

@@ -22,17 +22,15 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from quotad.collectors.records import JobRecord
 from quotad.config import Settings
 from quotad.errors import InputError
 from quotad.ledger.charge import HourlyDeltas
 from quotad.ledger.models import Cluster, IngestError, IngestRun, Job, UsageHourly
+from quotad.ledger.records import JobRecord, decode_gpus, encode_gpus
 
 __all__ = [
     "IngestSummary",
     "SegmentWriter",
-    "decode_gpus",
-    "encode_gpus",
     "finish_run",
     "load_records",
     "quarantine",
@@ -61,17 +59,6 @@ _COMPARED = (
     "charged_seconds",
 )
 _INSERTED = ("cluster", "job_id_raw", "submit", *_COMPARED)
-
-
-def encode_gpus(gpus: tuple[tuple[str, int], ...]) -> str:
-    return ",".join(f"{t}={n}" for t, n in gpus)
-
-
-def decode_gpus(text: str) -> tuple[tuple[str, int], ...]:
-    if not text:
-        return ()
-    pairs = (item.split("=", 1) for item in text.split(","))
-    return tuple((t, int(n)) for t, n in pairs)
 
 
 @dataclass

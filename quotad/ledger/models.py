@@ -16,7 +16,6 @@ __all__ = [
     "POOL",
     "Base",
     "Cluster",
-    "CollectorState",
     "Company",
     "CompanyAccount",
     "Contact",
@@ -25,6 +24,7 @@ __all__ = [
     "IngestError",
     "IngestRun",
     "Job",
+    "UsageDaily",
     "UsageHourly",
 ]
 
@@ -122,6 +122,8 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("cluster", "job_id_raw", "submit"),
         Index("ix_jobs_running", "cluster", "state", sqlite_where=_RUNNING, postgresql_where=_RUNNING),
+        # "Jobs that finished in the last day" (low_efficiency, out_of_programme) without scanning history.
+        Index("ix_jobs_end_time", "end_time"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"))
@@ -155,6 +157,25 @@ class UsageHourly(Base):
     __table_args__ = (Index("ix_usage_hourly_hour", "hour"),)
 
 
+class UsageDaily(Base):
+    """GPU-seconds per (cluster, account, GPU type, UTC day start); maintained by triggers on usage_hourly.
+
+    Kept equal to the sum of ``usage_hourly`` by database triggers (migration 0004directives). Usage since a
+    grant started is up to six months of hourly rows, asked for on every policy tick; full days come from here
+    and only the partial days at either end from the hourly table, which keeps a tick within its time budget
+    while staying exact to the second.
+    """
+
+    __tablename__ = "usage_daily"
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gpu_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_usage_daily_day", "day"),)
+
+
 class IngestRun(Base):
     """One ingest of one source (file, stdin, a collector poll): what came in and what was refused."""
 
@@ -182,28 +203,3 @@ class IngestError(Base):
     line: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger)
-
-
-class CollectorState(Base):
-    """Per (cluster, source) progress of a collector: the watermark of the next poll and its health.
-
-    The watermark moves only in the same transaction as the records it covers, so a poll that dies leaves
-    both untouched; failures are recorded in a transaction of their own.
-    """
-
-    __tablename__ = "collector_state"
-    cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"), primary_key=True)
-    source: Mapped[str] = mapped_column(String(32), primary_key=True)
-    watermark: Mapped[int | None] = mapped_column(BigInteger)
-    last_attempt: Mapped[int | None] = mapped_column(BigInteger)
-    last_success: Mapped[int | None] = mapped_column(BigInteger)
-    last_duration_ms: Mapped[int | None] = mapped_column(Integer)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    polls_total: Mapped[int] = mapped_column(Integer, default=0)
-    errors_total: Mapped[int] = mapped_column(Integer, default=0)
-
-
-# Tables owned by other modules share this metadata, so Alembic and the schema check see one ledger.
-from quotad.directives import models as _directives_models  # noqa: E402,F401
-from quotad.ledger import telemetry_models as _telemetry_models  # noqa: E402,F401
-from quotad.pool import models as _pool_models  # noqa: E402,F401

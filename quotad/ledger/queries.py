@@ -12,16 +12,28 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from quotad.amounts import NORMALISED, Amount, Unit
 from quotad.errors import NotFoundError
-from quotad.ledger.models import POOL, Company, CompanyAccount, Contact, Grant, GrantPlan, Job, UsageHourly
+from quotad.ledger.models import (
+    POOL,
+    Company,
+    CompanyAccount,
+    Contact,
+    Grant,
+    GrantPlan,
+    Job,
+    UsageDaily,
+    UsageHourly,
+)
+from quotad.ledger.records import decode_gpus
 from quotad.ledger.registry import AccountRef, ContactRef
-from quotad.units import SECONDS_PER_DAY, GpuCatalog
+from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
 
 __all__ = [
     "REPORT_KEYS",
+    "CellKey",
     "CellsSince",
     "CompanyInfo",
     "GrantInfo",
@@ -31,6 +43,8 @@ __all__ = [
     "StatusRow",
     "UsageCells",
     "account_window_compute",
+    "allocated_gpus",
+    "charged_by_hour",
     "company_status",
     "get_company",
     "gpus_held_now",
@@ -39,13 +53,18 @@ __all__ = [
     "list_companies",
     "list_grants",
     "memoised_cells",
+    "range_cells",
+    "running_job_gpu_types",
+    "split_days",
     "status_rows",
     "usage_cells",
     "usage_report",
 ]
 
+#: (company, cluster, GPU type)
+CellKey = tuple[str, str, str]
 #: (company_id, cluster, gpu_type) -> GPU-seconds
-UsageCells = dict[tuple[str, str, str], int]
+UsageCells = dict[CellKey, int]
 ReportKey = Literal["company", "cluster", "partition", "gpu-type", "user"]
 REPORT_KEYS: tuple[ReportKey, ...] = ("company", "cluster", "partition", "gpu-type", "user")
 BURN_WINDOW = 7 * SECONDS_PER_DAY
@@ -135,6 +154,93 @@ def usage_cells(conn: Connection, start: int, end: int) -> UsageCells:
         .group_by(ca.company_id, uh.cluster, uh.gpu_type)
     )
     return {(c, cl, t): int(s) for c, cl, t, s in conn.execute(stmt)}
+
+
+def split_days(start: int, end: int) -> tuple[tuple[int, int], tuple[int, int] | None, tuple[int, int]]:
+    """[start, end) as (head, whole UTC days or None, tail); head and tail each lie within one UTC day and
+    may be empty."""
+    first = -(-start // SECONDS_PER_DAY) * SECONDS_PER_DAY
+    last = end // SECONDS_PER_DAY * SECONDS_PER_DAY
+    if first > last:  # start and end fall in the same day
+        return (start, end), None, (end, end)
+    if first == last:  # they straddle one midnight
+        return (start, first), None, (last, end)
+    return (start, first), (first, last), (last, end)
+
+
+#: (cluster, account, GPU type) -> GPU-seconds, before accounts are mapped to companies.
+_AccountCells = defaultdict[tuple[str, str, str], int]
+
+
+def range_cells(
+    conn: Connection,
+    start: int,
+    end: int,
+    *,
+    daily: bool = True,
+    now: int | None = None,
+    owners: Mapping[tuple[str, str], str] | None = None,
+) -> UsageCells:
+    """``usage_cells(start, end)`` without its zero cells, reading whole UTC days from ``usage_daily``.
+
+    The one reader of "usage since a grant started" (policies through ``LedgerFacts``, the exporter's
+    snapshot). Six months of hourly rows for 600 cells are millions; of daily rows, about a hundred thousand,
+    and ``usage_daily`` is kept equal to the hourly sums by triggers, so the answer stays exact to the second.
+    The partial days at either end are read from ``usage_hourly`` directly, or as their whole day minus the
+    hours outside the range when those span less time (as the day in progress does: nothing is charged
+    after ``now``). Sums are taken per (cluster, account, GPU type) in the database and mapped to companies
+    here (``owners``: (cluster, account) -> company, read when not given): the join with company_accounts
+    would cost one index seek per hourly row; this costs one per account. ``daily=False`` reads only hours.
+    """
+    if not daily:
+        return {k: v for k, v in usage_cells(conn, start, end).items() if v}
+    head, days, tail = split_days(start, end)
+    totals: _AccountCells = defaultdict(int)
+    if days is not None:
+        _add_days(conn, totals, days[0], days[1], 1)
+    for lo, hi in (head, tail):
+        if lo >= hi:
+            continue
+        day = lo - lo % SECONDS_PER_DAY
+        after = min(day + SECONDS_PER_DAY, max(hi, now + 1)) if now is not None else day + SECONDS_PER_DAY
+        if (lo - day) + (after - hi) < hi - lo:
+            _add_days(conn, totals, day, day + SECONDS_PER_DAY, 1)
+            _add_hours(conn, totals, day, lo, -1)
+            _add_hours(conn, totals, hi, day + SECONDS_PER_DAY, -1)
+        else:
+            _add_hours(conn, totals, lo, hi, 1)
+    if owners is None:
+        owners = {(a.cluster, a.account): a.company_id for a in conn.execute(select(CompanyAccount))}
+    cells: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+    for (cluster, account, gpu_type), seconds in totals.items():
+        owner = owners.get((cluster, account))
+        if owner is not None:
+            cells[(owner, cluster, gpu_type)] += seconds
+    return {k: v for k, v in cells.items() if v}
+
+
+def _add_hours(conn: Connection, totals: _AccountCells, lo: int, hi: int, sign: int) -> None:
+    if lo >= hi:
+        return
+    uh = UsageHourly
+    stmt = (
+        select(uh.cluster, uh.account, uh.gpu_type, func.sum(uh.gpu_seconds))
+        .where(uh.hour >= lo, uh.hour < hi)
+        .group_by(uh.cluster, uh.account, uh.gpu_type)
+    )
+    for cluster, account, gpu_type, seconds in conn.execute(stmt):
+        totals[(cluster, account, gpu_type)] += sign * int(seconds or 0)
+
+
+def _add_days(conn: Connection, totals: _AccountCells, lo: int, hi: int, sign: int) -> None:
+    ud = UsageDaily
+    stmt = (
+        select(ud.cluster, ud.account, ud.gpu_type, func.sum(ud.gpu_seconds))
+        .where(ud.day >= lo, ud.day < hi)
+        .group_by(ud.cluster, ud.account, ud.gpu_type)
+    )
+    for cluster, account, gpu_type, seconds in conn.execute(stmt):
+        totals[(cluster, account, gpu_type)] += sign * int(seconds or 0)
 
 
 def gpus_held_now(conn: Connection) -> dict[str, int]:
@@ -355,7 +461,6 @@ def jobs_compute(conn: Connection, *, company_id: str, job_ids: Sequence[str]) -
     """What the jobs ``job_ids`` (Slurm JobID as printed, e.g. ``12345`` or ``900_3``) were charged, counting only
     jobs on the company's own accounts: a link cannot borrow another company's compute. Equal to the ledger's
     charge to the second (every segment's ElapsedRaw x GPUs per type)."""
-    from quotad.ledger.ingest import decode_gpus  # ingest imports the config, which imports this module
 
     wanted = set(job_ids)
     accounts = set(_company_accounts(conn, company_id))
@@ -393,3 +498,49 @@ def account_window_compute(conn: Connection, *, company_id: str, account: str, s
     )
     seconds = {str(t): int(s) for t, s in conn.execute(stmt)}
     return JobCompute(dict(sorted(seconds.items())), 0)
+def allocated_gpus(conn: Connection) -> dict[CellKey, int]:
+    """GPUs held by running jobs per (company, cluster, GPU type), as of the last Slurm poll."""
+    stmt = (
+        select(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc, func.count())
+        .join(CompanyAccount, and_(CompanyAccount.cluster == Job.cluster, CompanyAccount.account == Job.account))
+        .where(Job.state == "RUNNING", Job.gpu_count > 0)
+        .group_by(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc)
+    )
+    cells: defaultdict[CellKey, int] = defaultdict(int)
+    for company, cluster, alloc, jobs in conn.execute(stmt):
+        for gpu_type, count in decode_gpus(alloc):
+            cells[(company, cluster, gpu_type)] += count * int(jobs)
+    return dict(cells)
+
+
+def running_job_gpu_types(conn: Connection, jobs: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The single GPU type of each running job among ``jobs`` (jobs of mixed types are left out)."""
+    ids = sorted({job_id for _, job_id in jobs})
+    stmt = select(Job.cluster, Job.job_id_raw, Job.gpu_alloc).where(Job.state == "RUNNING", Job.job_id_raw.in_(ids))
+    types: dict[tuple[str, int], str] = {}
+    for cluster, job_id, alloc in conn.execute(stmt):
+        kinds = {t for t, _ in decode_gpus(alloc)}
+        if (cluster, int(job_id)) in jobs and len(kinds) == 1:
+            types[(cluster, int(job_id))] = kinds.pop()
+    return types
+
+
+def charged_by_hour(
+    conn: Connection, cells: Sequence[tuple[str, str]], start: int, end: int, partitions: Mapping[str, Sequence[str]]
+) -> dict[tuple[str, str, int], int]:
+    """GPU-seconds charged per (cluster, GPU type, hour); only programme partitions where a cluster lists them."""
+    uh = UsageHourly
+    clusters = sorted({c for c, _ in cells})
+    if not clusters:
+        return {}
+    scoped: list[ColumnElement[bool]] = []
+    for cluster in clusters:
+        parts = list(partitions.get(cluster, ()))
+        scoped.append(and_(uh.cluster == cluster, uh.partition.in_(parts)) if parts else uh.cluster == cluster)
+    stmt = (
+        select(uh.cluster, uh.gpu_type, uh.hour, func.sum(uh.gpu_seconds))
+        .where(uh.hour >= start - start % SECONDS_PER_HOUR, uh.hour < end, or_(*scoped))
+        .group_by(uh.cluster, uh.gpu_type, uh.hour)
+    )
+    wanted = set(cells)
+    return {(c, t, int(h)): int(s) for c, t, h, s in conn.execute(stmt) if (c, t) in wanted}

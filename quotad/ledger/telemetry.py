@@ -12,6 +12,8 @@ Read (typed, integer-valued; ratios are computed by properties at the edge):
 - ``job_gpu_totals``: per-job idle/busy/allocated GPU-seconds, utilisation, memory and energy over hours,
   summed in the database (one row per job comes back, whatever the number of hours);
 - ``node_hour_rows``: one node's rows of one hour, so a restarted agent resumes its running totals;
+- ``idle_gpus``: allocated GPUs idle at their newest row (the one ``IdleGpu`` reader: idle-allocation policy
+  and exporter);
 - ``idle_share_by_company``: per company, allocated GPU-seconds measured and the idle ones among them.
 """
 
@@ -21,19 +23,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, case, exists, func, select, true
+from sqlalchemy import ColumnElement, Connection, Table, and_, case, exists, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 
 from quotad.ledger.models import CompanyAccount
 from quotad.ledger.telemetry_models import GpuUsageHourly
+from quotad.units import SECONDS_PER_HOUR
 
 __all__ = [
+    "BusyCells",
     "GpuState",
     "GpuUsageRow",
+    "IdleGpu",
     "IdleShare",
     "JobGpuTotals",
+    "busy_by_hour",
     "current_gpu_states",
     "idle_allocations",
+    "idle_gpus",
     "idle_share_by_company",
     "job_gpu_totals",
     "node_hour_rows",
@@ -406,3 +414,97 @@ def idle_share_by_company(conn: Connection, *, start: int, end: int) -> dict[str
         for company, observed, idle in conn.execute(stmt)
         if int(observed or 0) > 0
     }
+
+
+@dataclass(frozen=True)
+class IdleGpu:
+    """An allocated GPU whose latest telemetry row may show it idle (the policy applies its own bounds)."""
+
+    cluster: str
+    job_id: int
+    node: str
+    gpu_index: int
+    account: str
+    user_name: str
+    idle_since: int | None
+    recent_seconds: int
+    recent_util_pct_seconds: int
+    last_sample: int
+
+    def idle_for(self, now: int, max_util_pct: float) -> int:
+        """Seconds the GPU has been idle as of its last sample: its idle streak, or the trailing window if
+        that averaged at or below ``max_util_pct``, whichever is longer (never counted past the last sample,
+        so a stalled agent cannot make a GPU look idler than it was seen to be)."""
+        quiet = self.recent_seconds > 0 and self.recent_util_pct_seconds <= max_util_pct * self.recent_seconds
+        return max(self.streak_for(now), self.recent_seconds if quiet else 0)
+
+    def streak_for(self, now: int) -> int:
+        """Seconds of the idle streak as of the last sample (0 without one), never counted past ``now``."""
+        return max(0, min(now, self.last_sample) - self.idle_since) if self.idle_since is not None else 0
+
+
+def idle_gpus(
+    conn: Connection,
+    *,
+    now: int,
+    stale_s: int,
+    min_idle_s: int | None = None,
+    max_util_pct: float | None = None,
+    clusters: Sequence[str] | None = None,
+) -> list[IdleGpu]:
+    """Allocated GPUs sampled within ``stale_s`` whose newest row shows them idle, in the database's order.
+
+    Idle means the agent's idle streak (``idle_since``, at the agent's ``idle_util_pct``) has begun (and is at
+    least ``min_idle_s`` long when given), or, with ``max_util_pct``, the trailing window covers ``min_idle_s``
+    with a mean utilisation at or below it. ``clusters`` lets the query use the (cluster, last_sample) index;
+    None: every cluster.
+    """
+    g = _TABLE.c
+    newer = aliased(GpuUsageHourly)
+    idle: ColumnElement[bool] = g.idle_since.is_not(None)
+    if min_idle_s is not None:
+        idle = and_(idle, g.last_sample - g.idle_since >= min_idle_s)
+    if max_util_pct is not None:
+        quiet = g.recent_util_pct_seconds <= max_util_pct * g.recent_seconds
+        window = and_(g.recent_seconds >= (min_idle_s or 0), quiet)
+        idle = or_(idle, window)
+    in_clusters = g.cluster.in_(list(clusters)) if clusters is not None else true()
+    stmt = select(
+        g.cluster, g.job_id, g.node, g.gpu_index, g.account, g.user_name, g.idle_since, g.recent_seconds,
+        g.recent_util_pct_seconds, g.last_sample,
+    ).where(
+        in_clusters,
+        g.allocated == true(),
+        g.last_sample >= now - stale_s,
+        idle,
+        ~exists().where(
+            newer.cluster == g.cluster,
+            newer.job_id == g.job_id,
+            newer.node == g.node,
+            newer.gpu_index == g.gpu_index,
+            newer.hour > g.hour,
+        ),
+    )
+    return [
+        IdleGpu(r.cluster, r.job_id, r.node, r.gpu_index, r.account, r.user_name, r.idle_since,
+                r.recent_seconds, r.recent_util_pct_seconds, r.last_sample)
+        for r in conn.execute(stmt)
+    ]
+
+
+#: Busy GPU-seconds per (cluster, hour start).
+BusyCells = dict[tuple[str, int], int]
+
+
+def busy_by_hour(conn: Connection, clusters: Sequence[str], start: int, end: int) -> BusyCells:
+    """Busy GPU-seconds (observed − idle) per (cluster, hour) from the NVML agent's table.
+
+    A cluster with no rows in the window (no agent there) is absent from the result.
+    """
+    g = GpuUsageHourly
+    stmt = (
+        select(g.cluster, g.hour, func.sum(g.observed_seconds - g.idle_seconds))
+        .where(g.cluster.in_(list(clusters)), g.hour >= start - start % SECONDS_PER_HOUR, g.hour < end)
+        .group_by(g.cluster, g.hour)
+    )
+    return {(c, int(h)): max(0, int(s or 0)) for c, h, s in conn.execute(stmt)}

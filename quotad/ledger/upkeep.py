@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
-from quotad.directives.models import UsageDaily
-from quotad.ledger.models import UsageHourly
+from quotad.ledger.models import UsageDaily, UsageHourly
 from quotad.units import SECONDS_PER_DAY
 
 __all__ = ["DayDrift", "RollupCheck", "check_daily_rollup"]

@@ -21,10 +21,11 @@ from quotad import __version__
 from quotad.config import Settings
 from quotad.daemon.health import JobStatus
 from quotad.ledger.collector_state import collector_health
+from quotad.ledger.queries import allocated_gpus
 from quotad.metrics.catalogue import CATALOGUE
 from quotad.metrics.pool import PoolCache, PoolSnapshot
 from quotad.metrics.snapshot import SnapshotCache, UsageSnapshot
-from quotad.metrics.sources import DirectiveCounter, IdleReader, allocated_gpus, idle_gpus, open_directives
+from quotad.metrics.sources import DirectiveCounter, IdleReader, idle_gpus, open_directives
 from quotad.units import GpuCatalog
 
 __all__ = ["Families", "LedgerCollector", "build_registry"]

@@ -15,11 +15,10 @@ whole buckets), or half of ``max_age_s`` (projections depend on the time left). 
 refresh job; it recomputes itself only when no aggregate younger than ``max_age_s`` exists (the first scrape
 of a process, or a refresh job that keeps failing), so the exporter is correct without the daemon too.
 
-The aggregate uses the ledger's read API (``usage_cells``, ``list_grants``) and the same grant arithmetic as
+The aggregate uses the ledger's read API (``range_cells``, ``list_grants``) and the same grant arithmetic as
 ``company_status`` (``queries.grant_position``), so the exporter shows the numbers ``quotad status`` prints
-(a test holds them equal). Whole days
-are read from ``usage_daily`` where the ledger has it (migration 0004directives keeps it equal to the
-hourly sums by triggers): 13.6 s from the hourly rows alone, 0.2 s this way, on the benchmark's SQLite.
+(a test holds them equal). ``range_cells`` reads whole days from ``usage_daily``: 13.6 s from the hourly rows
+alone, 0.2 s this way, on the benchmark's SQLite.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, and_, column, func, inspect, select, table
+from sqlalchemy import Connection, Engine, func, select
 
 from quotad.amounts import Unit
 from quotad.ledger.models import Company, CompanyAccount, Grant, IngestRun
@@ -40,9 +39,9 @@ from quotad.ledger.queries import (
     grant_position,
     list_companies,
     list_grants,
-    usage_cells,
+    range_cells,
 )
-from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
+from quotad.units import SECONDS_PER_HOUR, GpuCatalog
 
 __all__ = [
     "CompanyUse",
@@ -52,14 +51,7 @@ __all__ = [
     "UsageSnapshot",
     "compute_snapshot",
     "ledger_token",
-    "range_cells",
 ]
-
-#: The daily rollup of migration 0004directives (kept equal to usage_hourly's sums by triggers), named here
-#: without importing its model so the exporter also runs on a ledger that predates it.
-_DAILY = table(
-    "usage_daily", column("cluster"), column("account"), column("gpu_type"), column("day"), column("gpu_seconds")
-)
 
 Token = tuple[object, ...]
 
@@ -121,40 +113,13 @@ class UsageSnapshot:
         )
 
 
-def range_cells(conn: Connection, start: int, end: int, *, daily: bool) -> UsageCells:
-    """``usage_cells(start, end)``, reading whole UTC days from ``usage_daily`` when ``daily``.
-
-    The same GPU-seconds, a fraction of the rows: six months of hourly rows for 600 cells are millions; of
-    daily rows, about a hundred thousand. The partial days at either end still come from ``usage_hourly``.
-    """
-    first = -(-start // SECONDS_PER_DAY) * SECONDS_PER_DAY
-    last = end // SECONDS_PER_DAY * SECONDS_PER_DAY
-    if not daily or first >= last:
-        return usage_cells(conn, start, end)
-    cells: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-    for part in (usage_cells(conn, start, first), usage_cells(conn, last, end)):
-        for key, seconds in part.items():
-            cells[key] += seconds
-    d, ca = _DAILY.c, CompanyAccount
-    stmt = (
-        select(ca.company_id, d.cluster, d.gpu_type, func.sum(d.gpu_seconds))
-        .join(ca, and_(ca.cluster == d.cluster, ca.account == d.account))
-        .where(d.day >= first, d.day < last)
-        .group_by(ca.company_id, d.cluster, d.gpu_type)
-    )
-    for company, cluster, gpu_type, seconds in conn.execute(stmt):
-        cells[(company, cluster, gpu_type)] += int(seconds)
-    return dict(cells)
-
-
 def compute_snapshot(conn: Connection, catalog: GpuCatalog, *, now: int, token: Token) -> UsageSnapshot:
     """The aggregate at ``now``: one range query per distinct start, shared by every grant and company."""
-    daily = inspect(conn).has_table("usage_daily")
     ranges: dict[int, UsageCells] = {}
 
     def cells_since(start: int) -> UsageCells:
         if start not in ranges:
-            ranges[start] = range_cells(conn, start, now + 1, daily=daily)
+            ranges[start] = range_cells(conn, start, now + 1, now=now)
         return ranges[start]
 
     by_company: defaultdict[str, list[GrantInfo]] = defaultdict(list)

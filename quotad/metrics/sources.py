@@ -13,53 +13,32 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
-from sqlalchemy import Connection, Table, and_, exists, func, inspect, select, text, true
+from sqlalchemy import Connection, inspect, select, text
 
-from quotad.ledger.ingest import decode_gpus
-from quotad.ledger.models import Cluster, CompanyAccount, Job
-from quotad.ledger.telemetry_models import GpuUsageHourly
+from quotad.ledger.models import Cluster, CompanyAccount
+from quotad.ledger.queries import running_job_gpu_types
+from quotad.ledger.telemetry import idle_gpus as ledger_idle_gpus
 
 __all__ = [
-    "CellKey",
     "DirectiveCounter",
-    "IdleGpu",
+    "IdleGpuSeries",
     "IdleReader",
-    "allocated_gpus",
     "idle_gpus",
     "open_directives",
     "severity_label",
 ]
 
-#: (company, cluster, GPU type)
-CellKey = tuple[str, str, str]
 #: Directive states that count as open (``quotad.directives.models.ACTIVE_STATES``).
 _ACTIVE = ("open", "notified", "acknowledged")
 #: ``quotad.policies.base.Severity``: the integers the directives table stores, and their names.
 _SEVERITIES = {10: "info", 20: "notice", 30: "warning", 40: "critical"}
-_TELEMETRY = cast(Table, GpuUsageHourly.__table__)
-_TELEMETRY_TABLE = _TELEMETRY.name
-
-
-def allocated_gpus(conn: Connection) -> dict[CellKey, int]:
-    """GPUs held by running jobs per (company, cluster, GPU type), as of the last Slurm poll."""
-    stmt = (
-        select(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc, func.count())
-        .join(CompanyAccount, and_(CompanyAccount.cluster == Job.cluster, CompanyAccount.account == Job.account))
-        .where(Job.state == "RUNNING", Job.gpu_count > 0)
-        .group_by(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc)
-    )
-    cells: defaultdict[CellKey, int] = defaultdict(int)
-    for company, cluster, alloc, jobs in conn.execute(stmt):
-        for gpu_type, count in decode_gpus(alloc):
-            cells[(company, cluster, gpu_type)] += count * int(jobs)
-    return dict(cells)
 
 
 @dataclass(frozen=True)
-class IdleGpu:
-    """One allocated GPU that was idle at its last sample, with whose job it is and for how long."""
+class IdleGpuSeries:
+    """One idle GPU as the exporter labels it: whose it is, its GPU type, and how long it has been idle."""
 
     company: str
     cluster: str
@@ -70,62 +49,35 @@ class IdleGpu:
 
 
 class IdleReader(Protocol):
-    def __call__(self, conn: Connection, *, now: int, stale_after_s: int) -> Sequence[IdleGpu] | None: ...
+    def __call__(self, conn: Connection, *, now: int, stale_after_s: int) -> Sequence[IdleGpuSeries] | None: ...
 
 
-def idle_gpus(conn: Connection, *, now: int, stale_after_s: int) -> list[IdleGpu] | None:
-    """Allocated GPUs idle at their latest sample, from the node agents' rows; None without a telemetry table.
+def idle_gpus(conn: Connection, *, now: int, stale_after_s: int) -> list[IdleGpuSeries]:
+    """Allocated GPUs idle at their latest sample, from the node agents' rows.
 
-    The same answer as ``telemetry.idle_allocations(min_idle_s=0)`` for every cluster (a test holds them
-    equal: a GPU's state is its newest hour's row), read as one narrow query instead of one per cluster,
-    since this runs at every scrape. The GPU type is the running job's when its allocation has one type,
-    else the cluster's default.
+    The ledger's ``telemetry.idle_gpus`` (the reader the idle-allocation policy uses) with no minimum:
+    the same answer as ``telemetry.idle_allocations(min_idle_s=0)`` for every cluster (a test holds them
+    equal), read as one narrow query instead of one per cluster, since this runs at every scrape. The GPU
+    type is the running job's when its allocation has one type, else the cluster's default.
     """
-    if not inspect(conn).has_table(_TELEMETRY_TABLE):
-        return None
-    t, newer = _TELEMETRY.c, _TELEMETRY.alias("newer").c
-    stmt = select(t.cluster, t.job_id, t.node, t.gpu_index, t.account, t.user_name, t.idle_since, t.last_sample).where(
-        t.last_sample >= now - stale_after_s,
-        t.allocated == true(),
-        t.idle_since.is_not(None),
-        ~exists().where(
-            newer.cluster == t.cluster,
-            newer.job_id == t.job_id,
-            newer.node == t.node,
-            newer.gpu_index == t.gpu_index,
-            newer.hour > t.hour,
-        ),
-    )
-    idle = conn.execute(stmt).all()
+    idle = ledger_idle_gpus(conn, now=now, stale_s=stale_after_s)
     if not idle:
         return []
     owners = {(a.cluster, a.account): a.company_id for a in conn.execute(select(CompanyAccount))}
     defaults = {name: gpu_type for name, gpu_type in conn.execute(select(Cluster.name, Cluster.default_gpu_type))}
-    types = _job_types(conn, {(r.cluster, r.job_id) for r in idle})
+    types = running_job_gpu_types(conn, {(r.cluster, r.job_id) for r in idle})
     return [
-        IdleGpu(
+        IdleGpuSeries(
             owners[(r.cluster, r.account)],
             r.cluster,
             types.get((r.cluster, r.job_id), defaults.get(r.cluster, "")),
             int(r.job_id),
             r.user_name,
-            max(0, min(now, r.last_sample) - r.idle_since),
+            r.streak_for(now),
         )
         for r in sorted(idle, key=lambda r: (r.cluster, r.node, r.gpu_index, r.job_id))
         if (r.cluster, r.account) in owners
     ]
-
-
-def _job_types(conn: Connection, jobs: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
-    """The single GPU type of each running job among ``jobs`` (jobs of mixed types are left out)."""
-    ids = sorted({job_id for _, job_id in jobs})
-    stmt = select(Job.cluster, Job.job_id_raw, Job.gpu_alloc).where(Job.state == "RUNNING", Job.job_id_raw.in_(ids))
-    types: dict[tuple[str, int], str] = {}
-    for cluster, job_id, alloc in conn.execute(stmt):
-        kinds = {t for t, _ in decode_gpus(alloc)}
-        if (cluster, int(job_id)) in jobs and len(kinds) == 1:
-            types[(cluster, int(job_id))] = kinds.pop()
-    return types
 
 
 class DirectiveCounter(Protocol):

@@ -40,9 +40,9 @@ from sqlalchemy import Connection, Engine, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from quotad.directives.models import OutboxMessage
 from quotad.errors import LedgerError, NotFoundError, UsageError
 from quotad.notify.config import OutboxConfig
+from quotad.notify.outbox_models import OutboxMessage
 from quotad.notify.smtp import PermanentSendError, TransientSendError, Transport, UncertainSendError
 
 __all__ = [

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, select
 
 from quotad.collectors.runner import CommandFailed, run_captured
-from quotad.directives.models import Directive, OutboxMessage
+from quotad.directives.models import Directive
 from quotad.ledger.queries import CompanyInfo
 from quotad.notify.config import NotifyConfig, UsersConfig
+from quotad.notify.outbox_models import OutboxMessage
 from quotad.policies.base import Finding
 
 __all__ = [

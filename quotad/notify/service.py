@@ -12,14 +12,35 @@ from sqlalchemy import Engine
 
 from quotad.config import Settings
 from quotad.directives.config import Rules
-from quotad.directives.tick import calendar_for, renderer_for
 from quotad.ledger.queries import company_status, list_companies
+from quotad.notify.calendar import WorkingCalendar
 from quotad.notify.notices import Queued, queue_digests, queue_weekly
 from quotad.notify.outbox import DeliveryReport, deliver
+from quotad.notify.render import Renderer
 from quotad.notify.smtp import SmtpTransport
 from quotad.units import GpuCatalog
 
-__all__ = ["Sent", "send_digests", "send_outbox", "send_weekly"]
+__all__ = ["Sent", "calendar_for", "renderer_for", "send_digests", "send_outbox", "send_weekly"]
+
+
+def renderer_for(settings: Settings, rules: Rules) -> Renderer:
+    return Renderer(
+        programme_ja=settings.programme.name_ja,
+        programme_en=settings.programme.name_en,
+        timezone=settings.programme.timezone,
+        subject_prefix=rules.notify.subject_prefix,
+        templates_dir=rules.notify.templates_dir,
+    )
+
+
+def calendar_for(settings: Settings, rules: Rules) -> WorkingCalendar:
+    cal = rules.notify.calendar
+    return WorkingCalendar(
+        timezone=cal.timezone or settings.programme.timezone,
+        country=cal.country,
+        extra_holidays=cal.extra_holidays,
+        working_weekdays=cal.working_weekdays,
+    )
 
 
 @dataclass(frozen=True)

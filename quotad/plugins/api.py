@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Table, text
@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, Table, text
 from quotad.charts.data import BurnDown, Series
 from quotad.config import Settings
 from quotad.directives.store import DirectiveCount, directive_counts_by_company, directive_exists
-from quotad.errors import ConfigError
+from quotad.errors import ConfigError, UsageError
 from quotad.ledger.queries import (
     CompanyInfo,
     GrantInfo,
@@ -63,8 +63,6 @@ from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_EFLOPS_HOU
 if TYPE_CHECKING:
     import typer
 
-    from quotad.cli.context import AppState
-
 __all__ = [
     "API_VERSION",
     "AUDIENCES",
@@ -72,6 +70,7 @@ __all__ = [
     "SURVEY_PARTS",
     "Audience",
     "Bilingual",
+    "CommandState",
     "CommitteeContent",
     "CommitteeReporter",
     "CommitteeRequest",
@@ -258,17 +257,34 @@ class PluginContext:
             yield conn, LedgerView(conn, self.catalog)
 
     @classmethod
-    def from_app_state(cls, app_state: AppState) -> PluginContext:
+    def from_app_state(cls, app_state: CommandState) -> PluginContext:
         return cls(settings=app_state.settings, catalog=app_state.catalog, open_engine=app_state.ledger)
 
 
-def plugin_context(ctx: typer.Context) -> PluginContext:
-    """The context of the running command (its ``--config``), for a plugin's typer command."""
-    # Imported here: quotad.cli.context imports the ledger's db module, which asks the plugin host for
-    # migration folders; a module-level import would make that a cycle.
-    from quotad.cli.context import state
+class CommandState(Protocol):
+    """What a plugin needs of the running command: the CLI's state (``quotad.cli.context.AppState``) is one.
 
-    return PluginContext.from_app_state(state(ctx))
+    A protocol, so plugins depend on this module only and not on the CLI that stands above them.
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def catalog(self) -> GpuCatalog: ...
+
+    def ledger(self) -> Engine: ...
+
+
+def plugin_context(ctx: typer.Context) -> PluginContext:
+    """The context of the running command (its ``--config``), for a plugin's typer command.
+
+    quotad's root command puts its state on the root context before any subcommand runs.
+    """
+    state = ctx.find_root().obj
+    if state is None:
+        raise UsageError("a plugin command runs under quotad's root command, which reads the configuration")
+    return PluginContext.from_app_state(cast(CommandState, state))
 
 
 SectionT = TypeVar("SectionT", bound=BaseModel)

@@ -1,13 +1,9 @@
-"""Ledger tables of the pool (providers, contracts, reserved capacity, maintenance) and of the PBS collector.
+"""Ledger tables of the pool: providers, contracts, reserved capacity and maintenance windows.
 
 Conventions follow ``quotad.ledger.models``: epoch seconds (UTC) and integers only; money is integer minor units
 of an ISO 4217 currency (yen, cents) per GPU-hour. Empty strings rather than NULLs in unique keys
 (``maintenance_windows.node_type`` = "" means every node type), so uniqueness holds on SQLite and PostgreSQL
 alike.
-
-The two ``pbs_*`` tables live here, not in ``collectors``, because the ledger owns every table (the ledger
-never imports collectors); they hold the PBS collector's progress so it moves in the same transaction as the
-records it covers.
 """
 
 from __future__ import annotations
@@ -19,8 +15,6 @@ from quotad.ledger.models import Base, IdType
 
 __all__ = [
     "MaintenanceWindow",
-    "PbsLogCursor",
-    "PbsOpenRun",
     "Provider",
     "ProviderContract",
     "ReservedCapacity",
@@ -103,35 +97,3 @@ class MaintenanceWindow(Base):
     nodes: Mapped[str] = mapped_column(Text, default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[int] = mapped_column(BigInteger)
-
-
-class PbsLogCursor(Base):
-    """Where the PBS collector stopped in a cluster's accounting directory.
-
-    ``inode`` and the SHA-256 of the file's first ``head_len`` bytes identify the file, so a replaced or truncated
-    file is detected and read again from its start (the write path is idempotent by segment key).
-    """
-
-    __tablename__ = "pbs_log_cursor"
-    cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"), primary_key=True)
-    file_name: Mapped[str] = mapped_column(String(255))
-    inode: Mapped[int] = mapped_column(BigInteger)
-    byte_offset: Mapped[int] = mapped_column(BigInteger)
-    line_no: Mapped[int] = mapped_column(Integer)
-    head_len: Mapped[int] = mapped_column(Integer)
-    head_sha256: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[int] = mapped_column(BigInteger)
-
-
-class PbsOpenRun(Base):
-    """A PBS run seen started (S record) and not yet ended: charged up to now, never past its walltime limit.
-
-    Keyed like ``jobs`` (cluster, job_id_raw, submit = the run's start); removed when the run is closed.
-    """
-
-    __tablename__ = "pbs_open_runs"
-    cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"), primary_key=True)
-    job_id_raw: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    submit: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    walltime_limit: Mapped[int | None] = mapped_column(BigInteger)
-    seen_at: Mapped[int] = mapped_column(BigInteger)

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 
-from quotad.units import SECONDS_PER_HOUR
-
-__all__ = ["CURRENCY_EXPONENT", "Money", "cost_minor", "parse_price"]
+__all__ = ["CURRENCY_EXPONENT", "Money", "parse_price"]
 
 #: ISO 4217 minor-unit exponents of the currencies a programme is likely to be invoiced in.
 CURRENCY_EXPONENT: dict[str, int] = {
@@ -67,8 +64,3 @@ def parse_price(text: str, currency: str) -> Money:
     if scaled != scaled.to_integral_value():
         raise ValueError(f"price {text!r} has more decimals than {code} has minor units")
     return Money(code, int(scaled))
-
-
-def cost_minor(gpu_seconds: int | Fraction, price_minor_per_gpu_hour: int) -> Fraction:
-    """The exact cost of ``gpu_seconds`` at a price per GPU-hour; rounded only when shown or summed for display."""
-    return Fraction(gpu_seconds) * price_minor_per_gpu_hour / SECONDS_PER_HOUR

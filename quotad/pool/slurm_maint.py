@@ -5,7 +5,7 @@ flag has already told the one system that enforces it; importing it avoids typin
 with ``MAINT`` in ``Flags`` become windows (others are ordinary reservations for users).
 
 The text is parsed here and obtained by the caller (the CLI runs ``scontrol`` through
-``quotad.collectors.sacctmgr``), so this module stays free of subprocesses. Times are epoch seconds when
+``quotad.enforce.sacctmgr``), so this module stays free of subprocesses. Times are epoch seconds when
 ``SLURM_TIME_FORMAT=%s`` is set (what ``scontrol_argv`` callers should pass), otherwise
 local ``YYYY-MM-DDTHH:MM:SS`` in the cluster's time zone.
 """

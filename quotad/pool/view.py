@@ -19,20 +19,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from sqlalchemy import ColumnElement, Connection, and_, func, inspect, or_, select
+from sqlalchemy import Connection
 
-from quotad.ledger.models import UsageHourly
-from quotad.pool.capacity import CellKey, HourCapacity, hourly_capacity, reserved_gpus_at
+from quotad.ledger.queries import charged_by_hour
+from quotad.ledger.telemetry import busy_by_hour
+from quotad.pool.capacity import HourCapacity, hourly_capacity, reserved_gpus_at
 from quotad.pool.maintenance import outages
 from quotad.pool.money import Money
 from quotad.pool.registry import ReservationInfo, list_reservations
 from quotad.timeutil import day_start, format_day, month_bounds, month_start
 from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
 
-__all__ = ["PoolFigures", "PoolGauge", "PoolRow", "PoolView", "busy_by_hour", "pool_gauges", "pool_view"]
+__all__ = ["PoolFigures", "PoolGauge", "PoolRow", "PoolView", "pool_gauges", "pool_view"]
 
 #: (cluster, hour) -> busy GPU-seconds
-BusyCells = dict[tuple[str, int], int]
 
 
 @dataclass(frozen=True)
@@ -165,48 +165,6 @@ class PoolView:
         return any(row.figures.busy is not None for row in self.cells)
 
 
-def busy_by_hour(conn: Connection, clusters: Sequence[str], start: int, end: int) -> BusyCells | None:
-    """Busy GPU-seconds (observed − idle) per (cluster, hour) from the NVML agent's table; None without it.
-
-    Read-only and optional: the telemetry table belongs to the node agent, so its absence (module or table not
-    there) means "no telemetry", never an error. A cluster with no rows in the window is absent from the result.
-    """
-    try:
-        from quotad.ledger.telemetry_models import GpuUsageHourly
-    except ImportError:
-        return None
-    if not inspect(conn).has_table(GpuUsageHourly.__tablename__):
-        return None
-    g = GpuUsageHourly
-    stmt = (
-        select(g.cluster, g.hour, func.sum(g.observed_seconds - g.idle_seconds))
-        .where(g.cluster.in_(list(clusters)), g.hour >= start - start % SECONDS_PER_HOUR, g.hour < end)
-        .group_by(g.cluster, g.hour)
-    )
-    return {(c, int(h)): max(0, int(s or 0)) for c, h, s in conn.execute(stmt)}
-
-
-def _allocated(
-    conn: Connection, cells: Sequence[CellKey], start: int, end: int, partitions: Mapping[str, Sequence[str]]
-) -> dict[tuple[str, str, int], int]:
-    """GPU-seconds charged per (cluster, GPU type, hour); only programme partitions where a cluster lists them."""
-    uh = UsageHourly
-    clusters = sorted({c for c, _ in cells})
-    if not clusters:
-        return {}
-    scoped: list[ColumnElement[bool]] = []
-    for cluster in clusters:
-        parts = list(partitions.get(cluster, ()))
-        scoped.append(and_(uh.cluster == cluster, uh.partition.in_(parts)) if parts else uh.cluster == cluster)
-    stmt = (
-        select(uh.cluster, uh.gpu_type, uh.hour, func.sum(uh.gpu_seconds))
-        .where(uh.hour >= start - start % SECONDS_PER_HOUR, uh.hour < end, or_(*scoped))
-        .group_by(uh.cluster, uh.gpu_type, uh.hour)
-    )
-    wanted = set(cells)
-    return {(c, t, int(h)): int(s) for c, t, h, s in conn.execute(stmt) if (c, t) in wanted}
-
-
 def _days(start: int, end: int, tz: str) -> list[tuple[int, int]]:
     out = []
     lo = start
@@ -237,16 +195,16 @@ def pool_view(
     period_reserved = sum(h.reserved for hours in full.values() for h in hours.values())
     grid = hourly_capacity(blocks, windows, start, stop)
     keys = sorted(grid)
-    allocated = _allocated(conn, keys, start, stop, partitions or {})
+    allocated = charged_by_hour(conn, keys, start, stop, partitions or {})
     types_per_cluster: defaultdict[str, set[str]] = defaultdict(set)
     for cluster, gpu_type in keys:
         types_per_cluster[cluster].add(gpu_type)
     busy = busy_by_hour(conn, sorted(types_per_cluster), start, stop)
-    with_telemetry = {c for c, _ in busy} if busy is not None else set()
+    with_telemetry = {c for c, _ in busy}
 
     def busy_of(cluster: str, hour: int) -> int | None:
         # Telemetry has no GPU type: it is attributed only where the cluster's reserved GPUs are of one type.
-        if busy is None or cluster not in with_telemetry or len(types_per_cluster[cluster]) != 1:
+        if cluster not in with_telemetry or len(types_per_cluster[cluster]) != 1:
             return None
         return busy.get((cluster, hour), 0)
 

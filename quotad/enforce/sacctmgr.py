@@ -3,7 +3,8 @@
 Every call goes through a ``Runner``: ``argv -> (returncode, stdout, stderr)`` with a timeout, so tests drive a
 fake and production passes ``SubprocessRunner``. Failures never escape as tracebacks: a non-zero exit, a timeout
 or a missing binary raises ``SlurmCommandError`` with the command line and its stderr; output that does not have
-the shape asked for raises ``SlurmOutputError`` naming what was expected.
+the shape asked for raises ``SlurmOutputError`` naming what was expected. ``Runner`` and ``SubprocessRunner`` are
+``quotad.collectors.runner``'s, shared with the collectors.
 
 ``sacctmgr`` output is always requested as ``-P -n ... format=<columns>`` (``|``-separated, no header) and
 parsed by those explicit columns, so a Slurm version that adds columns to its defaults changes nothing.
@@ -23,11 +24,10 @@ import re
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from quotad.collectors.runner import CommandFailed, run_captured
+from quotad.collectors.runner import CommandFailed, Runner, SubprocessRunner
 from quotad.config import ClusterConfig
 from quotad.errors import QuotadError
 
@@ -36,12 +36,10 @@ __all__ = [
     "QOS_FORMAT",
     "Association",
     "QosRecord",
-    "Runner",
     "SlurmCommandError",
     "SlurmError",
     "SlurmOutputError",
     "SlurmTools",
-    "SubprocessRunner",
     "default_runner",
     "format_tres",
     "parse_assoc_mgr_qos",
@@ -83,27 +81,6 @@ class SlurmOutputError(SlurmError):
         self.expected = expected
         self.got = got
         super().__init__(f"`{command}`: expected {expected}, got {got!r}", command=command)
-
-
-class Runner(Protocol):
-    """Runs one command: argv in, ``(returncode, stdout, stderr)`` out; raises ``SlurmCommandError`` itself only
-    for what has no return code (missing binary, timeout)."""
-
-    def __call__(self, argv: Sequence[str], *, timeout: float) -> tuple[int, str, str]: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class SubprocessRunner:
-    """The production runner: ``quotad.collectors.runner.run_captured`` with extra environment (e.g. ``SLURM_CONF``)."""
-
-    env: Mapping[str, str] = field(default_factory=dict)
-
-    def __call__(self, argv: Sequence[str], *, timeout: float) -> tuple[int, str, str]:
-        try:
-            done = run_captured(argv, timeout_s=timeout, env=self.env)
-        except CommandFailed as exc:
-            raise SlurmCommandError(shlex.join(argv), reason=exc.reason, stderr=exc.stderr) from exc
-        return done.returncode, done.stdout, done.stderr
 
 
 def default_runner(cluster: ClusterConfig) -> Runner:
@@ -231,6 +208,8 @@ class SlurmTools:
         command = shlex.join(argv)
         try:
             code, stdout, stderr = self.runner(list(argv), timeout=self.timeout_s)
+        except CommandFailed as exc:
+            raise SlurmCommandError(command, reason=exc.reason, stderr=exc.stderr) from exc
         except (OSError, subprocess.SubprocessError) as exc:  # a runner that let a dependency error through
             raise SlurmCommandError(command, reason=f"cannot run: {exc}") from exc
         if code != 0:

@@ -44,7 +44,7 @@ Limits of this design (each checked or warned about):
 - Under ``safe``, a job needs ``--time``: its time × GPUs must fit in what is left.
 - A company without an active grant covering a cluster is left as it is (warned), not blocked.
 
-Everything here reads the ledger through ``quotad.ledger.queries`` and Slurm through ``quotad.collectors.sacctmgr``;
+Everything here reads the ledger through ``quotad.ledger.queries`` and Slurm through ``quotad.enforce.sacctmgr``;
 nothing is written to the ledger.
 """
 
@@ -58,10 +58,11 @@ from typing import Literal
 
 from sqlalchemy import Connection
 
-from quotad.collectors.sacctmgr import (
+from quotad.collectors.runner import Runner
+from quotad.config import ClusterConfig, Settings
+from quotad.enforce.sacctmgr import (
     Association,
     QosRecord,
-    Runner,
     SlurmError,
     SlurmOutputError,
     SlurmTools,
@@ -69,7 +70,6 @@ from quotad.collectors.sacctmgr import (
     format_tres,
     slurm_tools,
 )
-from quotad.config import ClusterConfig, Settings
 from quotad.errors import NotFoundError, UsageError
 from quotad.ledger.models import POOL
 from quotad.ledger.queries import (

@@ -2,18 +2,17 @@
 
 Why a facts object instead of each policy querying on its own: a tick runs six policies over the same
 companies, grants and usage; reading each fact once (memoised on first use, so a disabled policy costs
-nothing) keeps a tick to a handful of queries. Policies stay pure functions of these typed facts.
+nothing) keeps a tick to a handful of queries. Policies stay pure functions of these typed facts; this
+module, part of the ledger's read API, is where their queries live.
 
 What is read from where:
 - companies, grants: ``quotad.ledger.queries`` (``list_companies``, ``list_grants``);
-- usage per (company, cluster, GPU type) over a range: the same numbers as ``queries.usage_cells``, but full
-  UTC days come from ``usage_daily`` (kept equal to ``usage_hourly`` by triggers) and only the partial days
-  at either end from ``usage_hourly``; ``positions`` is ``queries.company_status`` computed on those cells
-  (``company_status`` cannot take precomputed cells; a test checks both agree);
-- idle GPUs, per-job utilisation of finished jobs, one job's GPU states: queries of our own against the NVML
-  agent's ``gpu_usage_hourly`` table, because ``quotad.ledger.telemetry`` reads whole rows into Python
-  (``current_gpu_states`` loads every GPU of a cluster; ``job_gpu_totals`` every row of a range) where a
-  tick needs the database to filter and sum;
+- usage per (company, cluster, GPU type) over a range: ``queries.range_cells`` (full UTC days from
+  ``usage_daily``, the partial days from ``usage_hourly``), the reader the exporter's snapshot uses too;
+  ``positions`` is ``queries.company_status`` computed on those cells (``status_rows``; a test checks both
+  agree);
+- idle GPUs, per-job utilisation of finished jobs, one job's GPU states: the NVML agent's
+  ``gpu_usage_hourly`` table, filtered and summed in the database;
 - jobs on programme partitions and single jobs: the ``jobs`` table (running ones via its partial index,
   recently finished ones via ``ix_jobs_end_time``).
 """
@@ -23,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,17 +31,14 @@ from sqlalchemy import (
     Table,
     and_,
     case,
-    exists,
     func,
     or_,
     select,
     true,
     union_all,
 )
-from sqlalchemy.orm import aliased
 
-from quotad.directives.models import UsageDaily
-from quotad.ledger.models import POOL, CompanyAccount, Grant, Job, UsageHourly
+from quotad.ledger.models import POOL, CompanyAccount, Grant, Job
 from quotad.ledger.queries import (
     CompanyInfo,
     GrantInfo,
@@ -51,25 +47,18 @@ from quotad.ledger.queries import (
     gpus_held_now,
     list_companies,
     list_grants,
+    range_cells,
     status_rows,
 )
+from quotad.ledger.records import JobRef
+from quotad.ledger.telemetry import IdleGpu, idle_gpus
 from quotad.ledger.telemetry_models import GpuUsageHourly
-from quotad.policies.base import JobRef
-from quotad.units import SECONDS_PER_DAY, GpuCatalog
+from quotad.units import GpuCatalog
 
-__all__ = ["FinishedJob", "GpuNow", "IdleGpu", "JobRow", "LedgerFacts", "split_days"]
+if TYPE_CHECKING:
+    from quotad.config import Settings
 
-
-def split_days(start: int, end: int) -> tuple[tuple[int, int], tuple[int, int] | None, tuple[int, int]]:
-    """[start, end) as (head, whole UTC days or None, tail); head and tail each lie within one UTC day and
-    may be empty."""
-    first = -(-start // SECONDS_PER_DAY) * SECONDS_PER_DAY
-    last = end // SECONDS_PER_DAY * SECONDS_PER_DAY
-    if first > last:  # start and end fall in the same day
-        return (start, end), None, (end, end)
-    if first == last:  # they straddle one midnight
-        return (start, first), None, (last, end)
-    return (start, first), (first, last), (last, end)
+__all__ = ["FinishedJob", "GpuNow", "JobRow", "LedgerFacts", "facts_for"]
 
 
 @dataclass(frozen=True)
@@ -100,30 +89,6 @@ class JobRow:
         if self.state == "RUNNING":
             return self.start_time, max(self.start_time, now)
         return self.start_time, self.start_time + self.elapsed_raw
-
-
-@dataclass(frozen=True)
-class IdleGpu:
-    """An allocated GPU whose latest telemetry row may show it idle (the policy applies its own bounds)."""
-
-    cluster: str
-    job_id: int
-    node: str
-    gpu_index: int
-    account: str
-    user_name: str
-    idle_since: int | None
-    recent_seconds: int
-    recent_util_pct_seconds: int
-    last_sample: int
-
-    def idle_for(self, now: int, max_util_pct: float) -> int:
-        """Seconds the GPU has been idle as of its last sample: its idle streak, or the trailing window if
-        that averaged at or below ``max_util_pct``, whichever is longer (never counted past the last sample,
-        so a stalled agent cannot make a GPU look idler than it was seen to be)."""
-        streak = min(now, self.last_sample) - self.idle_since if self.idle_since is not None else 0
-        quiet = self.recent_seconds > 0 and self.recent_util_pct_seconds <= max_util_pct * self.recent_seconds
-        return max(0, streak, self.recent_seconds if quiet else 0)
 
 
 @dataclass(frozen=True)
@@ -223,54 +188,8 @@ class LedgerFacts:
         return self._cells[key]
 
     def _read_cells(self, start: int, end: int) -> UsageCells:
-        # Summed per (cluster, account, GPU type) in the database, mapped to companies here: the join with
-        # company_accounts would cost one index seek per hourly row; this costs one per account.
-        head, days, tail = split_days(start, end)
-        totals: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-        if days is not None:
-            self._add_days(totals, days[0], days[1], 1)
-        for lo, hi in (head, tail):
-            if lo >= hi:
-                continue
-            day = lo - lo % SECONDS_PER_DAY
-            after = min(day + SECONDS_PER_DAY, max(hi, self.now + 1))
-            # A partial day is read directly, or as its whole day minus the hours outside [lo, hi) when those
-            # span less time (as the day in progress does: nothing is charged after now).
-            if (lo - day) + (after - hi) < hi - lo:
-                self._add_days(totals, day, day + SECONDS_PER_DAY, 1)
-                self._add_hours(totals, day, lo, -1)
-                self._add_hours(totals, hi, day + SECONDS_PER_DAY, -1)
-            else:
-                self._add_hours(totals, lo, hi, 1)
         owners = {(a.cluster, a.account): c.id for c in self.companies() for a in c.accounts}
-        cells: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-        for (cluster, account, gpu_type), seconds in totals.items():
-            owner = owners.get((cluster, account))
-            if owner is not None:
-                cells[(owner, cluster, gpu_type)] += seconds
-        return {k: v for k, v in cells.items() if v}
-
-    def _add_hours(self, totals: defaultdict[tuple[str, str, str], int], lo: int, hi: int, sign: int) -> None:
-        if lo >= hi:
-            return
-        uh = UsageHourly
-        stmt = (
-            select(uh.cluster, uh.account, uh.gpu_type, func.sum(uh.gpu_seconds))
-            .where(uh.hour >= lo, uh.hour < hi)
-            .group_by(uh.cluster, uh.account, uh.gpu_type)
-        )
-        for cluster, account, gpu_type, seconds in self.conn.execute(stmt):
-            totals[(cluster, account, gpu_type)] += sign * int(seconds or 0)
-
-    def _add_days(self, totals: defaultdict[tuple[str, str, str], int], lo: int, hi: int, sign: int) -> None:
-        ud = UsageDaily
-        stmt = (
-            select(ud.cluster, ud.account, ud.gpu_type, func.sum(ud.gpu_seconds))
-            .where(ud.day >= lo, ud.day < hi)
-            .group_by(ud.cluster, ud.account, ud.gpu_type)
-        )
-        for cluster, account, gpu_type, seconds in self.conn.execute(stmt):
-            totals[(cluster, account, gpu_type)] += sign * int(seconds or 0)
+        return range_cells(self.conn, start, end, now=self.now, owners=owners)
 
     def used(self, grant: GrantInfo, *, start: int, end: int) -> int:
         """Usage in [start, end) that ``grant`` covers, in the grant's unit."""
@@ -305,36 +224,12 @@ class LedgerFacts:
         the trailing window covers that long with a mean utilisation at or below ``max_util_pct``.
         """
         key = (min_idle_s, max_util_pct, stale_s)
-        if key in self._idle:
-            return self._idle[key]
-        g, now = _GPU.c, self.now
-        newer = aliased(GpuUsageHourly)
-        streak = and_(g.idle_since.is_not(None), g.last_sample - g.idle_since >= min_idle_s)
-        window = and_(g.recent_seconds >= min_idle_s, g.recent_util_pct_seconds <= max_util_pct * g.recent_seconds)
-        in_clusters = g.cluster.in_(list(self.clusters)) if self.clusters is not None else true()
-        stmt = select(
-            g.cluster, g.job_id, g.node, g.gpu_index, g.account, g.user_name, g.idle_since, g.recent_seconds,
-            g.recent_util_pct_seconds, g.last_sample,
-        ).where(
-            in_clusters,
-            g.allocated == true(),
-            g.last_sample >= now - stale_s,
-            or_(streak, window),
-            ~exists().where(
-                newer.cluster == g.cluster,
-                newer.job_id == g.job_id,
-                newer.node == g.node,
-                newer.gpu_index == g.gpu_index,
-                newer.hour > g.hour,
-            ),
-        )
-        out = [
-            IdleGpu(r.cluster, r.job_id, r.node, r.gpu_index, r.account, r.user_name, r.idle_since,
-                    r.recent_seconds, r.recent_util_pct_seconds, r.last_sample)
-            for r in self.conn.execute(stmt)
-        ]
-        self._idle[key] = out
-        return out
+        if key not in self._idle:
+            self._idle[key] = idle_gpus(
+                self.conn, now=self.now, stale_s=stale_s, min_idle_s=min_idle_s, max_util_pct=max_util_pct,
+                clusters=self.clusters,
+            )
+        return self._idle[key]
 
     def job_gpus_now(self, job: JobRef, *, stale_s: int) -> list[GpuNow]:
         """The latest row of each GPU of ``job`` sampled within ``stale_s`` (empty: no fresh telemetry)."""
@@ -456,6 +351,18 @@ class LedgerFacts:
         )
         found = self.conn.execute(stmt).first()
         return _job_row(found) if found is not None else None
+
+
+def facts_for(conn: Connection, settings: Settings, *, now: int) -> LedgerFacts:
+    """The facts for a tick or ``policy explain`` at ``now``, scoped by the configured clusters."""
+    return LedgerFacts(
+        conn,
+        now=now,
+        catalog=GpuCatalog(settings.gpu_types),
+        timezone=settings.programme.timezone,
+        programme_partitions={c.name: tuple(c.programme_partitions) for c in settings.clusters},
+        clusters=[c.name for c in settings.clusters],
+    )
 
 
 def _job_columns() -> list[ColumnElement[Any]]:

@@ -1,8 +1,7 @@
 """The PBS commands, ``quotad collect pbs`` and ``quotad ingest pbs FILE…``, as functions to register.
 
-They live beside the collector (the brief for this work reserved ``quotad/cli`` to other modules); ``main.py``
-registers them under the ``collect`` and ``ingest`` groups. Thin, like every command: parse, call one function,
-render; exit 1 when a cluster failed or a line was refused.
+``main.py`` registers them under the ``collect`` and ``ingest`` groups. Thin, like every command: parse, call one
+function, render; exit 1 when a cluster failed or a line was refused.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """One policy tick end to end: read the facts, run every enabled policy, update directives, queue notices,
-then enforce. The one function ``quotad policy run`` and the daemon call.
+then enforce. The one function ``quotad policy run`` and the daemon call; it sits above ``policies``,
+``directives``, ``notify`` and ``enforce`` and orchestrates them, so none of them calls back up into another.
 
 Why in this order and in these transactions: policies, the directive updates and the queued notices share
 one transaction, so a directive is never marked notified without its message in the outbox (and a dry run
@@ -12,38 +13,29 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from quotad.collectors.sacctmgr import default_runner
-from quotad.collectors.slurm_limits import RunnerFor
 from quotad.config import Settings
 from quotad.directives.config import Rules
 from quotad.directives.enforcement import ActionOutcome, execute, plan_actions
 from quotad.directives.engine import EngineResult, apply_findings
-from quotad.errors import LedgerError, QuotadError
+from quotad.enforce.sacctmgr import default_runner
+from quotad.enforce.slurm_limits import RunnerFor
+from quotad.errors import LedgerError
+from quotad.ledger.facts import facts_for
 from quotad.ledger.queries import list_companies
-from quotad.notify.calendar import WorkingCalendar
 from quotad.notify.notices import Queued, queue_notices
-from quotad.notify.render import Renderer
-from quotad.policies.base import Evaluation, Finding, Policy, Scope
-from quotad.policies.facts import LedgerFacts
-from quotad.policies.registry import enabled_policies
-from quotad.units import GpuCatalog
+from quotad.notify.service import calendar_for, renderer_for
+from quotad.policies.base import Evaluation, Finding, Scope
+from quotad.policies.registry import PolicyFailure, enabled_policies, evaluate
 
-__all__ = ["PolicyFailure", "TickReport", "calendar_for", "evaluate", "facts_for", "policy_tick", "renderer_for"]
+__all__ = ["TickReport", "policy_tick"]
 
 log = logging.getLogger("quotad.policy")
 TICK_LOCK = 7_207_740_315
-
-
-@dataclass(frozen=True)
-class PolicyFailure:
-    policy: str
-    error: str
 
 
 @dataclass(frozen=True)
@@ -63,56 +55,6 @@ class TickReport:
     @property
     def findings(self) -> tuple[Finding, ...]:
         return tuple(f for e in self.evaluations for f in e.findings)
-
-
-def facts_for(conn: Connection, settings: Settings, *, now: int) -> LedgerFacts:
-    return LedgerFacts(
-        conn,
-        now=now,
-        catalog=GpuCatalog(settings.gpu_types),
-        timezone=settings.programme.timezone,
-        programme_partitions={c.name: tuple(c.programme_partitions) for c in settings.clusters},
-        clusters=[c.name for c in settings.clusters],
-    )
-
-
-def renderer_for(settings: Settings, rules: Rules) -> Renderer:
-    return Renderer(
-        programme_ja=settings.programme.name_ja,
-        programme_en=settings.programme.name_en,
-        timezone=settings.programme.timezone,
-        subject_prefix=rules.notify.subject_prefix,
-        templates_dir=rules.notify.templates_dir,
-    )
-
-
-def calendar_for(settings: Settings, rules: Rules) -> WorkingCalendar:
-    cal = rules.notify.calendar
-    return WorkingCalendar(
-        timezone=cal.timezone or settings.programme.timezone,
-        country=cal.country,
-        extra_holidays=cal.extra_holidays,
-        working_weekdays=cal.working_weekdays,
-    )
-
-
-def evaluate(
-    policies: Sequence[Policy], facts: LedgerFacts, scope: Scope, timings: list[tuple[str, float]] | None = None
-) -> tuple[list[Evaluation], list[PolicyFailure]]:
-    """Run each policy; one that raises is reported and skipped, the others still run."""
-    evaluations, failures = [], []
-    for policy in policies:
-        started = time.perf_counter()
-        try:
-            evaluations.append(policy.evaluate(facts, scope))
-            if timings is not None:
-                timings.append((policy.name, (time.perf_counter() - started) * 1000))
-        except SQLAlchemyError:
-            raise
-        except (QuotadError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-            log.exception("policy %s failed; its directives are left as they are", policy.name)
-            failures.append(PolicyFailure(policy.name, f"{type(exc).__name__}: {exc}"))
-    return evaluations, failures
 
 
 def policy_tick(
