@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint venv bench clean
+.PHONY: demo test lint venv bench clean rehearse
 
 venv: $(STAMP)
 
@@ -28,6 +28,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Only the wheel build and the deployment rehearsal (deploy/README.md, "The rehearsal"); `make test` runs them too.
+rehearse: $(STAMP)
+	deploy/dev/test-services
+	$(BIN)/pytest -m deploy tests/deploy
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -24,6 +24,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 #: Where the units expect the venv, relative to the scratch root (deploy/systemd/*.service, ExecStart).
 VENV_PATH = Path("opt/quotad/venv")
+#: The host's own interpreter, as deploy/README.md's `python3 -m venv` uses: a venv links to its interpreter,
+#: and the service users must be able to run it (a pyenv under /root, for one, they cannot).
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,14 @@ def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="session")
 def installed() -> Iterator[Installed]:
-    root = Path(tempfile.mkdtemp(prefix="quotad-installed-"))
+    kept = os.environ.get("QUOTAD_TEST_KEEP_INSTALLED")  # a developer's re-run: reuse (and keep) that root
+    if kept and (Path(kept) / VENV_PATH / "bin" / "quotad").exists():
+        root = Path(kept)
+        dist = root / "dist"
+        yield Installed(root, dist, root / VENV_PATH, *dist.glob("quotad-*.tar.gz"), *dist.glob("quotad-*.whl"))
+        return
+    root = Path(kept) if kept else Path(tempfile.mkdtemp(prefix="quotad-installed-"))
+    root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     try:
         dist = root / "dist"
@@ -64,9 +74,12 @@ def installed() -> Iterator[Installed]:
         (wheel,) = dist.glob("quotad-*.whl")
         venv = root / VENV_PATH
         venv.parent.mkdir(parents=True)
-        _run([sys.executable, "-m", "venv", str(venv)])
+        if SYSTEM_PYTHON is None:
+            pytest.fail("no python3 in /usr/bin: .ci/run installs python3-venv")
+        _run([SYSTEM_PYTHON, "-m", "venv", str(venv)])
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         _run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)], env=env, cwd=root)
         yield Installed(root=root, dist=dist, venv=venv, sdist=sdist, wheel=wheel)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not kept:
+            shutil.rmtree(root, ignore_errors=True)
