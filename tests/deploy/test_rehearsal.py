@@ -14,11 +14,13 @@ What it does (deploy/README.md, "The rehearsal", says the same to operators):
   loopback (the daemon's static target, and the agent file_sd file ``agents/<cluster>.yml`` it documents);
 - the daemon polls the real Slurm test cluster (a job submitted here reaches the ledger), its policy tick
   queues mail and its outbox delivers it to an SMTP server on loopback (aiosmtpd; the message is parsed
-  back); the agent's spool on the shared spool folder is replayed by the daemon as another user;
+  back); a window the agent's spool code writes as the agent's user into the shared spool folder is
+  written to the ledger and removed by the daemon's spool_replay, running as another user;
+- SIGHUP reloads the configuration;
 - ``QuotadAgentDown`` fires once the agent is stopped and resolves once it is started again, with the shipped
   ``for:`` and intervals (so this module takes about seven minutes, mostly waiting);
-- every Grafana panel query returns data from that Prometheus, with the dashboard variables substituted;
-- SIGHUP reloads the configuration; SIGTERM stops each process with exit 0 within its unit's TimeoutStopSec.
+- every Grafana panel query runs on that Prometheus with the dashboard variables set to this deployment;
+- SIGTERM stops each process with exit 0 within its unit's TimeoutStopSec.
 
 The tests run in file order over one module-scoped deployment.
 """
@@ -200,8 +202,7 @@ def database_url(name: str) -> str:
     return f"postgresql+psycopg://{name}@{server.hostname}:{server.port or 5432}/{name}"
 
 
-def start_unit(root: Path, unit: Unit, *, extra: list[str] = (),  # type: ignore[assignment]
-               environment: dict[str, str] | None = None) -> Service:
+def start_unit(root: Path, unit: Unit, *, extra: list[str] = ()) -> Service:  # type: ignore[assignment]
     """Start ExecStart as systemd would: User, Group (+ the user's groups), Environment, WorkingDirectory,
     UMask. Absolute paths in ExecStart and Environment are taken under ``root``; ``extra`` is appended."""
     argv = [str(host_path(root, a)) if a.startswith("/") else a for a in unit.exec_start()] + list(extra)
@@ -210,7 +211,6 @@ def start_unit(root: Path, unit: Unit, *, extra: list[str] = (),  # type: ignore
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin", "LANG": "C.UTF-8", "HOME": user.pw_dir,
            "USER": user.pw_name, "LOGNAME": user.pw_name, "SHELL": user.pw_shell}
     env.update({k: str(host_path(root, v)) if v.startswith("/") else v for k, v in unit.environment().items()})
-    env.update(environment or {})
     supplementary = [g for v in unit.values("SupplementaryGroups") for g in v.split()]
     process = subprocess.Popen(
         argv, user=user.pw_uid, group=group.gr_gid,
@@ -454,34 +454,58 @@ def test_a_policy_tick_queues_mail_and_the_outbox_delivers_it(deployment: Deploy
     assert "sent" in states
 
 
+#: Run by the installed interpreter as the agent's unit user: the agent's own spool writer stores one window
+#: (what a flush does while the ledger is unreachable), for a job no other test uses.
+SPOOL_ONE_WINDOW = """
+import sys, time
+from pathlib import Path
+from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.spool import Spool
+from quotad.ledger.telemetry import GpuUsageRow
+now = int(time.time()); hour = now - now % 3600
+row = GpuUsageRow(
+    cluster=sys.argv[2], job_id=int(sys.argv[3]), node=sys.argv[4], gpu_index=0, hour=hour, gpu_uuid="GPU-R",
+    account="acme", user_name="rehearsal", samples=6, observed_seconds=60, idle_seconds=60,
+    idle_mem_held_seconds=0, util_pct_seconds=0, util_max=0, mem_used_max=0, mem_total=80 << 30, energy_mj=0,
+    allocated=True, job_process_seen=False, foreign_processes=0, foreign_job_id=None, idle_since=now - 60,
+    recent_seconds=60, recent_idle_seconds=60, recent_util_pct_seconds=0, throttle_mask=0, xid_events=0,
+    last_xid=None, ecc_uncorrected=0, first_sample=now - 60, last_sample=now, updated_at=now,
+)
+print(Spool(Path(sys.argv[1]), max_bytes=1 << 20, counters=AgentCounters()).write([row], created=now))
+"""
+
+
 def test_the_daemon_replays_the_agents_spool_as_another_user(deployment: Deployment) -> None:
-    """A window the agent spooled (the ledger unreachable) in the shared spool is written and removed by the
-    daemon's spool_replay, which runs as ``quotad``: the spool's group and mode let it."""
+    """A window the agent spooled in the shared spool (the ledger was unreachable from its node) is written to
+    the ledger and removed by the daemon's spool_replay, which runs as ``quotad``: the agent unit's group and
+    umask let it. The window is written by the agent's own spool code, as the agent unit's user, group and
+    umask (a real agent spools only windows of GPUs that Slurm jobs hold, and no job holds the fake GPUs)."""
     unit = read_unit(SYSTEMD / "quotad-agent.service")
-    user = pwd.getpwnam(unit.one("User"))
-    # A second agent (any free port, so Prometheus does not see it) whose ledger does not answer: it spools
-    # every flush, and the final flush at SIGTERM.
-    cut_off = start_unit(deployment.root, unit, extra=["--listen", "127.0.0.1:0", *deployment.extra_args],
-                         environment={"QUOTAD_DATABASE__URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
-    cut_off.wait_line(lambda line: "windows are spooled" in line, "that the ledger is unreachable")
-
-    def spooled_or_replayed() -> bool:
-        return any(deployment.spool.glob("*.json")) or any(
-            "window(s) written from agent spools" in str(line.get("msg")) for line in deployment.daemon.json_lines())
-
-    wait_for(spooled_or_replayed, "a spooled window", patience=60)
-    code, _ = cut_off.stop()
-    assert code == 0, "\n".join(cut_off.seen[-20:])
-    # spool_replay runs every 5 s here: the window is usually still there, owned by the agent, group quotad.
-    for window in deployment.spool.glob("*.json"):
-        with contextlib.suppress(FileNotFoundError):
-            owner = window.stat()
-            assert owner.st_uid == user.pw_uid and grp.getgrgid(owner.st_gid).gr_name == "quotad"
-            assert owner.st_mode & 0o060 == 0o060
+    user, group = pwd.getpwnam(unit.one("User")), grp.getgrnam(unit.one("Group"))
+    job = 900_000_000 + int(uuid.uuid4().int % 1_000_000)
+    written = subprocess.run(
+        [str(deployment.installed.bin("python")), "-c", SPOOL_ONE_WINDOW, str(deployment.spool), CLUSTER, str(job),
+         NODE],
+        user=user.pw_uid, group=group.gr_gid, extra_groups=[], umask=int(unit.one("UMask"), 8),
+        cwd=host_path(deployment.root, unit.one("WorkingDirectory")), env={"PATH": "/usr/bin:/bin", "HOME": "/"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert written.returncode == 0, written.stderr
+    window = Path(written.stdout.strip())
+    with contextlib.suppress(FileNotFoundError):  # spool_replay (every 5 s here) may already have taken it
+        owner = window.stat()
+        assert owner.st_uid == user.pw_uid and owner.st_gid == group.gr_gid and owner.st_mode & 0o777 == 0o660
     replayed = deployment.daemon.wait_line(lambda line: "window(s) written from agent spools" in line,
                                            "that spool_replay wrote the spooled window")
     assert json.loads(replayed)["level"] == "WARNING"
-    assert not list(deployment.spool.glob("*.json")), "spool_replay left the replayed window behind"
+    wait_for(lambda: not window.exists(), "spool_replay to remove the replayed window")
+    engine = deployment.ledger()
+    try:
+        with engine.connect() as conn:
+            nodes = conn.execute(text("SELECT node FROM gpu_usage_hourly WHERE job_id = :job"), {"job": job}).all()
+    finally:
+        engine.dispose()
+    assert nodes == [(NODE,)]
 
 
 def test_sighup_reloads_the_configuration(deployment: Deployment) -> None:
