@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint venv bench clean fuzz
+.PHONY: demo test lint venv bench clean fuzz rehearse
 
 venv: $(STAMP)
 
@@ -31,7 +31,12 @@ test: $(STAMP)
 
 # Property-based tests with many examples each (the suite runs them briefly with the 'ci' profile).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m fuzz -p no:cacheprovider
+	HYPOTHESIS_PROFILE=fuzz QUOTAD_FUZZ_PROFILE=fuzz $(BIN)/pytest -m fuzz -p no:cacheprovider
+
+# Only the wheel build and the deployment rehearsal (deploy/README.md, "The rehearsal"); `make test` runs them too.
+rehearse: $(STAMP)
+	deploy/dev/test-services
+	$(BIN)/pytest -m deploy tests/deploy
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

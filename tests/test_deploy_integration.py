@@ -264,8 +264,9 @@ def test_every_metric_reaches_prometheus(stack: Stack) -> None:
 
 def test_every_dashboard_expression_returns_data(stack: Stack) -> None:
     failing = []
-    for uid, title, expr in dashboards().expressions():
-        concrete = expr.replace("$company", stack.company)
+    module = dashboards()
+    for uid, title, expr in module.expressions():
+        concrete = module.substitute(expr, company=stack.company)
         if not stack.query(concrete):
             failing.append(f"{uid} / {title}: {concrete}")
     assert failing == []

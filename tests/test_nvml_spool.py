@@ -79,8 +79,20 @@ def test_windows_are_written_atomically_in_order(tmp_path: Path) -> None:
     assert spool.pending() == [a, b, c]
     assert [spool.read(p)[0].samples for p in spool.pending()] == [360, 1, 2]
     assert not list((tmp_path / "spool").glob("*.tmp"))
-    assert (a.stat().st_mode & 0o777) == 0o600 and ((tmp_path / "spool").stat().st_mode & 0o777) == 0o700
     assert spool.stats().files == 3
+
+
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [(0o077, 0o600, 0o700), (0o007, 0o660, 0o770)])
+def test_the_umask_decides_who_else_may_read_the_spool(tmp_path: Path, umask: int, file_mode: int,
+                                                       dir_mode: int) -> None:
+    """Private under UMask=0077; group-readable and removable under quotad-agent.service's UMask=0007, so the
+    daemon (group quotad) can replay a shared spool."""
+    previous = os.umask(umask)
+    try:
+        path = Spool(tmp_path / "spool", max_bytes=10**6, counters=AgentCounters()).write([row()], created=T0)
+    finally:
+        os.umask(previous)
+    assert (path.stat().st_mode & 0o777) == file_mode and (path.parent.stat().st_mode & 0o777) == dir_mode
 
 
 def test_over_the_size_limit_the_oldest_windows_are_dropped_loudly(

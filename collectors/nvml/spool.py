@@ -64,7 +64,9 @@ class Spool:
 
     def write(self, rows: Sequence[GpuUsageRow], *, created: int) -> Path:
         """Store one window atomically; then enforce the size limit. Raises ``OSError`` if the disk refuses."""
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Group bits are left to the process umask: 0077 (a private local spool) gives 0700/0600, the unit's 0007
+        # on a shared spool gives 0770/0660 so the daemon's spool_replay (group quotad) can read and remove them.
+        self.directory.mkdir(mode=0o770, parents=True, exist_ok=True)
         existing = self.pending()
         last = _NAME.match(existing[-1].name) if existing else None
         seq = int(last.group(2)) + 1 if last else 0
@@ -74,7 +76,7 @@ class Spool:
             {"version": SPOOL_VERSION, "created": created, "rows": [r.as_dict() for r in rows]},
             separators=(",", ":"),
         ).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o660)
         try:
             os.write(fd, payload)
             os.fsync(fd)

@@ -13,14 +13,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent / "dashboards"
-DATASOURCE = {"type": "prometheus", "uid": "quotad-prometheus"}
+#: Every panel queries the datasource the ``datasource`` variable picks (any Prometheus, chosen on import
+#: through ``__inputs`` or in the dashboard), not a hard-coded uid.
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 COMPANY = '{company="$company"}'
+#: Filters of the ``cluster``/``company``/``node`` variables ("All" is ``.*``), for the dashboards that list many.
+BY_CLUSTER = 'cluster=~"$cluster"'
+BY_COMPANY = 'company=~"$companies"'
+BY_NODE = 'cluster=~"$cluster", Hostname=~"$node"'
+#: Per-GPU panels show at most ``$gpus`` series (topk/bottomk per step), so 2,000 GPUs never mean 2,000 lines.
+GPU_LIMIT = "$gpus"
+GPU = "{{Hostname}} GPU {{gpu}}"
+#: What each variable stands for when the suite runs the expressions against Prometheus: "All" for the
+#: multi-value ones, a company for ``company``, the default of ``gpus``.
+ALL = {"cluster": ".*", "companies": ".*", "node": ".*", "gpus": "20"}
 
 #: PromQL idioms: GPU-seconds -> EFLOP (x peak FLOP/s per GPU of that type), FLOP -> EFLOPS-hours.
 USED_FLOP = "quotad_gpu_used_seconds * on (gpu_type) group_left quotad_gpu_type_peak_flops"
@@ -61,6 +74,8 @@ class Dashboard:
     description: str
     panels: tuple[Panel, ...]
     company_variable: bool = False
+    #: Multi-value filters this dashboard offers: "cluster", "companies", "node", "gpus".
+    filters: tuple[str, ...] = ()
     time_from: str = "now-7d"
 
 
@@ -109,23 +124,37 @@ def _dashboard_json(d: Dashboard) -> dict[str, Any]:
         panels.append(_panel_json(panel, i, x, y))
         x += panel.width
         row_height = max(row_height, panel.height)
-    variables = []
+    variables: list[dict[str, Any]] = [
+        {
+            "name": "datasource",
+            "label": "Prometheus",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {"text": "${DS_PROMETHEUS}", "value": "${DS_PROMETHEUS}"},
+            "hide": 0,
+            "refresh": 1,
+            "regex": "",
+        }
+    ]
     if d.company_variable:
-        variables.append(
-            {
-                "name": "company",
-                "label": "Company",
-                "type": "query",
-                "datasource": DATASOURCE,
-                "query": {"query": "label_values(quotad_company_info, company)", "refId": "company"},
-                "definition": "label_values(quotad_company_info, company)",
-                "refresh": 2,
-                "sort": 1,
-                "multi": False,
-                "includeAll": False,
-            }
-        )
+        variables.append(_query_variable("company", "Company", "label_values(quotad_company_info, company)", False))
+    for name in d.filters:
+        variables.append(_FILTERS[name])
     return {
+        "__inputs": [
+            {
+                "name": "DS_PROMETHEUS",
+                "label": "Prometheus",
+                "description": "The Prometheus that scrapes quotad and its node agents",
+                "type": "datasource",
+                "pluginId": "prometheus",
+                "pluginName": "Prometheus",
+            }
+        ],
+        "__requires": [
+            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
+            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+        ],
         "uid": d.uid,
         "title": d.title,
         "description": d.description,
@@ -144,10 +173,50 @@ def _dashboard_json(d: Dashboard) -> dict[str, Any]:
     }
 
 
+def _query_variable(name: str, label: str, query: str, multi: bool) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": name},
+        "definition": query,
+        "refresh": 2,
+        "sort": 1,
+        "multi": multi,
+        "includeAll": multi,
+        **({"allValue": ".*", "current": {"text": "All", "value": "$__all"}} if multi else {}),
+    }
+
+
+_FILTERS: dict[str, dict[str, Any]] = {
+    "cluster": _query_variable("cluster", "Cluster", 'label_values(up{job=~"quotad|quotad-agent"}, cluster)', True),
+    "companies": _query_variable("companies", "Company", "label_values(quotad_company_info, company)", True),
+    "node": _query_variable("node", "Node", 'label_values(quotad_gpu_util{cluster=~"$cluster"}, Hostname)', True),
+    "gpus": {
+        "name": "gpus",
+        "label": "GPUs per panel",
+        "type": "custom",
+        "query": "10,20,50,100",
+        "current": {"text": "20", "value": "20"},
+        "options": [{"text": v, "value": v, "selected": v == "20"} for v in ("10", "20", "50", "100")],
+        "multi": False,
+        "includeAll": False,
+    },
+}
+
+
+def substitute(expr: str, **values: str) -> str:
+    """``expr`` with Grafana's variables (``$name``, ``${name}``) replaced: ``values`` first, then ``ALL``."""
+    known = {**ALL, **values}
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: known.get(m.group(1), m.group(0)), expr)
+
+
 def dashboards() -> list[Dashboard]:
     """The five dashboards: programme overview, company drill-down, idle GPUs, collector and agent health, and
     the agents' per-GPU telemetry."""
     c = COMPANY
+    F = f"{BY_CLUSTER}, {BY_COMPANY}"  # the filters of the programme-wide dashboards
     overview = Dashboard(
         "quotad-overview",
         "quotad: programme overview",
@@ -162,20 +231,23 @@ def dashboards() -> list[Dashboard]:
             Panel("Granted / used (EFLOPS-hours)", "stat",
                   (Target(f"sum(quotad_grant_flop) {EFLOPS_H}", "granted"),
                    Target(f"sum({USED_FLOP}) {EFLOPS_H}", "used")), "none", 6, 4, decimals=1),
-            Panel("Grant used, by company", "bargauge", (Target("quotad_company_used_ratio", "{{company}}"),),
+            Panel("Grant used, by company", "bargauge",
+                  (Target(f"quotad_company_used_ratio{{{BY_COMPANY}}}", "{{{{company}}}}"),),
                   "percentunit", 12, 9, "As `quotad status`: use over grant across each company's active grants.",
                   options={"displayMode": "gradient", "orientation": "horizontal"}),
             Panel("Projected use at period end, by company", "bargauge",
-                  (Target("quotad_company_projected_ratio", "{{company}}"),), "percentunit", 12, 9,
+                  (Target(f"quotad_company_projected_ratio{{{BY_COMPANY}}}", "{{{{company}}}}"),), "percentunit", 12, 9,
                   "Used + trailing 7-day rate x time left, over the grant. Above 100 % is an overrun.",
                   options={"displayMode": "gradient", "orientation": "horizontal"}),
             Panel("GPU-hours used, by company", "timeseries",
-                  (Target("sum by (company) (quotad_gpu_used_seconds) / 3600", "{{company}}"),), "none", 12, 9,
+                  (Target(f"sum by (company) (quotad_gpu_used_seconds{{{F}}}) / 3600", "{{{{company}}}}"),),
+                  "none", 12, 9,
                   "Since the start of each company's current grant period."),
             Panel("EFLOPS-hours used, by company", "timeseries",
-                  (Target(f"sum by (company) ({USED_FLOP}) {EFLOPS_H}", "{{company}}"),), "none", 12, 9),
+                  (Target(f"sum by (company) (quotad_gpu_used_seconds{{{F}}} * on (gpu_type) group_left "
+                          f"quotad_gpu_type_peak_flops) {EFLOPS_H}", "{{{{company}}}}"),), "none", 12, 9),
             Panel("GPUs allocated, by company", "timeseries",
-                  (Target("sum by (company) (quotad_gpus_allocated)", "{{company}}"),), "none", 12, 8),
+                  (Target(f"sum by (company) (quotad_gpus_allocated{{{F}}})", "{{{{company}}}}"),), "none", 12, 8),
             Panel("Open directives", "table",
                   (Target("sum by (policy, severity) (quotad_directives_open)"),), "none", 12, 8),
             Panel("Pool this month (GPU-hours)", "stat",
@@ -190,6 +262,7 @@ def dashboards() -> list[Dashboard]:
                   "none", 12, 6, "Reserved GPU-hours outside maintenance that no job was allocated.",
                   options={"displayMode": "gradient", "orientation": "horizontal"}),
         ),
+        filters=("cluster", "companies"),
     )
     company = Dashboard(
         "quotad-company",
@@ -231,17 +304,21 @@ def dashboards() -> list[Dashboard]:
         "Allocated GPUs the node agents saw idle, by company, GPU type and job.",
         (
             Panel("Idle GPUs, by company", "timeseries",
-                  (Target("sum by (company) (quotad_gpus_idle)", "{{company}}"),), "none", 12, 9),
+                  (Target(f"sum by (company) (quotad_gpus_idle{{{F}}})", "{{{{company}}}}"),), "none", 12, 9),
             Panel("Idle share of allocated GPUs, by company", "timeseries",
-                  (Target("sum by (company) (quotad_gpus_idle) / sum by (company) (quotad_gpus_allocated)",
-                          "{{company}}"),), "percentunit", 12, 9),
+                  (Target(f"sum by (company) (quotad_gpus_idle{{{F}}})"
+                          f" / sum by (company) (quotad_gpus_allocated{{{F}}})",
+                          "{{{{company}}}}"),), "percentunit", 12, 9),
             Panel("Idle GPUs, by cluster and GPU type", "timeseries",
-                  (Target("sum by (cluster, gpu_type) (quotad_gpus_idle)", "{{cluster}} {{gpu_type}}"),),
+                  (Target(f"sum by (cluster, gpu_type) (quotad_gpus_idle{{{F}}})",
+                          "{{{{cluster}}}} {{{{gpu_type}}}}"),),
                   "none", 12, 8),
             Panel("Jobs holding idle GPUs", "table",
-                  (Target("quotad_slurm_job_gpus_idle"), Target("quotad_slurm_job_idle_seconds")), "none", 12, 8,
+                  (Target(f"quotad_slurm_job_gpus_idle{{{F}}}"), Target(f"quotad_slurm_job_idle_seconds{{{F}}}")),
+                  "none", 12, 8,
                   "Idle GPUs per running job, and the longest current idle streak among them (seconds)."),
         ),
+        filters=("cluster", "companies"),
         time_from="now-24h",
     )
     health = Dashboard(
@@ -252,22 +329,27 @@ def dashboards() -> list[Dashboard]:
             Panel("Ledger readable", "stat", (Target("min(quotad_ledger_up)"),), "bool_yes_no", 6, 4),
             Panel("Usage aggregate age", "stat", (Target("time() - max(quotad_usage_snapshot_timestamp_seconds)"),),
                   "s", 6, 4),
-            Panel("Agents up", "stat", (Target('sum(up{job="quotad-agent"})'),), "none", 6, 4),
-            Panel("Agents down", "stat", (Target('count(up{job="quotad-agent"} == 0) or vector(0)'),), "none", 6, 4),
+            Panel("Agents up", "stat", (Target(f'sum(up{{job="quotad-agent", {BY_CLUSTER}}})'),), "none", 6, 4),
+            Panel("Agents down", "stat",
+                  (Target(f'count(up{{job="quotad-agent", {BY_CLUSTER}}} == 0) or vector(0)'),), "none", 6, 4),
             Panel("Daemon jobs: seconds since last success, and allowed", "timeseries",
                   (Target("quotad_daemon_job_success_age_seconds", "{{daemon_job}}"),
                    Target("quotad_daemon_job_stale_after_seconds", "allowed {{daemon_job}}")), "s", 12, 8),
             Panel("Collector: age of last successful poll", "timeseries",
-                  (Target("time() - quotad_collector_last_success_timestamp_seconds", "{{cluster}} {{source}}"),),
+                  (Target(f"time() - quotad_collector_last_success_timestamp_seconds{{{BY_CLUSTER}}}",
+                          "{{{{cluster}}}} {{{{source}}}}"),),
                   "s", 12, 8),
             Panel("Collector: last poll duration", "timeseries",
-                  (Target("quotad_collector_last_duration_seconds", "{{cluster}} {{source}}"),), "s", 12, 8),
+                  (Target(f"quotad_collector_last_duration_seconds{{{BY_CLUSTER}}}",
+                          "{{{{cluster}}}} {{{{source}}}}"),),
+                  "s", 12, 8),
             Panel("Errors in the last hour", "timeseries",
-                  (Target("increase(quotad_collector_errors_total[1h])", "poll {{cluster}}"),
+                  (Target(f"increase(quotad_collector_errors_total{{{BY_CLUSTER}}}[1h])", "poll {{{{cluster}}}}"),
                    Target("increase(quotad_daemon_job_errors_total[1h])", "job {{daemon_job}}")), "none", 12, 8),
-            Panel("Agents down", "table", (Target('up{job="quotad-agent"} == 0'),), "none", 24, 6,
+            Panel("Agents down", "table", (Target(f'up{{job="quotad-agent", {BY_CLUSTER}}} == 0'),), "none", 24, 6,
                   "NVML agents Prometheus cannot scrape now (alert QuotadAgentDown after 5 minutes)."),
         ),
+        filters=("cluster",),
         time_from="now-24h",
     )
     gpus = Dashboard(
@@ -275,23 +357,27 @@ def dashboards() -> list[Dashboard]:
         "quotad: GPUs (node agents)",
         "Per-GPU telemetry the NVML agents export (DCGM-compatible names): what the idle policy sees.",
         (
-            Panel("GPUs reporting", "stat", (Target("count(quotad_gpu_util)"),), "none", 6, 4),
-            Panel("Mean GPU utilisation", "stat", (Target("avg(quotad_gpu_util)"),), "percent", 6, 4),
-            Panel("Power draw (kW)", "stat", (Target("sum(quotad_gpu_power_usage) / 1000"),), "none", 6, 4,
+            Panel("GPUs reporting", "stat", (Target(f"count(quotad_gpu_util{{{BY_NODE}}})"),), "none", 6, 4),
+            Panel("Mean GPU utilisation", "stat", (Target(f"avg(quotad_gpu_util{{{BY_NODE}}})"),), "percent", 6, 4),
+            Panel("Power draw (kW)", "stat", (Target(f"sum(quotad_gpu_power_usage{{{BY_NODE}}}) / 1000"),), "none",
+                  6, 4,
                   decimals=1),
             Panel("NVML errors per minute", "stat",
-                  (Target("sum(rate(quotad_agent_nvml_errors_total[5m])) * 60 or vector(0)"),), "none", 6, 4),
-            Panel("GPU utilisation", "timeseries",
-                  (Target("quotad_gpu_util", "{{Hostname}} GPU {{gpu}}"),), "percent", 12, 8),
-            Panel("Utilisation over the trailing window", "timeseries",
-                  (Target("quotad_gpu_recent_util", "{{Hostname}} GPU {{gpu}}"),), "percent", 12, 8,
+                  (Target(f"sum(rate(quotad_agent_nvml_errors_total{{{BY_CLUSTER}}}[5m])) * 60 or vector(0)"),),
+                  "none", 6, 4),
+            Panel("GPU utilisation (the least busy)", "timeseries",
+                  (Target(f"bottomk({GPU_LIMIT}, quotad_gpu_util{{{BY_NODE}}})", GPU),), "percent", 12, 8,
+                  "The $gpus least busy GPUs of the selection at each step: the ones the idle policy looks at."),
+            Panel("Utilisation over the trailing window (the least busy)", "timeseries",
+                  (Target(f"bottomk({GPU_LIMIT}, quotad_gpu_recent_util{{{BY_NODE}}})", GPU),), "percent", 12, 8,
                   "Mean over the agent's trailing window (30 min by default): the idle policy's second test."),
-            Panel("Frame buffer used (GiB)", "timeseries",
-                  (Target("quotad_gpu_fb_used / 1024", "{{Hostname}} GPU {{gpu}}"),), "none", 12, 8,
+            Panel("Frame buffer used (GiB, the most)", "timeseries",
+                  (Target(f"topk({GPU_LIMIT}, quotad_gpu_fb_used{{{BY_NODE}}}) / 1024", GPU),), "none", 12, 8,
                   "Memory held with no compute is the typical idle-but-allocated GPU."),
-            Panel("Power draw (W)", "timeseries",
-                  (Target("quotad_gpu_power_usage", "{{Hostname}} GPU {{gpu}}"),), "watt", 12, 8),
+            Panel("Power draw (W, the highest)", "timeseries",
+                  (Target(f"topk({GPU_LIMIT}, quotad_gpu_power_usage{{{BY_NODE}}})", GPU),), "watt", 12, 8),
         ),
+        filters=("cluster", "node", "gpus"),
         time_from="now-6h",
     )
     return [overview, company, idle, health, gpus]
