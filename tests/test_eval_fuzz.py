@@ -52,6 +52,8 @@ _PROFILES = {
     "ci": {"max_examples": 40, "derandomize": True},
     "fuzz": {"max_examples": 2000, "derandomize": False},
 }
+pytestmark = pytest.mark.fuzz
+
 PROFILE = os.environ.get("QUOTAD_FUZZ_PROFILE", "ci")
 if PROFILE not in _PROFILES:
     raise ValueError(f"QUOTAD_FUZZ_PROFILE={PROFILE!r}: expected one of {', '.join(_PROFILES)}")
