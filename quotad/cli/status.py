@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
-from quotad.cli.pool import render_pool
 from quotad.errors import UsageError
 from quotad.ledger.queries import REPORT_KEYS, ReportRow, StatusRow, company_status, usage_report
 from quotad.render import Cell, Table, emit
@@ -142,6 +141,8 @@ def report(
     year, month = parse_month(period) if period else month_start(parse_now(now_text), tz)
     start, end = month_bounds(year, month, tz)
     if pool:
+        from quotad.cli.pool import render_pool  # the pool's modules are not status's or report's cost
+
         now = parse_now(now_text)
         render_pool(app_state, start=start, end=end, now=now, by="cluster", fmt=pick_format(fmt, as_json))
         return
