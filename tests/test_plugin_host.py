@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
 from sqlalchemy import Column, Integer, MetaData, Table
+from typer.testing import CliRunner
 
 from quotad.cli import main as cli_main
 from quotad.ledger.models import Base

@@ -51,10 +51,17 @@ def _plain_typer() -> typer.Typer:
     return typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
 
 
-def to_click(name: str, obj: object, below: Sequence[LazyCommand] = (), help: str | None = None) -> Any:
+def to_click(
+    name: str,
+    obj: object,
+    below: Sequence[LazyCommand] = (),
+    help: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Any:
     """A click command named ``name`` for a typer app or a command function, with plain (markup-free) help.
 
-    ``below`` are lazy commands to add inside a group (paths relative to it); ``help`` replaces a group's own.
+    ``below`` are lazy commands to add inside a group (paths relative to it); ``help`` replaces a group's own;
+    ``settings`` are a command function's click context settings.
     """
     wrapper = _plain_typer()
     if isinstance(obj, typer.Typer):
@@ -68,7 +75,7 @@ def to_click(name: str, obj: object, below: Sequence[LazyCommand] = (), help: st
         raise TypeError(f"{name}: a command cannot hold the commands {[c.name for c in below]}")
     if not callable(obj):
         raise TypeError(f"{name}: {obj!r} is neither a typer app nor a command function")
-    wrapper.command(name)(obj)
+    wrapper.command(name, context_settings=settings)(obj)
     return typer.main.get_command(wrapper)
 
 

@@ -25,36 +25,47 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "CORE_NAMES", "QuotadCommands", "QuotadGroup", "app", "main", "make_cli", "run"]
 
 COMMANDS: tuple[LazyCommand, ...] = (
-    LazyCommand("db", "quotad.cli.db:app", "Ledger schema: apply migrations; check the rollups."),
-    LazyCommand("company", "quotad.cli.company:app", "Companies, their Slurm accounts and contacts."),
-    LazyCommand("grant", "quotad.cli.grant:app", "Grants: how much compute each company may use, and when."),
-    LazyCommand("ingest", "quotad.cli.ingest:app", "Load accounting data; list refused lines."),
-    LazyCommand("ingest pbs", "quotad.collectors.pbs_cli:ingest_pbs", "Ingest PBS accounting files in one transaction;"
-                " exit 1 if any line was refused (the others land)."),
-    LazyCommand("collect", "quotad.cli.collect:app", "Collect accounting from the schedulers."),
-    LazyCommand("collect pbs", "quotad.collectors.pbs_cli:collect_pbs", "Read each PBS cluster's new accounting records:"
-                " one transaction per cluster with its file position."),
-    LazyCommand("slurm", "quotad.cli.slurm:app", "Slurm: grants pushed into Slurm limits, accounts checked."),
-    LazyCommand(
-        "policy", "quotad.cli.policy:app", "Policies: findings about quota, pace, idle GPUs, efficiency and programme use."
-    ),
-    LazyCommand(
-        "directives", "quotad.cli.directives:app", "Directives: what companies have been told, and where each case stands."
-    ),
-    LazyCommand("notify", "quotad.cli.notify:app", "Notifications: the outbox, daily digests and the weekly summary."),
-    LazyCommand("provider", "quotad.cli.provider:app", "GPU providers, contracts and reserved capacity."),
-    LazyCommand("pool", "quotad.cli.pool:app", "The GPU pool: reserved capacity, its use, and grants against it."),
-    LazyCommand("maintenance", "quotad.cli.maintenance:app", "Provider maintenance windows."),
-    LazyCommand("status", "quotad.cli.status:status", "One row per company: grant, used, % used, 7-day burn rate,"
-                " projected use at period end, GPUs held now."),
-    LazyCommand("report", "quotad.cli.status:report", "Usage in one month grouped by company, cluster, partition,"
-                " GPU type or user (exact GPU-seconds too)."),
-    LazyCommand("demo", "quotad.cli.demo:demo", "Build and report a synthetic programme: 10 companies, 2 clusters,"
-                " six months of jobs."),
-    LazyCommand("agent", "quotad.cli.agent:agent", "Sample every GPU through NVML, attribute it to Slurm jobs,"
-                " write hourly aggregates, serve /metrics."),
-    LazyCommand("run", "quotad.cli.run:run", "Run the daemon: Slurm polls and other jobs on their intervals,"
-                " the Prometheus exporter and /healthz."),
+    # name,           where it lives (module:attribute),
+    #                 one line for --help (the module's own first line; a test keeps them equal)
+    LazyCommand("db",          "quotad.cli.db:app",
+                "Ledger schema: apply migrations; check the rollups."),
+    LazyCommand("company",     "quotad.cli.company:app",
+                "Companies, their Slurm accounts and contacts."),
+    LazyCommand("grant",       "quotad.cli.grant:app",
+                "Grants: how much compute each company may use, and when."),
+    LazyCommand("ingest",      "quotad.cli.ingest:app",
+                "Load accounting data; list refused lines."),
+    LazyCommand("ingest pbs",  "quotad.collectors.pbs_cli:ingest_pbs",
+                "Ingest PBS accounting files in one transaction; exit 1 if any line was refused (the others land)."),
+    LazyCommand("collect",     "quotad.cli.collect:app",
+                "Collect accounting from the schedulers."),
+    LazyCommand("collect pbs", "quotad.collectors.pbs_cli:collect_pbs",
+                "Read each PBS cluster's new accounting records: one transaction per cluster with its file position."),
+    LazyCommand("slurm",       "quotad.cli.slurm:app",
+                "Slurm: grants pushed into Slurm limits, accounts checked."),
+    LazyCommand("policy",      "quotad.cli.policy:app",
+                "Policies: findings about quota, pace, idle GPUs, efficiency and programme use."),
+    LazyCommand("directives",  "quotad.cli.directives:app",
+                "Directives: what companies have been told, and where each case stands."),
+    LazyCommand("notify",      "quotad.cli.notify:app",
+                "Notifications: the outbox, daily digests and the weekly summary."),
+    LazyCommand("provider",    "quotad.cli.provider:app",
+                "GPU providers, contracts and reserved capacity."),
+    LazyCommand("pool",        "quotad.cli.pool:app",
+                "The GPU pool: reserved capacity, its use, and grants against it."),
+    LazyCommand("maintenance", "quotad.cli.maintenance:app",
+                "Provider maintenance windows."),
+    LazyCommand("status",      "quotad.cli.status:status",
+                "One row per company: grant, used, % used, 7-day burn rate, projected use at period end,"
+                " GPUs held now."),
+    LazyCommand("report",      "quotad.cli.status:report",
+                "Usage in one month grouped by company, cluster, partition, GPU type or user (exact GPU-seconds too)."),
+    LazyCommand("demo",        "quotad.cli.demo:demo",
+                "Build and report a synthetic programme: 10 companies, 2 clusters, six months of jobs."),
+    LazyCommand("agent",       "quotad.cli.agent:agent",
+                "Sample every GPU through NVML, attribute it to Slurm jobs, write hourly aggregates, serve /metrics."),
+    LazyCommand("run",         "quotad.cli.run:run",
+                "Run the daemon: Slurm polls and other jobs on their intervals, the Prometheus exporter and /healthz."),
 )  # fmt: skip
 
 PLUGINS_HELP = "Plugins: what is loaded, and why anything found did not load."
@@ -67,6 +78,20 @@ _REGISTRY = "quotad.plugin_registry"  # ctx.meta key: the registry, once a comma
 
 class PluginLoadError(QuotadError):
     """A plugin command was asked for, but that plugin did not load (the reason is in the message)."""
+
+
+def _failed_plugin(name: str, message: str) -> Any:
+    """A stand-in for a plugin that did not load: whatever follows, it fails with ``message`` (exit 1).
+
+    It runs as a command rather than failing while the command is looked up, so the root's options (logging)
+    are in force when the message is printed.
+    """
+
+    def failed() -> None:
+        raise PluginLoadError(message)
+
+    failed.__doc__ = message
+    return to_click(name, failed, settings={"allow_extra_args": True, "ignore_unknown_options": True})
 
 
 def _load_registry() -> PluginRegistry:
@@ -113,7 +138,7 @@ class QuotadCommands(LazyGroup, QuotadGroup):
         if loaded is None:
             failure = next((f for f in registry.failed if f.name == name), None)
             reason = failure.reason if failure else "not found"
-            raise PluginLoadError(f"plugin {name} ({failure.source if failure else name}) not loaded: {reason}")
+            return _failed_plugin(name, f"plugin {name} ({failure.source if failure else name}) not loaded: {reason}")
         if loaded.plugin.app is None:
             return None
         return to_click(name, loaded.plugin.app, help=loaded.plugin.summary)

@@ -57,9 +57,9 @@ def static_summary(source: str) -> str:
         if called != "Plugin":
             continue
         for keyword in node.keywords:
-            if keyword.arg == "summary" and isinstance(keyword.value, ast.Constant):
-                if isinstance(keyword.value.value, str):
-                    return keyword.value.value
+            value = keyword.value
+            if keyword.arg == "summary" and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return value.value
     doc = ast.get_docstring(tree)
     return doc.strip().splitlines()[0] if doc else ""
 

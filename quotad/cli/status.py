@@ -52,6 +52,7 @@ def status_table(rows: list[StatusRow], tz: str) -> Table:
         ],
         out,
         title="Grant status",
+        drop_first=["Name", "Projected at end", "Burn/day (7d)", "Period ends", "Grant"],
         keys=[
             "company",
             "name_en",
@@ -110,6 +111,7 @@ def report_table(rows: list[ReportRow], by: str, title: str) -> Table:
         ],
         out,
         title=title,
+        drop_first=["GPU-seconds", "PFLOPS-days", "EFLOPS-h", *(f"GPU-h {t.upper()}" for t in types)],
         keys=[
             by.replace("-", "_"),
             *(f"gpu_hours_{t}" for t in types),
