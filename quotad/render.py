@@ -88,53 +88,54 @@ def terminal_width() -> int:
 
 def _fitted(table: Table, width: int) -> str:
     # rich is imported only for the human format: long-running processes (the node agent) never pay for it.
+    from rich.cells import cell_len
     from rich.console import Console
-    from rich.measure import Measurement
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    def build(shown: list[int]) -> RichTable:
-        rich_table = RichTable(title=table.title or None, show_lines=False)
-        for i in shown:
-            numeric = _numeric(table, i)
-            cells = [_human(row[i]) for row in table.rows]
-            rich_table.add_column(
-                table.columns[i],
-                justify="right" if numeric else "left",
-                no_wrap=True,
-                overflow="ellipsis",
-                # numbers are never cut (a shortened number is a wrong one); text keeps enough to recognise
-                min_width=_longest(cells) if numeric else min(_longest([table.columns[i], *cells]), TEXT_MIN),
-            )
-        for row in table.rows:
-            rich_table.add_row(*(Text(_human(row[i])) for i in shown))
-        return rich_table
-
-    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    texts = [[_human(row[i]) for row in table.rows] for i in range(len(table.columns))]
+    numeric = [_numeric(table, i) for i in range(len(table.columns))]
+    # Widths in terminal cells (a Japanese character takes two), decided here rather than by rich's
+    # collapsing, which can squeeze a short column to nothing when the others are long.
+    widths = [max(cell_len(c) for c in [table.columns[i], *texts[i]]) for i in range(len(table.columns))]
     shown = list(range(len(table.columns)))
     left_out: list[str] = []
-    droppable = [table.columns.index(c) for c in table.drop_first if c in table.columns]
-    rich_table = build(shown)
-    unbounded = console.options.update_width(10 * UNBOUNDED_WIDTH)
-    while len(shown) > 1:
-        natural = Measurement.get(console, unbounded, rich_table)
-        if droppable and natural.maximum > width:
-            dropped = droppable.pop(0)  # the table's own order of what matters least
-        elif natural.minimum > width:
-            dropped = shown[-1]  # still too wide even abbreviated: the rightmost columns go
+
+    def total() -> int:  # "│ a │ b │": one border per column plus one, a space each side of every cell
+        return sum(widths[i] for i in shown) + 3 * len(shown) + 1
+
+    for heading in table.drop_first:  # the table's own order of what matters least
+        if total() <= width:
+            break
+        if heading in table.columns and table.columns.index(heading) in shown and len(shown) > 1:
+            shown.remove(table.columns.index(heading))
+            left_out.append(heading)
+    while total() > width:
+        cuttable = [i for i in shown if not numeric[i] and widths[i] > TEXT_MIN]
+        if cuttable:  # text is cut with an ellipsis, widest first, never below TEXT_MIN
+            widest = max(cuttable, key=lambda i: widths[i])
+            widths[widest] = max(TEXT_MIN, widths[widest] - (total() - width))
+        elif len(shown) > 1:  # numbers are never cut (a shortened number is a wrong one): columns go
+            left_out.append(table.columns[shown.pop()])
         else:
             break
-        shown.remove(dropped)
-        left_out.append(table.columns[dropped])
-        rich_table = build(shown)
+
+    rich_table = RichTable(title=table.title or None, show_lines=False)
+    for i in shown:
+        rich_table.add_column(
+            table.columns[i],
+            justify="right" if numeric[i] else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            width=widths[i],
+        )
+    for r in range(len(table.rows)):
+        rich_table.add_row(*(Text(texts[i][r]) for i in shown))
+    console = Console(width=max(width, total()), record=True, file=io.StringIO(), color_system=None)
     console.print(rich_table)
     if left_out:
         console.print(Text(f"(left out to fit {width} columns: {', '.join(left_out)}; --format csv or --json has all)"))
     return console.export_text().rstrip("\n")
-
-
-def _longest(cells: Sequence[str]) -> int:
-    return max((len(c) for c in cells), default=0)
 
 
 def _numeric(table: Table, index: int) -> bool:
