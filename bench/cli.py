@@ -71,17 +71,23 @@ def spawn(argv: list[str]) -> tuple[float, float, float]:
     return wall, float(user) + float(system), int(kilobytes) / 1024
 
 
-def timed(argv: list[str], runs: int) -> Timing:
-    """Median wall time of ``argv`` over ``runs`` processes after one discarded run; the largest peak RSS."""
-    walls: list[float] = []
-    cpus: list[float] = []
-    peak = 0.0
+def timed_beside(argv: list[str], baseline: list[str], runs: int) -> tuple[Timing, Timing]:
+    """``argv`` and ``baseline`` run alternately, ``runs`` times each after one discarded run of each.
+
+    Alternating puts both under the same load at the same moment, so their ratio means something on a shared
+    machine even when the wall times themselves swing by several times within a minute.
+    """
+    samples: dict[int, list[tuple[float, float, float]]] = {0: [], 1: []}
     for _ in range(runs + 1):
-        wall, cpu, rss = spawn(argv)
-        walls.append(wall)
-        cpus.append(cpu)
-        peak = max(peak, rss)
-    return Timing(statistics.median(walls[1:]), statistics.median(cpus[1:]), peak)
+        for which, command in enumerate((argv, baseline)):
+            samples[which].append(spawn(command))
+
+    def timing(runs_of: list[tuple[float, float, float]]) -> Timing:
+        kept = runs_of[1:]
+        return Timing(statistics.median(w for w, _, _ in kept), statistics.median(c for _, c, _ in kept),
+                      max(r for _, _, r in kept))  # fmt: skip
+
+    return timing(samples[0]), timing(samples[1])
 
 
 def register(settings: Settings) -> None:
@@ -127,35 +133,54 @@ def fill(config: Path, sacct: Path) -> int:
     return segments
 
 
-def measure(label: str, config: Path | None, runs: int, floor: float, now_iso: str) -> dict[str, Timing]:
-    root = [QUOTAD] if config is None else [QUOTAD, "-c", str(config)]
+FLOOR = [sys.executable, "-c", "pass"]
+SREPORT = ["sreport", "-n", "-P", "cluster", "AccountUtilizationByUser", "-T", "gres/gpu",
+           "start=2026-11-01", "end=2026-12-01"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Measured:
+    timing: Timing
+    floor_ratio: float  # wall time over ``python -c pass`` run alternately with it
+    sreport_ratio: float | None = None  # wall time over sreport run alternately with it (status only)
+
+
+def sreport_usable() -> bool:
+    if shutil.which("sreport") is None:
+        return False
+    try:
+        spawn(SREPORT)
+    except SystemExit as exc:
+        print(f"  sreport not usable here: {exc}")
+        return False
+    return True
+
+
+def measure(label: str, config: Path, runs: int, now_iso: str, with_sreport: bool) -> dict[str, Measured]:
+    root = [QUOTAD, "-c", str(config)]
     commands = {
         "--version": [QUOTAD, "--version"],
         "--help": [QUOTAD, "--help"],
         "status --json": [*root, "status", "--json", "--now", now_iso],
         "report --json": [*root, "report", "--json", "--now", now_iso],
     }
-    if config is None:
-        commands = {k: v for k, v in commands.items() if k.startswith("--")}
-    results: dict[str, Timing] = {}
+    results: dict[str, Measured] = {}
     for name, argv in commands.items():
-        timing = timed(argv, runs)
-        results[name] = timing
-        print(f"  {label:<9} quotad {name:<14} {timing.median_s * 1000:8.1f} ms {timing.median_s / floor:5.1f}x "
-              f"python -c pass  CPU {timing.median_cpu_s * 1000:6.0f} ms  peak RSS {timing.peak_rss_mb:5.1f} MB")
+        timing, floor = timed_beside(argv, FLOOR, runs)
+        ratio = timing.median_s / floor.median_s
+        print(f"  {label:<9} quotad {name:<14} {timing.median_s * 1000:8.1f} ms = {ratio:5.1f}x python -c pass "
+              f"({floor.median_s * 1000:.0f} ms)  CPU {timing.median_cpu_s * 1000:5.0f} ms  "
+              f"peak RSS {timing.peak_rss_mb:5.1f} MB")
+        results[name] = Measured(timing, ratio)
+    if with_sreport:
+        status, sreport = timed_beside(commands["status --json"], SREPORT, runs)
+        ratio = status.median_s / sreport.median_s
+        print(f"  {label:<9} quotad status --json {status.median_s * 1000:8.1f} ms = {ratio:5.2f}x sreport "
+              f"AccountUtilizationByUser -T gres/gpu ({sreport.median_s * 1000:.0f} ms, "
+              f"{sreport.median_cpu_s * 1000:.0f} ms CPU) on the test cluster")
+        before = results["status --json"]
+        results["status --json"] = Measured(before.timing, before.floor_ratio, ratio)
     return results
-
-
-def sreport_timing(runs: int) -> Timing | None:
-    if shutil.which("sreport") is None:
-        return None
-    argv = ["sreport", "-n", "-P", "cluster", "AccountUtilizationByUser", "-T", "gres/gpu",
-            "start=2026-11-01", "end=2026-12-01"]  # fmt: skip
-    try:
-        return timed(argv, runs)
-    except SystemExit as exc:
-        print(f"  sreport not usable here: {exc}")
-        return None
 
 
 def main() -> None:
@@ -180,13 +205,10 @@ def main() -> None:
         fill(sqlite_config, sacct)
         marker.touch()
 
-    floor_timing = timed([sys.executable, "-c", "pass"], opts.runs)
-    floor = floor_timing.median_s
-    print(f"interpreter floor: python -c pass {floor * 1000:.1f} ms wall, {floor_timing.median_cpu_s * 1000:.0f} ms "
-          f"CPU (medians of {opts.runs}, first run discarded)")
-    sqlite = measure("sqlite", sqlite_config, opts.runs, floor, now_iso)
+    with_sreport = sreport_usable()
+    print(f"medians of {opts.runs} runs after a discarded one; each command alternates with its baseline")
+    measured = {"sqlite": measure("sqlite", sqlite_config, opts.runs, now_iso, with_sreport)}
 
-    postgres: dict[str, Timing] = {}
     if not opts.no_postgres:
         if not sacct.exists():
             generate(sacct, opts.segments, now=NOW)
@@ -200,28 +222,22 @@ def main() -> None:
             body = sqlite_config.read_text(encoding="utf-8")
             pg_config.write_text(body.replace(body.split('url = "')[1].split('"')[0], url), encoding="utf-8")
             fill(pg_config, sacct)
-            postgres = measure("postgres", pg_config, opts.runs, floor, now_iso)
+            measured["postgres"] = measure("postgres", pg_config, opts.runs, now_iso, with_sreport)
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
 
-    sreport = sreport_timing(opts.runs)
-    status = sqlite["status --json"]
     print("targets:")
-    version = sqlite["--version"].median_s / floor
+    version = max(m["--version"].floor_ratio for m in measured.values())
     print(f"  --version {version:.1f}x the interpreter floor (target <= 3x): {'met' if version <= 3 else 'NOT met'}")
-    if sreport is not None:
-        print(f"  sreport AccountUtilizationByUser -T gres/gpu {sreport.median_s * 1000:.1f} ms wall "
-              f"({sreport.median_cpu_s * 1000:.0f} ms CPU) on the test cluster")
-        for label, timings in (("sqlite", sqlite), ("postgres", postgres)):
-            if timings:
-                ratio = timings["status --json"].median_s / sreport.median_s
-                verdict = "met" if ratio <= 1 else "NOT met"
-                print(f"  status on {label} {ratio:.2f}x sreport (target <= 1.0x): {verdict}")
-    else:
-        print("  sreport not on PATH: status beside sreport not measured")
-    peak = max(status.peak_rss_mb, postgres["status --json"].peak_rss_mb if postgres else 0.0)
+    for label, results in measured.items():
+        ratio = results["status --json"].sreport_ratio
+        if ratio is None:
+            print("  sreport not on PATH: status beside sreport not measured")
+            break
+        print(f"  status on {label} {ratio:.2f}x sreport (target <= 1.0x): {'met' if ratio <= 1 else 'NOT met'}")
+    peak = max(m["status --json"].timing.peak_rss_mb for m in measured.values())
     print(f"  peak RSS of status {peak:.1f} MB (target <= 80 MB): {'met' if peak <= 80 else 'NOT met'}")
     if opts.work is None:
         shutil.rmtree(work, ignore_errors=True)
