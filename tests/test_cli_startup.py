@@ -206,3 +206,19 @@ def test_eval_read_commands_take_json(with_usage: Cli) -> None:
     assert runs.exit_code == 0 and json.loads(runs.stdout) == []
     coverage = with_usage("eval", "coverage", "--json")
     assert coverage.exit_code == 0 and isinstance(json.loads(coverage.stdout), list)
+
+
+def test_static_heads_are_alembic_s_heads(tmp_path: Path) -> None:
+    """The schema check's fast path reads the same heads Alembic computes from the same revision files."""
+    from alembic.script import ScriptDirectory
+
+    from quotad.ledger import db
+    from quotad.ledger.schema_heads import plugin_migration_folders, static_heads
+
+    folders = [db.MIGRATIONS_DIR / "versions", *plugin_migration_folders()]
+    assert set(plugin_migration_folders()) == set(host.plugin_migration_dirs())
+    assert static_heads(folders) == set(ScriptDirectory.from_config(db._alembic_config(None)).get_heads())
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "x.py").write_text("revision = make_id()\ndown_revision = None\n")
+    assert static_heads([odd]) is None  # not a plain literal: the full Alembic check decides
