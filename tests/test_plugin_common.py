@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine
@@ -22,7 +21,6 @@ from typer.testing import CliRunner
 
 from quotad.amounts import NORMALISED
 from quotad.cli import main as cli_main
-from quotad.cli import plugins as plugins_cli
 from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.ledger import db
@@ -33,7 +31,7 @@ from quotad.ledger.registry import AccountRef, GrantSpec, add_company, set_grant
 from quotad.plugins import host
 from quotad.plugins.api import table_of
 from quotad.plugins.eval import models as eval_models
-from quotad.plugins.host import ENTRY_POINT_GROUP, PluginRegistry, configure_alembic, load_plugins, mount
+from quotad.plugins.host import ENTRY_POINT_GROUP, PluginRegistry, configure_alembic, load_plugins
 from quotad.plugins.site import models as site_models
 from quotad.tables import Base
 from quotad.units import TFLOP_PER_EFLOPS_HOUR
@@ -63,10 +61,8 @@ def builtins() -> list[EntryPoint]:
 
 
 def core_names() -> set[str]:
-    """Names of the core's commands only, whether or not main.py already mounts the plugins."""
-    mounted = getattr(cli_main, "PLUGINS", None)
-    plugin_names = {p.name for p in mounted.loaded} if isinstance(mounted, PluginRegistry) else set()
-    return host.command_names(cli_main.app) - plugin_names - {"plugins"}
+    """Names of the core's commands only (main.py's table of lazily imported commands)."""
+    return set(cli_main.CORE_NAMES) - {"plugins"}
 
 
 def core_only_alembic_config(connection: Connection) -> AlembicConfig:
@@ -222,16 +218,7 @@ class PluginCli:
     def __init__(self, config: Path, registry: PluginRegistry) -> None:
         self.config = config
         self.runner = CliRunner()
-        root = typer.Typer(
-            cls=cli_main.QuotadGroup, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False
-        )
-        root.callback()(cli_main.main)
-        core = core_names()
-        root.registered_groups.extend(g for g in cli_main.app.registered_groups if g.name in core)
-        root.registered_commands.extend(cli_main.app.registered_commands)
-        mount(root, registry)
-        root.add_typer(plugins_cli.make_app(registry), name="plugins")
-        self.app = root
+        self.app = cli_main.make_cli(registry)
 
     def __call__(self, *args: str) -> Any:
         return self.runner.invoke(self.app, ["-c", str(self.config), *args])

@@ -1,4 +1,8 @@
-"""What every command shares: the configuration (loaded once, lazily) and the opened ledger."""
+"""What every command shares: the configuration (loaded once, lazily) and the opened ledger.
+
+Light on purpose: the root command line imports this module, so the config model (pydantic), SQLAlchemy and
+the ledger are imported only when a command first asks for the settings or the ledger.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from sqlalchemy import Connection, Engine
 
-from quotad.config import Settings, load_config
 from quotad.errors import UsageError
-from quotad.ledger.db import open_ledger
-from quotad.ledger.ingest import sync_clusters
-from quotad.render import Format
 from quotad.timeutil import epoch_now
 from quotad.units import GpuCatalog
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+    from quotad.config import Settings
+    from quotad.render import Format
 
 __all__ = [
     "AppState",
@@ -43,6 +48,8 @@ class AppState:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from quotad.config import load_config
+
             self._settings = load_config(self.config_path)
         return self._settings
 
@@ -52,11 +59,15 @@ class AppState:
 
     def ledger(self) -> Engine:
         """The ledger engine, after checking its schema is current (``db upgrade`` is the only exception)."""
+        from quotad.ledger.db import open_ledger
+
         return open_ledger(self.settings)
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
         """One write transaction, with the configured clusters mirrored into the ledger first."""
+        from quotad.ledger.ingest import sync_clusters
+
         with self.ledger().begin() as conn:
             sync_clusters(conn, self.settings)
             yield conn

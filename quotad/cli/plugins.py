@@ -26,6 +26,7 @@ def plugins_table(registry: PluginRegistry) -> Table:
         ["Plugin", "Status", "Summary", "Entry point", "Distribution", "Tables", "Migrations", "Reason"],
         rows,
         title="Plugins",
+        drop_first=["Migrations", "Distribution", "Tables", "Entry point"],
         keys=["name", "status", "summary", "entry_point", "distribution", "tables", "migrations", "reason"],
     )
 

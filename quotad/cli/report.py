@@ -100,6 +100,7 @@ def report_table(lines: list[UsageLine], by: str, title: str) -> Table:
         ],
         rows,
         title=title,
+        drop_first=["GPU-seconds", "PFLOPS-days", "EFLOPS-h", *(f"GPU-h {t.upper()}" for t in types)],
         keys=[
             by.replace("-", "_"),
             *(["company"] if with_company else []),
@@ -133,8 +134,9 @@ def report(
         False, "--pool", help="The pool instead: reserved, maintenance, allocated, busy and unallocated GPU-hours."
     ),
 ) -> None:
-    """Usage over a range grouped by company, cluster, partition, GPU type or user, or by day/week/month;
-    a totals row; exact GPU-seconds in CSV and JSON.
+    """Usage over any range by company, cluster, partition, GPU type or user, or by day, week or month.
+
+    A totals row; exact GPU-seconds in CSV and JSON.
 
     quotad report --period 2026-Q4 --by month · quotad report --grant 3 --by week · quotad report --since
     2026-11-10 --company acme --by user

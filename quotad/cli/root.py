@@ -29,7 +29,20 @@ log = logging.getLogger("quotad")
 
 
 class QuotadGroup(TyperGroup):
-    """Turns a ``QuotadError`` anywhere below into one clear stderr line and its exit code, no traceback."""
+    """The root group: turns a ``QuotadError`` anywhere below into one clear stderr line and its exit code (no
+    traceback), and accepts the root's options after the command too (``quotad status -c x.toml``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_root_options(args, self._root_value_options()))
+
+    def _root_value_options(self) -> frozenset[str]:
+        """The root's options that take a value (``-c``, ``--config``, ``--log-level``)."""
+        names: set[str] = set()
+        for param in self.params:
+            if getattr(param, "is_flag", True) or not getattr(param, "opts", None):
+                continue
+            names.update(param.opts)
+        return frozenset(names)
 
     def invoke(self, ctx: Any) -> Any:  # click's Context; typer vendors click privately
         try:
@@ -37,6 +50,45 @@ class QuotadGroup(TyperGroup):
         except QuotadError as exc:
             log.error("%s", exc)
             raise typer.Exit(exc.exit_code) from exc
+
+
+def hoist_root_options(args: list[str], value_options: frozenset[str]) -> list[str]:
+    """``args`` with root options given after the command word moved in front of it.
+
+    Why: operators type ``quotad status -c x.toml`` as often as ``quotad -c x.toml status``; no command
+    below the root defines ``-c``, ``--config`` or ``--log-level``, so the words are unambiguous. Words after
+    ``--`` are left alone.
+    """
+    command_at: int | None = None
+    skip = False
+    for index, word in enumerate(args):
+        if skip:
+            skip = False
+        elif word in value_options:
+            skip = True
+        elif word == "--" or not word.startswith("-"):
+            command_at = index
+            break
+    if command_at is None or args[command_at] == "--":
+        return args
+    head, tail = list(args[:command_at]), list(args[command_at:])
+    kept: list[str] = []
+    index = 0
+    while index < len(tail):
+        word = tail[index]
+        if word == "--":
+            kept += tail[index:]
+            break
+        if word in value_options and index + 1 < len(tail):
+            head += tail[index : index + 2]
+            index += 2
+            continue
+        if word.split("=", 1)[0] in value_options and "=" in word and word.startswith("--"):
+            head.append(word)
+        else:
+            kept.append(word)
+        index += 1
+    return head + kept
 
 
 def _version(value: bool) -> None:
@@ -72,10 +124,16 @@ def main(
     ctx.obj = AppState(config_path=config)
 
 
-def make_app(on_start: Callable[[], None] | None = None) -> typer.Typer:
-    """A root app with the global options; ``on_start`` runs once logging is set up (plugin warnings)."""
+def make_app(
+    on_start: Callable[[typer.Context], None] | None = None, cls: type[QuotadGroup] = QuotadGroup
+) -> typer.Typer:
+    """A root app with the global options; ``on_start`` runs once logging is set up (plugin warnings).
+
+    Help is plain text (``rich_markup_mode=None``): rich markup would eat bracketed words in help texts.
+    """
     app = typer.Typer(
-        cls=QuotadGroup,
+        cls=cls,
+        rich_markup_mode=None,
         help="quotad: GPU-grant accounting, telemetry and directives for a foundation-model compute programme.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
@@ -88,9 +146,9 @@ def make_app(on_start: Callable[[], None] | None = None) -> typer.Typer:
     hook = on_start
 
     @functools.wraps(main)
-    def main_then_hook(*args: Any, **kwargs: Any) -> None:
-        main(*args, **kwargs)
-        hook()
+    def main_then_hook(ctx: typer.Context, *args: Any, **kwargs: Any) -> None:
+        main(ctx, *args, **kwargs)
+        hook(ctx)
 
     app.callback()(main_then_hook)
     return app

@@ -1,4 +1,4 @@
-"""``quotad status``: where every company stands at one instant (``quotad report`` lives in ``report``)."""
+"""``quotad status``: where every company stands at one instant (``quotad report`` is ``quotad/cli/report.py``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
-from quotad.cli.report import report, report_table
 from quotad.ledger.queries import StatusRow, list_companies, list_grants, memoised_cells, status_rows
 from quotad.ledger.reports import gpus_held_at
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import format_day
 
-__all__ = ["report", "report_table", "status", "status_table"]
+__all__ = ["status", "status_table"]
 
 
 def status_table(rows: list[StatusRow], tz: str, *, now: int | None = None) -> Table:
@@ -55,6 +54,7 @@ def status_table(rows: list[StatusRow], tz: str, *, now: int | None = None) -> T
         ],
         out,
         title="Grant status" + (f" as of {_instant(now, tz)}" if now is not None else ""),
+        drop_first=["Name", "Projected at end", "Burn/day (7d)", "Period ends", "Grant"],
         keys=[
             "company",
             "name_en",

@@ -135,7 +135,8 @@ def run_demo(directory: Path | None, *, now: int, seed: int, loop: bool = False)
         )
     catalog = GpuCatalog(settings.gpu_types)
     tz = settings.programme.timezone
-    from quotad.cli.status import report_table, status_table
+    from quotad.cli.report import report_table
+    from quotad.cli.status import status_table
 
     done = run_loop(engine, settings, programme, where, now=now) if loop else None
 

@@ -12,7 +12,7 @@ from typing import get_args
 
 import typer
 
-from quotad.cli.context import NowOption, parse_now, pick_choice
+from quotad.cli.context import JsonOption, NowOption, parse_now, pick_choice, pick_format
 from quotad.errors import UsageError
 from quotad.plugins.api import Bilingual, PluginContext, plugin_context, plugin_settings
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, AUDIENCES, LangFilter, build_coverage, build_leaderboard
@@ -262,10 +262,11 @@ def links_cmd(ctx: typer.Context, company: str | None = typer.Option(None, "--co
 def coverage_cmd(
     ctx: typer.Context,
     fmt: str = FormatOpt,
+    as_json: bool = JsonOption,
     check: bool = typer.Option(False, "--check", help="Exit 1 if any company or model lacks ja or en results."),
 ) -> None:
     """Which models have full results in Japanese and in English (the programme requires both)."""
-    chosen = pick_choice("--format", fmt, FORMATS)
+    chosen = pick_format(fmt, as_json)
     pc, _, catalog = _setup(ctx)
     with pc.reading() as (conn, view):
         scores = load_scores(conn, visibilities=None, include_limited=True)
@@ -281,9 +282,10 @@ def runs_cmd(
     ctx: typer.Context,
     company: str | None = typer.Option(None, "--company", help="Only this company."),
     fmt: str = FormatOpt,
+    as_json: bool = JsonOption,
 ) -> None:
     """Every ingested run with its file, harness, visibility and limit flag."""
-    chosen = pick_choice("--format", fmt, FORMATS)
+    chosen = pick_format(fmt, as_json)
     pc, _, _ = _setup(ctx)
     with pc.reading() as (conn, _view):
         runs = load_runs(conn, company_id=company)
@@ -306,9 +308,9 @@ def publish_cmd(
 
 
 @app.command("tasks")
-def tasks_cmd(ctx: typer.Context, fmt: str = FormatOpt) -> None:
+def tasks_cmd(ctx: typer.Context, fmt: str = FormatOpt, as_json: bool = JsonOption) -> None:
     """The task mapping in effect: built-in tasks.toml with [eval] overrides from the configuration."""
-    chosen = pick_choice("--format", fmt, FORMATS)
+    chosen = pick_format(fmt, as_json)
     _, _, catalog = _setup(ctx)
     table = Table(
         ["Task", "Language", "Category", "Name (en)", "Name (ja)", "Aliases", "Metrics", "Redistributable"],
