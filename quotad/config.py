@@ -186,6 +186,13 @@ class ProgrammeConfig(_Section):
         return _check_timezone(value)
 
 
+def _plugin_names() -> set[str]:
+    """Names of the installed plugins (their entry points), read from package metadata without importing them."""
+    from importlib.metadata import entry_points
+
+    return {ep.name for ep in entry_points(group="quotad.plugins")}
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment (``QUOTAD_SECTION__KEY``) overrides the file."""
 
@@ -212,6 +219,11 @@ class Settings(BaseSettings):
     data: DataConfig = Field(default_factory=DataConfig)
     #: The built-in review plugin's section: the office's logins.
     review: ReviewConfig = Field(default_factory=ReviewConfig)
+    #: The sections of plugins that declare their own (``[challenges]``, ``[partners]``), kept as read and
+    #: validated by the plugin's model when it reads them (``quotad.plugins.api.plugin_settings``): the core
+    #: does not import plugin code to load its configuration. Only an installed plugin's name is taken here, so
+    #: a misspelt section is still refused.
+    plugin_sections: dict[str, dict[str, Any]] = Field(default_factory=dict, exclude=True)
     source: str = Field(default="<defaults>", exclude=True)
 
     @classmethod
@@ -224,6 +236,22 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (env_settings, init_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_plugin_sections(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        unknown = [k for k in data if k not in cls.model_fields]
+        if not unknown:
+            return data
+        names = _plugin_names()
+        own = {k: data[k] for k in unknown if k in names}
+        for name, value in own.items():
+            if not isinstance(value, dict):
+                raise ValueError(f"[{name}] must be a table of settings, not {type(value).__name__}")
+        rest = {k: v for k, v in data.items() if k not in own}
+        return {**rest, "plugin_sections": own} if own else data
 
     @field_validator("gpu_types")
     @classmethod

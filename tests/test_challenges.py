@@ -178,3 +178,29 @@ def test_site_gets_counts_of_public_entries_only(engine: Engine, cli: Any, tmp_p
     for hidden in ("pub-1", "secret-1", "described", "の説明"):
         assert hidden not in pages, hidden
     assert "2026-10" in pages and "2026-11" in pages
+
+
+def test_plugins_declare_their_own_config_sections(engine: Engine, config_file: Path) -> None:
+    from tests.conftest import Cli
+
+    text = config_file.read_text(encoding="utf-8")
+    config_file.write_text(
+        text + '\n[challenges]\ncategories = [{ key = "power", ja = "電力", en = "Power and cooling" }]\n'
+        "\n[partners.weights]\noffers = 80\nagreement = 0\ncountry = 10\ncontact = 10\n",
+        encoding="utf-8",
+    )
+    cli = Cli(config_file)
+    categories = json.loads(cli("challenges", "categories", "--json").stdout)
+    assert categories == [{"key": "power", "ja": "電力", "en": "Power and cooling"}]
+    assert _add(cli, "p-1", category="power").exit_code == 0
+    refused = _add(cli, "p-2", category="compute")
+    assert refused.exit_code == 2 and "expected one of power" in refused.output
+
+    config_file.write_text(text + '\n[challenges]\ncategories = [{ key = "Bad Key", ja = "x", en = "x" }]\n',
+                           encoding="utf-8")  # fmt: skip
+    bad = Cli(config_file)("challenges", "categories")
+    assert bad.exit_code == 2 and "invalid [challenges] configuration" in bad.output and "Traceback" not in bad.output
+
+    config_file.write_text(text + "\n[challengez]\nx = 1\n", encoding="utf-8")
+    typo = Cli(config_file)("status")
+    assert typo.exit_code == 2 and "challengez" in typo.output

@@ -293,9 +293,13 @@ SectionT = TypeVar("SectionT", bound=BaseModel)
 def plugin_settings(settings: Settings, section: str, model: type[SectionT]) -> SectionT:
     """The plugin's ``[section]`` of the configuration, validated by the plugin's own model.
 
-    ``Settings`` carries a plugin's section once the core declares it; until then the model's defaults apply.
+    A plugin's own section comes as read from the file (``Settings.plugin_sections``) and is validated here, so
+    a mistake in it is a configuration error naming the key when the plugin first reads it; the sections the
+    core still declares (``[eval]``, ``[data]``, ``[review]``) come validated. No section: the defaults.
     """
     raw = getattr(settings, section, None)
+    if raw is None:
+        raw = settings.plugin_sections.get(section)
     if raw is None:
         return model()
     if isinstance(raw, model):
