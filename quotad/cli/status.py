@@ -9,12 +9,23 @@ import typer
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
 from quotad.cli.pool import render_pool
 from quotad.errors import UsageError
-from quotad.ledger.queries import REPORT_KEYS, ReportRow, StatusRow, company_status, usage_report
+from quotad.ledger.queries import (
+    REPORT_KEYS,
+    UNCLAIMED_WINDOW_S,
+    ReportRow,
+    StatusRow,
+    company_status,
+    unclaimed_since,
+    usage_report,
+)
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import format_day, month_bounds, month_start, parse_month
 from quotad.units import eflops_hours, gpu_hours, pflops_days
 
-__all__ = ["report", "report_table", "status", "status_table"]
+__all__ = ["report", "report_table", "status", "status_table", "unclaimed_line"]
+
+#: Accounts named in the unclaimed line before "and N more".
+_UNCLAIMED_SHOWN = 8
 
 
 def status_table(rows: list[StatusRow], tz: str) -> Table:
@@ -80,7 +91,24 @@ def status(
     now = parse_now(now_text)
     with app_state.ledger().connect() as conn:
         rows = company_status(conn, app_state.catalog, now=now)
-    emit(status_table(rows, app_state.settings.programme.timezone), pick_format(fmt, as_json))
+        unclaimed = unclaimed_since(conn, now)
+    chosen = pick_format(fmt, as_json)
+    emit(status_table(rows, app_state.settings.programme.timezone), chosen)
+    if unclaimed and chosen in ("table", "md"):  # machine formats keep their shape (one record per company)
+        print(unclaimed_line(unclaimed))
+
+
+def unclaimed_line(cells: dict[tuple[str, str, str], int]) -> str:
+    """``unclaimed accounts (last 30 days): c1:ghost 12.0 GPU-h, ...``: usage the ledger charges to nobody,
+    largest first, so a missing ``company add-account`` is seen where people look every day."""
+    by_account: dict[str, int] = {}
+    for (cluster, account, _gpu_type), seconds in cells.items():
+        by_account[f"{cluster}:{account}"] = by_account.get(f"{cluster}:{account}", 0) + seconds
+    ranked = sorted(by_account.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{name} {gpu_hours(seconds):,.1f} GPU-h" for name, seconds in ranked[:_UNCLAIMED_SHOWN])
+    more = f" and {len(ranked) - _UNCLAIMED_SHOWN} more" if len(ranked) > _UNCLAIMED_SHOWN else ""
+    days = UNCLAIMED_WINDOW_S // 86400
+    return f"unclaimed accounts (last {days} days, charged to no company): {shown}{more}"
 
 
 def report_table(rows: list[ReportRow], by: str, title: str) -> Table:

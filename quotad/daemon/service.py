@@ -26,6 +26,7 @@ from quotad.config import Settings
 from quotad.daemon.config import DaemonConfig, daemon_config, parse_listen
 from quotad.daemon.health import JobHealth, healthz
 from quotad.daemon.jobs import JobContext, JobRegistry, ScheduledJob, default_registry
+from quotad.daemon.problems import Problems
 from quotad.daemon.scheduler import JobScheduler
 from quotad.daemon.server import MetricsServer
 from quotad.daemon.signals import Request, signal_requests
@@ -63,6 +64,7 @@ class Daemon:
         self._clock = clock
         self._listen = listen
         self._health = JobHealth(clock)
+        self._problems = Problems()
         self._lock = threading.Lock()
         self._scheduler: JobScheduler | None = None
         self._server: MetricsServer | None = None
@@ -76,8 +78,12 @@ class Daemon:
     def health(self) -> JobHealth:
         return self._health
 
+    @property
+    def problems(self) -> Problems:
+        return self._problems
+
     def healthz(self) -> tuple[int, dict[str, Any]]:
-        return healthz(self._health.snapshot(), now=self._clock())
+        return healthz(self._health.snapshot(), now=self._clock(), problems=self._problems.standing())
 
     def start(self) -> tuple[str, int]:
         """Bind the listener and schedule the jobs; returns the bound (host, port)."""
@@ -92,6 +98,7 @@ class Daemon:
             jobs=self._health.snapshot,
             telemetry_stale_s=config.telemetry_stale_s,
             pool=self._pool,
+            problems=self._problems,
         )
         host, port = parse_listen(self._listen or config.listen)
         self._server = MetricsServer(host, port, registry=build_registry(collector), health=self.healthz)
@@ -163,7 +170,7 @@ class Daemon:
         return jobs
 
     def _context(self, job: ScheduledJob) -> JobContext:
-        return JobContext(self._engine, self.settings(), self._clock, job.cluster)
+        return JobContext(self._engine, self.settings(), self._clock, job.cluster, self._problems)
 
 
 def run_daemon(
