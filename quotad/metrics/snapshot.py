@@ -44,6 +44,7 @@ from quotad.ledger.queries import (
     usage_cells,
 )
 from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
+
 __all__ = [
     "CompanyUse",
     "GrantUse",
