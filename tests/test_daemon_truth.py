@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from quotad.daemon.config import DaemonConfig
 from quotad.daemon.jobs import JobContext, default_registry, outbox_job
 from quotad.daemon.service import Daemon
 from quotad.directives.models import OutboxMessage
+from quotad.errors import RefusalReason
 from quotad.metrics.snapshot import SnapshotCache
 from quotad.notify.outbox import OutgoingMessage, enqueue
 from tests.conftest import Cli
@@ -28,6 +30,7 @@ from tests.test_daemon_service import PATIENCE_S, Clock, get
 
 SACCT_HEADER = "JobID|JobIDRaw|Cluster|Account|User|Partition|State|Submit|Start|End|ElapsedRaw|AllocTRES"
 NOW = 1_800_000_000.0
+PBS_FIXTURES = Path(__file__).parent / "fixtures" / "pbs" / "accounting"
 #: Every job but the Slurm poll switched off: the test is about what one poll tells.
 ONLY_POLL = {
     name: {"enabled": False}
@@ -86,10 +89,12 @@ def wait_for_run(daemon: Daemon, job: str) -> None:
 
 
 @contextlib.contextmanager
-def running(settings: Settings, engine: Engine, sacct: FakeSacct) -> Iterator[tuple[Daemon, int]]:
+def running(
+    settings: Settings, engine: Engine, sacct: FakeSacct, *, now: float = NOW
+) -> Iterator[tuple[Daemon, int]]:
     registry = default_registry(runner=sacct, snapshots=SnapshotCache(max_age_s=300))
     daemon = Daemon(settings=settings, load=lambda: settings, engine=engine, registry=registry,
-                    snapshots=SnapshotCache(max_age_s=300), clock=Clock(NOW))
+                    snapshots=SnapshotCache(max_age_s=300), clock=Clock(now))
     try:
         _, port = daemon.start()
         yield daemon, port
@@ -132,6 +137,34 @@ def test_a_poll_whose_lines_name_another_cluster_degrades_health_and_counts_by_r
         _, text = get(port, "/metrics")
         assert metric(text, "quotad_collector_refused_lines_total", cluster="c1", reason="unknown_cluster") == 21
         assert metric(text, "quotad_daemon_problems", check="refused_lines", subject="c1", reason="unknown_cluster") is None
+
+
+def test_a_pbs_poll_with_unreadable_records_degrades_health_and_counts_them(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    logs = tmp_path / "accounting"
+    logs.mkdir()
+    shutil.copy(PBS_FIXTURES / "20260415", logs / "20260415")  # 7 records quotad cannot read (lines 23-29)
+    settings = DaemonSettings(
+        database={"url": db_url},
+        clusters=[{"name": "p1", "scheduler": "pbs", "default_gpu_type": "h100", "timezone": "Asia/Tokyo",
+                   "pbs": {"accounting_dir": str(logs)}}],
+        daemon=DaemonConfig.model_validate(
+            {"listen": "127.0.0.1:0", "jobs": {**ONLY_POLL, "pbs_poll": {"enabled": True}}}
+        ),
+    )
+    with running(settings, engine, FakeSacct([]), now=1776308400.0) as (daemon, port):
+        wait_for_run(daemon, "pbs_poll:p1")
+        status, body = get(port, "/healthz")
+        health = json.loads(body)
+        assert status == 503 and health["status"] == "degraded"
+        assert [(p["check"], p["subject"], p["count"]) for p in health["problems"]] == [("refused_lines", "p1", 7)]
+        _, text = get(port, "/metrics")
+        total = sum(
+            metric(text, "quotad_collector_refused_lines_total", cluster="p1", reason=r.value) or 0
+            for r in RefusalReason
+        )
+        assert total == 7
 
 
 def closed_port() -> int:

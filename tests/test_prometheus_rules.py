@@ -41,7 +41,7 @@ def test_every_alert_has_a_unit_test() -> None:
     tested = set(re.findall(r"^\s*- alertname: (\w+)", RULE_TESTS.read_text(encoding="utf-8"), re.M))
     required = {
         "QuotadGrantNearlyUsed", "QuotadIdleGpus", "QuotadCollectorStale", "QuotadAgentDown", "QuotadLinesRefused",
-        "QuotadMailFailing",
+        "QuotadMailFailing", "QuotadGpuUnattributed",
     }
     assert required <= alerts
     assert alerts == tested
