@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from quotad.daemon.health import JobHealth
 from quotad.daemon.jobs import JobContext, JobSummary, ScheduledJob
+from quotad.daemon.logs import FIELDS
 
 __all__ = ["MAX_LINE_BYTES", "JobScheduler", "guarded", "summary_line"]
 
@@ -32,24 +33,25 @@ MAX_LINE_BYTES = 300
 #: JSON logs carry at most this many of a summary's fields, each string at most ``_FIELD_CHARS``.
 _MAX_FIELDS = 16
 _FIELD_CHARS = 80
-#: Names ``logging`` reserves on a record: a summary field by one of these names is renamed, not refused.
-_RESERVED = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "job", "duration_s"}
+#: Names the JSON line already uses: a summary field by one of these names is renamed, not lost.
+_RESERVED = frozenset({"ts", "level", "logger", "msg", "exc", "stack", "job", "duration_s"})
 
 
 def summary_line(job_id: str, took: float, summary: JobSummary | None) -> tuple[str, dict[str, object]]:
-    """The one line a run logs: ``job ID ok in S s: TEXT`` (text cut to fit ``MAX_LINE_BYTES`` with the
-    formatter's timestamp, level and logger) and its fields, bounded in number and length."""
+    """The one line a run logs: ``job ID ok in S s: TEXT`` (cut to fit ``MAX_LINE_BYTES`` once the human
+    formatter adds timestamp, level, logger and ``job=... duration_s=...``) and its ``extra``: the job and
+    duration, and the summary's fields under ``logs.FIELDS`` (JSON fields; human lines leave them out)."""
     head = f"job {job_id} ok in {took:.2f} s"
     text = f"{head}: {summary.text}" if summary is not None and summary.text else head
-    budget = MAX_LINE_BYTES - 80  # timestamp, level, logger name and the job/duration fields of a human line
+    budget = MAX_LINE_BYTES - 70 - 2 * len(job_id.encode())  # what the human formatter puts around the message
     raw = text.encode()
     if len(raw) > budget:
-        text = raw[: budget - 3].decode(errors="ignore") + "..."
-    fields: dict[str, object] = {"job": job_id, "duration_s": round(took, 3)}
+        text = raw[: max(0, budget - 3)].decode(errors="ignore") + "..."
+    fields: dict[str, object] = {}
     for key, value in list((summary.fields if summary is not None else {}).items())[:_MAX_FIELDS]:
         name = f"{key}_" if key in _RESERVED else key
         fields[name] = value[:_FIELD_CHARS] if isinstance(value, str) else value
-    return text, fields
+    return text, {"job": job_id, "duration_s": round(took, 3), FIELDS: fields}
 
 
 def guarded(job: ScheduledJob, context: ContextFactory, health: JobHealth, clock: Callable[[], float]) -> None:
