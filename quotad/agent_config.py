@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
+from quotad.httpserve import HttpLimits
+
 __all__ = ["DEFAULT_LISTEN", "AgentConfig", "JobDiscovery", "parse_listen"]
 
 DEFAULT_LISTEN = "127.0.0.1:9818"
@@ -53,6 +55,8 @@ class AgentConfig(BaseModel):
     #: A gap between two samples longer than this is not counted (the agent was stopped or stalled).
     max_gap_s: PositiveInt = 120
     listen: str = DEFAULT_LISTEN
+    #: The listener's limits: worker threads, open connections, read timeout (slow clients are cut off).
+    http: HttpLimits = Field(default_factory=HttpLimits)
     spool_dir: Path = Path("/var/spool/quotad-agent")
     spool_max_bytes: PositiveInt = 64 * 1024 * 1024
     proc_root: Path = Path("/proc")

@@ -101,7 +101,9 @@ class Daemon:
             problems=self._problems,
         )
         host, port = parse_listen(self._listen or config.listen)
-        self._server = MetricsServer(host, port, registry=build_registry(collector), health=self.healthz)
+        self._server = MetricsServer(
+            host, port, registry=build_registry(collector), health=self.healthz, limits=config.http
+        )
         try:
             bound = self._server.start()
         except OSError as exc:
@@ -136,6 +138,7 @@ class Daemon:
         old_config = daemon_config(old)
         for what, before, after in (
             ("daemon.listen", old_config.listen, config.listen),
+            ("daemon.http", old_config.http, config.http),
             ("daemon.max_workers", old_config.max_workers, config.max_workers),
             ("daemon.metrics_max_age_s", old_config.metrics_max_age_s, config.metrics_max_age_s),
             ("daemon.telemetry_stale_s", old_config.telemetry_stale_s, config.telemetry_stale_s),
