@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from sqlalchemy import Engine
@@ -38,6 +38,9 @@ from quotad.metrics.snapshot import SnapshotCache
 __all__ = ["Daemon", "run_daemon"]
 
 log = logging.getLogger("quotad.daemon")
+
+#: How often the main thread wakes to run signal handlers a worker thread received.
+_SIGNAL_POLL_S = 0.5
 
 
 class Daemon:
@@ -119,7 +122,13 @@ class Daemon:
     def serve(self, requests: SimpleQueue[Request]) -> None:
         """Act on signal requests until one asks to stop."""
         while True:
-            request = requests.get()
+            try:
+                # A timeout, not a bare get(): a signal the kernel hands to a worker thread only sets CPython's
+                # flag, and the handler runs when the main thread next executes bytecode. Blocked forever in
+                # get(), it never would, and SIGTERM would wait for systemd's SIGKILL.
+                request = requests.get(timeout=_SIGNAL_POLL_S)
+            except Empty:
+                continue
             if request is Request.STOP:
                 log.info("stop requested: finishing running jobs")
                 return
