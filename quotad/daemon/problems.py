@@ -1,4 +1,4 @@
-"""What the daemon's jobs found wrong with the data while succeeding: refused lines, failing mail, blind agents.
+"""What the daemon's jobs found wrong with the data while succeeding: refused lines, failing mail.
 
 Why apart from ``health``: a job can succeed every time and still lose usage. A Slurm poll whose slurmdbd
 names its cluster differently from the configuration refuses every line, commits, and is "healthy" by job
@@ -29,7 +29,6 @@ class Check:
 
     REFUSED_LINES = "refused_lines"
     OUTBOX_FAILING = "outbox_failing"
-    AGENT_UNATTRIBUTED = "agent_unattributed"
 
 
 @dataclass(frozen=True)

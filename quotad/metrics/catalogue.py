@@ -168,8 +168,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("quotad_daemon_job_errors_total", "counter", _JOB, "Runs that raised (logged with a traceback)."),
     MetricSpec(
         "quotad_daemon_problems", "gauge", ("check", "subject", "reason"),
-        "Findings that make /healthz degraded now (check: refused_lines, outbox_failing, agent_unattributed; "
-        "subject: the cluster or outbox), valued by the lines, messages or GPUs concerned.",
+        "Findings that make /healthz degraded now (check: refused_lines, outbox_failing; subject: the cluster "
+        "or outbox), valued by the lines refused at the last poll or the messages failing.",
     ),
     # The exporter itself.
     MetricSpec(
