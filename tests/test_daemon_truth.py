@@ -90,10 +90,12 @@ def wait_for_run(daemon: Daemon, job: str) -> None:
 
 @contextlib.contextmanager
 def running(
-    settings: Settings, engine: Engine, sacct: FakeSacct, *, now: float = NOW
+    settings: Settings, engine: Engine, sacct: FakeSacct, *, now: float = NOW, files: list[Settings] | None = None
 ) -> Iterator[tuple[Daemon, int]]:
+    """The daemon in-process; a reload reads the last of ``files`` (the configuration file's successive texts)."""
     registry = default_registry(runner=sacct, snapshots=SnapshotCache(max_age_s=300))
-    daemon = Daemon(settings=settings, load=lambda: settings, engine=engine, registry=registry,
+    versions = files if files is not None else [settings]
+    daemon = Daemon(settings=settings, load=lambda: versions[-1], engine=engine, registry=registry,
                     snapshots=SnapshotCache(max_age_s=300), clock=Clock(now))
     try:
         _, port = daemon.start()
@@ -137,6 +139,22 @@ def test_a_poll_whose_lines_name_another_cluster_degrades_health_and_counts_by_r
         _, text = get(port, "/metrics")
         assert metric(text, "quotad_collector_refused_lines_total", cluster="c1", reason="unknown_cluster") == 21
         assert metric(text, "quotad_daemon_problems", check="refused_lines", subject="c1", reason="unknown_cluster") is None
+
+
+def test_a_reload_that_removes_a_cluster_drops_its_refusals_from_health(engine: Engine, db_url: str) -> None:
+    settings = settings_for(db_url, jobs=ONLY_POLL)
+    wrong = [row("100", 100, cluster="yamato", elapsed=3600, end="2026-11-01T01:00:00")]
+    files: list[Settings] = [settings]
+    with running(settings, engine, FakeSacct(wrong), files=files) as (daemon, port):
+        wait_for_run(daemon, "slurm_poll:c1")
+        assert get(port, "/healthz")[0] == 503
+        # The operator names the cluster as slurmdbd does and sends SIGHUP: c1 and its refusals are gone.
+        files.append(DaemonSettings(database={"url": db_url},
+                                    clusters=[{"name": "yamato", "default_gpu_type": "h100", "timezone": "UTC"}],
+                                    daemon=settings.daemon))
+        assert daemon.reload() is True
+        status, body = get(port, "/healthz")
+        assert status == 200 and json.loads(body)["problems"] == []
 
 
 def test_a_pbs_poll_with_unreadable_records_degrades_health_and_counts_them(

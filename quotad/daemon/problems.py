@@ -95,6 +95,13 @@ class Problems:
             else:
                 self._standing.pop((check, subject), None)
 
+    def keep_only(self, check: str, subjects: Iterable[str]) -> None:
+        """Drop ``check``'s findings about anything not in ``subjects`` (a cluster removed by a reload)."""
+        keep = set(subjects)
+        with self._lock:
+            for key in [k for k in self._standing if k[0] == check and k[1] not in keep]:
+                del self._standing[key]
+
     def standing(self) -> list[Problem]:
         with self._lock:
             return [p for key in sorted(self._standing) for p in self._standing[key]]

@@ -26,7 +26,7 @@ from quotad.config import Settings
 from quotad.daemon.config import DaemonConfig, daemon_config, parse_listen
 from quotad.daemon.health import JobHealth, healthz
 from quotad.daemon.jobs import JobContext, JobRegistry, ScheduledJob, default_registry
-from quotad.daemon.problems import Problems
+from quotad.daemon.problems import Check, Problems
 from quotad.daemon.scheduler import JobScheduler
 from quotad.daemon.server import MetricsServer
 from quotad.daemon.signals import Request, signal_requests
@@ -159,6 +159,7 @@ class Daemon:
             self._settings = new
         if self._scheduler is not None:
             self._scheduler.apply(jobs)
+        self._problems.keep_only(Check.REFUSED_LINES, (c.name for c in new.clusters))
         log.info("configuration reloaded from %s: %d jobs", new.source, len(jobs))
         return True
 
