@@ -47,7 +47,7 @@ from quotad.collectors.pbs_state import (
 )
 from quotad.collectors.polls import IngestedRuns
 from quotad.config import ClusterConfig, Settings
-from quotad.errors import ConfigError, InputError, NotFoundError, QuotadError, UsageError
+from quotad.errors import ConfigError, InputError, NotFoundError, QuotadError, UsageError, refusal_of
 from quotad.ledger.collector_state import record_failure, record_success, watermark
 from quotad.ledger.ingest import IngestSummary, load_records, sync_clusters
 from quotad.ledger.models import Grant, Job
@@ -223,7 +223,9 @@ def assemble(lines: Iterable[tuple[int, str]], cluster: PbsCluster, *, source: s
                 state = "REQUEUED" if kind == "R" else "RUNNING"
             record = _record(entry, cluster, raw=raw, state=state, now=now)
         except ValueError as exc:
-            batch.errors.append(InputError(str(exc), source=source, line_no=line_no, line=line))
+            batch.errors.append(
+                InputError(str(exc), source=source, line_no=line_no, line=line, refusal=refusal_of(exc))
+            )
             continue
         if record is None:
             continue

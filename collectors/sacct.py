@@ -17,7 +17,7 @@ from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from quotad.config import Settings
-from quotad.errors import InputError
+from quotad.errors import InputError, RefusalReason, RefusedValue, refusal_of
 from quotad.ledger.records import JobRecord
 
 __all__ = ["REQUIRED_COLUMNS", "SACCT_FORMAT", "ClusterView", "SacctParser", "cluster_views", "parse_alloc_gpus"]
@@ -136,7 +136,8 @@ def parse_alloc_gpus(tres: str, cluster: ClusterView) -> tuple[tuple[str, int], 
         elif name.startswith("gres/gpu:"):
             gpu_type = name[9:].lower()
             if gpu_type not in cluster.known_gpu_types:
-                raise ValueError(
+                raise RefusedValue(
+                    RefusalReason.UNKNOWN_GPU_TYPE,
                     f"GPU type {gpu_type!r} in AllocTRES is not configured under [gpu_types] "
                     f"(known: {', '.join(sorted(cluster.known_gpu_types))})"
                 )
@@ -161,8 +162,10 @@ class SacctParser:
         self.source = source
         self._states: dict[str, str] = {}
 
-    def _error(self, line_no: int, reason: str, line: str = "") -> InputError:
-        return InputError(reason, source=self.source, line_no=line_no, line=line)
+    def _error(
+        self, line_no: int, reason: str, line: str = "", refusal: RefusalReason = RefusalReason.INVALID
+    ) -> InputError:
+        return InputError(reason, source=self.source, line_no=line_no, line=line, refusal=refusal)
 
     def parse(self, lines: Iterable[str]) -> Iterator[JobRecord | InputError]:
         """Yield a record or an ``InputError`` per data line; a bad header stops with one fatal error."""
@@ -178,6 +181,7 @@ class SacctParser:
                 f"header lacks required column(s) {', '.join(missing)}; expected sacct --parsable2 output with its "
                 f"header line (no --noheader), e.g. --format={SACCT_FORMAT}",
                 header_line.rstrip("\r\n"),
+                RefusalReason.MALFORMED,
             )
         width = len(header)
         pick = itemgetter(*(header.index(col) for col in REQUIRED_COLUMNS))
@@ -188,19 +192,23 @@ class SacctParser:
             fields = line.split("|")
             if len(fields) != width:
                 yield self._error(
-                    line_no, f"expected {width} '|'-separated fields as in the header, got {len(fields)}", line
+                    line_no,
+                    f"expected {width} '|'-separated fields as in the header, got {len(fields)}",
+                    line,
+                    RefusalReason.MALFORMED,
                 )
                 continue
             try:
                 yield self._record(pick(fields))
             except ValueError as exc:
-                yield self._error(line_no, str(exc), line)
+                yield self._error(line_no, str(exc), line, refusal_of(exc))
 
     def _record(self, fields: tuple[str, ...]) -> JobRecord:
         job_id, raw_id, cluster_name, account, user, partition, state, submit, start, end, elapsed, tres = fields
         cluster = self.clusters.get(cluster_name)
         if cluster is None:
-            raise ValueError(
+            raise RefusedValue(
+                RefusalReason.UNKNOWN_CLUSTER,
                 f"Cluster {cluster_name!r} is not configured (known: {', '.join(sorted(self.clusters)) or 'none'}); "
                 "add it under [[clusters]]"
             )

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
+from quotad.httpserve import HttpLimits
 from quotad.listen import parse_listen
 
 __all__ = ["DEFAULT_LISTEN", "AgentConfig", "JobDiscovery"]
@@ -43,6 +44,8 @@ class AgentConfig(BaseModel):
     #: A gap between two samples longer than this is not counted (the agent was stopped or stalled).
     max_gap_s: PositiveInt = 120
     listen: str = DEFAULT_LISTEN
+    #: The listener's limits: worker threads, open connections, read timeout (slow clients are cut off).
+    http: HttpLimits = Field(default_factory=HttpLimits)
     spool_dir: Path = Path("/var/spool/quotad-agent")
     spool_max_bytes: PositiveInt = 64 * 1024 * 1024
     proc_root: Path = Path("/proc")

@@ -14,14 +14,19 @@ so callers never need to import a dependency to handle a quotad failure. Context
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 __all__ = [
     "ConfigError",
     "InputError",
     "LedgerError",
     "NotFoundError",
     "QuotadError",
+    "RefusalReason",
+    "RefusedValue",
     "SchemaError",
     "UsageError",
+    "refusal_of",
 ]
 
 
@@ -63,16 +68,62 @@ class SchemaError(QuotadError):
     exit_code = 2
 
 
-class InputError(QuotadError):
-    """One input record is malformed; ``line_no`` is 1-based within ``source``, ``line`` is its text."""
+class RefusalReason(StrEnum):
+    """Why a collector refused an input line, as a small fixed set (a metric label: never free text).
 
-    def __init__(self, reason: str, *, source: str = "", line_no: int = 0, line: str = "") -> None:
+    The free-text ``InputError.reason`` says exactly what was wrong; this says which kind of wrong, so
+    ``quotad_collector_refused_lines_total{cluster,reason}`` stays a few series per cluster. A new kind is
+    one member here plus ``refusal=`` where the parser refuses it; anything untagged counts as ``invalid``.
+    """
+
+    #: The record names a cluster quotad is not configured for (e.g. slurmdbd's ClusterName differs).
+    UNKNOWN_CLUSTER = "unknown_cluster"
+    #: A GPU type that ``[gpu_types]`` does not know.
+    UNKNOWN_GPU_TYPE = "unknown_gpu_type"
+    #: The line's shape is wrong (field count, header, truncated record).
+    MALFORMED = "malformed"
+    #: A value outside what the ledger can hold or what is plausible (bounds).
+    OUT_OF_BOUNDS = "out_of_bounds"
+    #: Any other unreadable value (a time, a number, a state).
+    INVALID = "invalid"
+
+
+class InputError(QuotadError):
+    """One input record is malformed; ``line_no`` is 1-based within ``source``, ``line`` is its text.
+
+    ``refusal`` is the reason's kind for metrics (``RefusalReason.INVALID`` when the raiser did not say).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        source: str = "",
+        line_no: int = 0,
+        line: str = "",
+        refusal: RefusalReason = RefusalReason.INVALID,
+    ) -> None:
         self.reason = reason
         self.source = source
         self.line_no = line_no
         self.line = line
+        self.refusal = refusal
         where = f"{source}:{line_no}: " if source else ""
         super().__init__(where + reason)
+
+
+class RefusedValue(ValueError):
+    """A parser's ``ValueError`` that says which ``RefusalReason`` it is (caught where lines become errors)."""
+
+    def __init__(self, refusal: RefusalReason, message: str) -> None:
+        self.refusal = refusal
+        super().__init__(message)
+
+
+def refusal_of(exc: BaseException) -> RefusalReason:
+    """The ``RefusalReason`` an exception carries, ``INVALID`` when it carries none."""
+    found = getattr(exc, "refusal", None)
+    return found if isinstance(found, RefusalReason) else RefusalReason.INVALID
 
 
 class LedgerError(QuotadError):

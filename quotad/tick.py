@@ -102,7 +102,7 @@ def policy_tick(
         raise LedgerError(f"policy tick failed and changed nothing: {exc}") from exc
     actions = execute(engine, planned, settings=settings, runner_for=runner_for, now=now, dry_run=dry_run)
     elapsed = (time.perf_counter() - started) * 1000
-    log.info(
+    log.debug(  # the daemon logs its own one-line summary of the run; `policy tick` prints the report
         "policy tick at %d: %d findings, %d notices queued, %d actions%s in %.0f ms",
         now, len(findings), len(queued), len(actions), " (dry run)" if dry_run else "", elapsed,
     )

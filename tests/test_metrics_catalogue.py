@@ -25,7 +25,8 @@ def test_names_are_unique_and_follow_conventions() -> None:
         assert not set(spec.labels) & _TARGET_LABELS, spec.name
         assert spec.help.endswith("."), spec.name
         counted = spec.name.startswith(
-            ("quotad_gpus_", "quotad_pool_gpus_", "quotad_slurm_job_gpus_", "quotad_directives_")
+            ("quotad_gpus_", "quotad_pool_gpus_", "quotad_slurm_job_gpus_", "quotad_directives_", "quotad_outbox_",
+             "quotad_daemon_problems")
         )
         assert counted or spec.name.endswith(_UNITS), f"{spec.name}: no base unit suffix"
     assert "quotad_gpu_used_seconds" in names  # GPU time in seconds, never hours

@@ -13,6 +13,8 @@ from quotad.amounts import NORMALISED
 from quotad.collectors.slurm import ingest_sacct_text
 from quotad.config import Settings
 from quotad.daemon.health import JobHealth
+from quotad.daemon.problems import Problems
+from quotad.errors import RefusalReason
 from quotad.ledger.collector_state import record_failure, record_success
 from quotad.ledger.ingest import sync_clusters
 from quotad.ledger.models import POOL
@@ -24,6 +26,7 @@ from quotad.metrics.collector import LedgerCollector, build_registry
 from quotad.metrics.pool import PoolCache
 from quotad.metrics.snapshot import SnapshotCache
 from quotad.metrics.sources import idle_gpus, open_directives, severity_label
+from quotad.notify.outbox import OutgoingMessage, enqueue
 from quotad.pool.registry import ProviderSpec, ReservationSpec, set_provider, set_reservation
 from quotad.units import TFLOP_PER_EFLOPS_HOUR, GpuCatalog
 from tests.helpers import row, sacct_text, utc
@@ -222,8 +225,34 @@ def test_every_catalogued_metric_is_served_on_a_full_ledger(programme: Engine, s
     health = JobHealth(lambda: NOW)
     health.register("j", stale_after_s=60)
     health.succeeded("j", at=NOW, duration_s=1)
-    served = names(scrape(collector(programme, settings, jobs=health.snapshot)))
+    problems = Problems()
+    problems.poll_refusals("c1", {RefusalReason.UNKNOWN_CLUSTER: 2})
+    with programme.begin() as conn:  # usage of an account no company claims, and a queued mail
+        ghost = row("30", 30, account="ghost", start="2026-11-18T00:00:00", end="2026-11-18T01:00:00", elapsed=3600)
+        ingest_sacct_text(conn, settings, sacct_text(ghost), source="ghost", now=NOW)
+        enqueue(conn, OutgoingMessage("k", "<k@x>", "notice", "q@x.jp", ("o@x.jp",), "s", "raw"), now=NOW)
+    served = names(scrape(collector(programme, settings, jobs=health.snapshot, problems=problems)))
     assert {spec.name for spec in CATALOGUE} <= served
+
+
+def test_unclaimed_usage_refusals_and_outbox_are_served(programme: Engine, settings: Settings) -> None:
+    problems = Problems()
+    problems.poll_refusals("c2", {RefusalReason.MALFORMED: 3})
+    with programme.begin() as conn:
+        ghost = row("30", 30, account="ghost", start="2026-11-18T00:00:00", end="2026-11-18T02:00:00", elapsed=7200,
+                    gpus="gres/gpu=2")
+        old = row("31", 31, account="ghost", start="2026-10-01T00:00:00", end="2026-10-01T01:00:00", elapsed=3600,
+                  submit="2026-10-01T00:00:00")
+        ingest_sacct_text(conn, settings, sacct_text(ghost, old), source="ghost", now=NOW)
+    s = scrape(collector(programme, settings, problems=problems))
+    # Only the trailing 30 days: the October job is outside the window; claimed accounts are never here.
+    assert value(s, "quotad_unclaimed_gpu_seconds", cluster="c1", account="ghost", gpu_type="h100") == 2 * 7200
+    assert not [k for k in s if k[0] == "quotad_unclaimed_gpu_seconds" and ("account", "acme") in k[1]]
+    assert value(s, "quotad_collector_refused_lines_total", cluster="c2", reason="malformed") == 3
+    for reason in RefusalReason:  # every configured cluster starts at 0, so a first refusal is an increase
+        assert value(s, "quotad_collector_refused_lines_total", cluster="c1", reason=reason.value) == 0
+    assert value(s, "quotad_daemon_problems", check="refused_lines", subject="c2", reason="malformed") == 3
+    assert value(s, "quotad_outbox_failing_messages") == 0
 
 
 def test_pool_figures_for_the_reserved_capacity(programme: Engine, settings: Settings) -> None:

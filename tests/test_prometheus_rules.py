@@ -39,6 +39,9 @@ def test_config_is_valid() -> None:
 def test_every_alert_has_a_unit_test() -> None:
     alerts = set(re.findall(r"^\s*- alert: (\w+)", RULES.read_text(encoding="utf-8"), re.M))
     tested = set(re.findall(r"^\s*- alertname: (\w+)", RULE_TESTS.read_text(encoding="utf-8"), re.M))
-    required = {"QuotadGrantNearlyUsed", "QuotadIdleGpus", "QuotadCollectorStale", "QuotadAgentDown"}
+    required = {
+        "QuotadGrantNearlyUsed", "QuotadIdleGpus", "QuotadCollectorStale", "QuotadAgentDown", "QuotadLinesRefused",
+        "QuotadMailFailing", "QuotadGpuUnattributed",
+    }
     assert required <= alerts
     assert alerts == tested

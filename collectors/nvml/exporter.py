@@ -32,7 +32,8 @@ reloads, which ``rate()`` handles). quotad adds what dcgm-exporter cannot know: 
 not of the holding job), ``quotad_gpu_idle_streak_seconds``, ``quotad_gpu_recent_util`` and
 ``quotad_gpu_recent_idle_ratio`` (trailing window), ``quotad_gpu_lost`` and
 ``quotad_gpu_field_unsupported{field}``; and the agent's health: ``quotad_agent_nvml_errors_total{gpu,field,
-error}``, ``quotad_agent_attribution_errors_total{source}``, spool and flush counters and timestamps.
+error}``, ``quotad_agent_attribution_errors_total{source}``, ``quotad_agent_unattributed_gpus`` (GPUs running
+a process of no Slurm job), spool and flush counters and timestamps.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from quotad.collectors.nvml.agent import GpuView, NodeView
 from quotad.collectors.nvml.counters import AgentCounters
 
-__all__ = ["COUNTERS", "AgentCollector", "build_registry"]
+__all__ = ["COUNTERS", "AgentCollector", "build_registry", "unattributed_gpus"]
 
 MIB = 1024 * 1024
 GPU_LABELS = ["gpu", "UUID", "modelName", "Hostname"]
@@ -212,6 +213,12 @@ class AgentCollector(Collector):
             flush = GaugeMetricFamily("quotad_agent_last_flush_timestamp_seconds", "Epoch of the last flush.")
             flush.add_metric([], float(view.last_flush))
             yield flush
+        unattributed = GaugeMetricFamily(
+            "quotad_agent_unattributed_gpus",
+            "GPUs running a process that belongs to no Slurm job (its use is charged to nobody).",
+        )
+        unattributed.add_metric([], float(unattributed_gpus(view)))
+        yield unattributed
         files = GaugeMetricFamily("quotad_agent_spool_windows", "Flush windows waiting in the spool.")
         files.add_metric([], float(view.spool.files))
         yield files
@@ -237,6 +244,11 @@ class AgentCollector(Collector):
             if not any(n == name for n, _ in snapshot):
                 families[name].add_metric([], 0.0)
         yield from families.values()
+
+
+def unattributed_gpus(view: NodeView) -> int:
+    """GPUs of the node with at least one process no Slurm job owns (at the last sample)."""
+    return sum(1 for g in view.gpus if g.ownership.unattributed_processes > 0)
 
 
 def build_registry(collector: AgentCollector) -> CollectorRegistry:

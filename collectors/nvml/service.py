@@ -21,7 +21,6 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 from sqlalchemy import Engine
 
@@ -32,7 +31,7 @@ from quotad.collectors.nvml.attribution import Attributor
 from quotad.collectors.nvml.companies import CompanyDirectory
 from quotad.collectors.nvml.counters import AgentCounters
 from quotad.collectors.nvml.device import NvmlApi, NvmlDevices, load_nvml
-from quotad.collectors.nvml.exporter import AgentCollector, build_registry
+from quotad.collectors.nvml.exporter import AgentCollector, build_registry, unattributed_gpus
 from quotad.collectors.nvml.gres import gres_minors
 from quotad.collectors.nvml.procmap import ProcessJobs
 from quotad.collectors.nvml.sink import LedgerSink
@@ -40,6 +39,7 @@ from quotad.collectors.nvml.slurm import Runner, SlurmView, subprocess_runner
 from quotad.collectors.nvml.spool import Spool
 from quotad.config import Settings
 from quotad.errors import UsageError
+from quotad.httpserve import LimitedServer, metrics_app
 from quotad.ledger.db import create_ledger_engine
 
 __all__ = [
@@ -142,6 +142,25 @@ def _guarded(name: str, step: Callable[[], Any], counters: AgentCounters) -> Cal
     return run
 
 
+_INDEX = b"quotad agent: /metrics (Prometheus), /healthz (503 when NVML is down or a GPU runs a process of no job)\n"
+
+
+def agent_health(view: NodeView) -> tuple[int, dict[str, Any]]:
+    """The agent's /healthz: 200 ``ok``; 503 ``degraded`` while NVML is down or a GPU runs a process that no
+    Slurm job owns (its use is charged to nobody), naming the node and how many GPUs."""
+    problems: list[dict[str, object]] = []
+    if not view.nvml_up:
+        problems.append({"check": "nvml_down", "subject": view.node, "reason": "nvml_down", "count": 1})
+    gpus = unattributed_gpus(view)
+    if gpus:
+        problems.append(
+            {"check": "agent_unattributed", "subject": view.node, "reason": "process_of_no_job", "count": gpus}
+        )
+    body = {"status": "degraded" if problems else "ok", "node": view.node, "cluster": view.cluster,
+            "problems": problems}
+    return (503 if problems else 200), body
+
+
 def serve(parts: AgentParts, config: AgentConfig, *, stop: threading.Event, listen: tuple[str, int]) -> None:
     """Run until ``stop`` is set (SIGTERM/SIGINT set it when called from the main thread)."""
     agent, counters = parts.agent, parts.counters
@@ -149,9 +168,13 @@ def serve(parts: AgentParts, config: AgentConfig, *, stop: threading.Event, list
     scheduler_log.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))  # one line per run: noise
     agent.start()
     addr, port = listen
-    server, _thread = start_http_server(port, addr=addr, registry=parts.registry)
+    server = LimitedServer(
+        metrics_app(parts.registry, lambda: agent_health(agent.view()), index=_INDEX),
+        addr, port, limits=config.http, name="quotad-agent-http",
+    )
+    server.start()
     log.info(
-        "serving /metrics on %s:%d; sampling every %gs, flushing every %ds",
+        "serving /metrics and /healthz on %s:%d; sampling every %gs, flushing every %ds",
         addr,
         port,
         config.interval_s,
@@ -198,8 +221,7 @@ def serve(parts: AgentParts, config: AgentConfig, *, stop: threading.Event, list
         log.info("stopping: final flush")
         scheduler.shutdown(wait=True)
         agent.stop()
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def ledger_engine(settings: Settings) -> Engine:

@@ -2,7 +2,8 @@
 
 Thin like every command: parse the options, set up logging, call ``run_daemon``. Exit 0 after a clean stop
 (SIGTERM or SIGINT, running jobs finished), 2 for a bad configuration or outdated schema, 1 when the listen
-address cannot be bound or the ledger cannot be opened.
+address cannot be bound or the ledger cannot be opened (a SQLite ledger whose directory is not writable or
+full is refused before it is opened, naming the path).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from quotad.cli.context import state
 from quotad.config import load_config
 from quotad.daemon.logs import configure_logging
 from quotad.daemon.service import run_daemon
+from quotad.daemon.storage import check_ledger_storage
 from quotad.errors import UsageError
 from quotad.listen import parse_listen
 
@@ -45,6 +47,7 @@ def run(
     configure_logging("json" if log_format == "json" else "human", level=logging.getLogger().level)
     app_state = state(ctx)
     settings = app_state.settings
+    check_ledger_storage(settings.database.url)  # before SQLite maps its -shm file: a clear error, not SIGBUS
     engine = app_state.ledger()
     code = run_daemon(
         settings=settings,

@@ -9,12 +9,24 @@ from zoneinfo import ZoneInfo
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
-from quotad.ledger.queries import StatusRow, list_companies, list_grants, memoised_cells, status_rows
+from quotad.ledger.queries import (
+    UNCLAIMED_WINDOW_S,
+    StatusRow,
+    list_companies,
+    list_grants,
+    memoised_cells,
+    status_rows,
+    unclaimed_since,
+)
 from quotad.ledger.reports import gpus_held_at
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import format_day
+from quotad.units import gpu_hours
 
-__all__ = ["status", "status_table"]
+__all__ = ["status", "status_table", "unclaimed_line"]
+
+#: Accounts named in the unclaimed line before "and N more".
+_UNCLAIMED_SHOWN = 8
 
 
 def status_table(rows: list[StatusRow], tz: str, *, now: int | None = None) -> Table:
@@ -90,4 +102,21 @@ def status(
             list_companies(conn), [g for g in list_grants(conn) if g.active(now)], gpus_held_at(conn, now),
             memoised_cells(conn, now=now), app_state.catalog, now=now,
         )
-    emit(status_table(rows, app_state.settings.programme.timezone, now=now), pick_format(fmt, as_json))
+        unclaimed = unclaimed_since(conn, now)
+    chosen = pick_format(fmt, as_json)
+    emit(status_table(rows, app_state.settings.programme.timezone, now=now), chosen)
+    if unclaimed and chosen in ("table", "md"):  # machine formats keep their shape (one record per company)
+        print(unclaimed_line(unclaimed))
+
+
+def unclaimed_line(cells: dict[tuple[str, str, str], int]) -> str:
+    """``unclaimed accounts (last 30 days): c1:ghost 12.0 GPU-h, ...``: usage the ledger charges to nobody,
+    largest first, so a missing ``company add-account`` is seen where people look every day."""
+    by_account: dict[str, int] = {}
+    for (cluster, account, _gpu_type), seconds in cells.items():
+        by_account[f"{cluster}:{account}"] = by_account.get(f"{cluster}:{account}", 0) + seconds
+    ranked = sorted(by_account.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{name} {gpu_hours(seconds):,.1f} GPU-h" for name, seconds in ranked[:_UNCLAIMED_SHOWN])
+    more = f" and {len(ranked) - _UNCLAIMED_SHOWN} more" if len(ranked) > _UNCLAIMED_SHOWN else ""
+    days = UNCLAIMED_WINDOW_S // 86400
+    return f"unclaimed accounts (last {days} days, charged to no company): {shown}{more}"

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
+from quotad.httpserve import HttpLimits
 from quotad.listen import parse_listen
 
 __all__ = ["DEFAULT_LISTEN", "DaemonConfig", "JobSchedule", "JobsConfig", "daemon_config"]
@@ -70,6 +71,8 @@ class DaemonConfig(_Section):
 
     #: Loopback unless configured: the exporter shows every company's usage, so it is not published by default.
     listen: str = DEFAULT_LISTEN
+    #: The listener's limits: worker threads, open connections, read timeout (slow clients are cut off).
+    http: HttpLimits = Field(default_factory=HttpLimits)
     #: Worker threads for jobs; one job never overlaps itself, different jobs (and clusters) run side by side.
     max_workers: PositiveInt = 4
     #: A scrape recomputes the usage aggregate itself when the refresh job left it older than this.

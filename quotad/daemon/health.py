@@ -12,9 +12,11 @@ Thread-safe: jobs record from worker threads while HTTP threads read.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+from quotad.daemon.problems import Problem
 
 __all__ = ["JobHealth", "JobStatus", "healthz"]
 
@@ -104,8 +106,13 @@ class JobHealth:
             return [self._jobs[name] for name in sorted(self._jobs)]
 
 
-def healthz(statuses: list[JobStatus], *, now: float) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON body): 200 when every job succeeded within its allowed staleness, else 503."""
+def healthz(
+    statuses: list[JobStatus], *, now: float, problems: Sequence[Problem] = ()
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body): 200 ``ok`` when every job succeeded within its allowed staleness and no job
+    found data being lost; else 503, ``stale`` (a job is not succeeding) before ``degraded`` (jobs succeed but
+    report problems: lines refused, mail failing, GPUs unattributed). 503 for both, because a probe that reads
+    only the status code must not call a daemon that is losing usage healthy."""
     jobs = {
         s.job: {
             "last_success_age_s": round(s.success_age(now), 3) if s.last_success is not None else None,
@@ -120,5 +127,11 @@ def healthz(statuses: list[JobStatus], *, now: float) -> tuple[int, dict[str, An
         for s in statuses
     }
     stale = sorted(name for name, info in jobs.items() if info["stale"])
-    body = {"status": "stale" if stale else "ok", "stale_jobs": stale, "jobs": jobs}
-    return (503 if stale else 200), body
+    status = "stale" if stale else "degraded" if problems else "ok"
+    body = {
+        "status": status,
+        "stale_jobs": stale,
+        "problems": [p.as_json() for p in problems],
+        "jobs": jobs,
+    }
+    return (200 if status == "ok" else 503), body

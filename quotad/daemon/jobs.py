@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import glob
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -27,9 +27,12 @@ from quotad.collectors.runner import CommandRunner
 from quotad.collectors.slurm import poll_cluster
 from quotad.config import Settings
 from quotad.daemon.config import JobsConfig, daemon_config
-from quotad.errors import ConfigError
+from quotad.daemon.problems import Check, Problem, Problems
+from quotad.errors import ConfigError, RefusalReason
+from quotad.ledger.ingest import IngestSummary
 from quotad.metrics.pool import PoolCache
 from quotad.metrics.snapshot import SnapshotCache
+from quotad.metrics.sources import outbox_health
 from quotad.units import SECONDS_PER_DAY, GpuCatalog
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "JobDef",
     "JobFunc",
     "JobRegistry",
+    "JobSummary",
     "ScheduledJob",
     "default_registry",
     "metrics_refresh",
@@ -60,13 +64,28 @@ class JobContext:
     settings: Settings
     clock: Callable[[], float]
     cluster: str | None = None
+    #: Where a job reports what it found wrong while succeeding (the daemon's own; a fresh one in tests).
+    problems: Problems = field(default_factory=Problems)
 
     def now(self) -> int:
         """The current time as UTC epoch seconds (the injected clock)."""
         return int(self.clock())
 
 
-JobFunc = Callable[[JobContext], object]
+@dataclass(frozen=True)
+class JobSummary:
+    """What one run did, for its one log line: ``text`` for people, ``fields`` for JSON logs (counts, names).
+
+    Why a value and not a log call in the job: the scheduler logs exactly one line per run, bounded
+    (``scheduler.summary_line``), however large a job's own report is (a policy tick's is tens of KB).
+    """
+
+    text: str
+    fields: Mapping[str, int | float | str | bool] = field(default_factory=dict)
+
+
+#: A job returns its ``JobSummary`` (or None: the line then says only that it ran).
+JobFunc = Callable[[JobContext], "JobSummary | None"]
 Targets = Callable[[Settings], Sequence[str]]
 
 
@@ -160,83 +179,138 @@ def pbs_clusters(settings: Settings) -> list[str]:
     return [c.name for c in settings.clusters if c.scheduler == "pbs"]
 
 
+def _refusals(ctx: JobContext, cluster: str, summaries: Sequence[IngestSummary]) -> dict[str, int]:
+    """Report a poll's refused lines (counted by reason, standing in /healthz until the next poll)."""
+    refused: dict[RefusalReason, int] = {}
+    for summary in summaries:
+        for reason, lines in summary.refused.items():
+            refused[reason] = refused.get(reason, 0) + lines
+    ctx.problems.poll_refusals(cluster, refused, (e for s in summaries for e in s.errors))
+    return {f"refused_{reason.value}": lines for reason, lines in sorted(refused.items())}
+
+
 def slurm_poll(runner: CommandRunner) -> JobFunc:
     """One incremental ``sacct`` poll of ``ctx.cluster`` (the same call as ``quotad collect slurm``)."""
 
-    def poll(ctx: JobContext) -> None:
+    def poll(ctx: JobContext) -> JobSummary:
         if ctx.cluster is None:
             raise ValueError("slurm_poll is a per-cluster job")
         result = poll_cluster(ctx.engine, ctx.settings, ctx.cluster, runner=runner, now=ctx.now())
-        log.info(
-            "polled %s: %d lines, %d new, %d updated, %d refused",
-            ctx.cluster,
-            result.total("lines_total"),
-            result.total("inserted"),
-            result.total("updated"),
-            result.lines_bad,
-            extra={"cluster": ctx.cluster, "duration_s": round(result.duration_s, 3)},
+        by_reason = _refusals(ctx, ctx.cluster, result.summaries)
+        return JobSummary(
+            f"polled {ctx.cluster}: {result.total('lines_total')} lines, {result.total('inserted')} new, "
+            f"{result.total('updated')} updated, {result.lines_bad} refused",
+            {
+                "cluster": ctx.cluster,
+                "lines": result.total("lines_total"),
+                "inserted": result.total("inserted"),
+                "updated": result.total("updated"),
+                "refused": result.lines_bad,
+                **by_reason,
+            },
         )
 
     return poll
 
 
-def pbs_poll(ctx: JobContext) -> None:
+def pbs_poll(ctx: JobContext) -> JobSummary:
     """Read what ``ctx.cluster``'s PBS accounting directory gained (the same call as ``quotad collect pbs``)."""
     from quotad.collectors.pbs import pbs_cluster, poll_pbs
 
     if ctx.cluster is None:
         raise ValueError("pbs_poll is a per-cluster job")
     result = poll_pbs(ctx.engine, ctx.settings, pbs_cluster(ctx.settings, ctx.cluster), now=ctx.now())
-    log.info(
-        "polled %s: %d file(s), %d new, %d updated, %d refused",
-        ctx.cluster,
-        len(result.files),
-        result.total("inserted"),
-        result.total("updated"),
-        result.lines_bad,
-        extra={"cluster": ctx.cluster, "duration_s": round(result.duration_s, 3)},
+    by_reason = _refusals(ctx, ctx.cluster, result.summaries)
+    return JobSummary(
+        f"polled {ctx.cluster}: {len(result.files)} file(s), {result.total('inserted')} new, "
+        f"{result.total('updated')} updated, {result.lines_bad} refused",
+        {
+            "cluster": ctx.cluster,
+            "files": len(result.files),
+            "inserted": result.total("inserted"),
+            "updated": result.total("updated"),
+            "refused": result.lines_bad,
+            **by_reason,
+        },
     )
 
 
 def metrics_refresh(cache: SnapshotCache, pool: PoolCache | None = None) -> JobFunc:
     """Recompute the exporter's usage (and pool) aggregates when needed, so scrapes never pay for them."""
 
-    def refresh(ctx: JobContext) -> None:
+    def refresh(ctx: JobContext) -> JobSummary:
         now = ctx.now()
-        cache.refresh(ctx.engine, GpuCatalog(ctx.settings.gpu_types), now=now)
-        if pool is not None:
-            pool.refresh(ctx.engine, ctx.settings, now=now)
+        usage = cache.refresh(ctx.engine, GpuCatalog(ctx.settings.gpu_types), now=now)
+        pooled = pool.refresh(ctx.engine, ctx.settings, now=now) if pool is not None else False
+        return JobSummary(
+            f"usage {'recomputed' if usage else 'unchanged'}, pool {'recomputed' if pooled else 'unchanged'}",
+            {"usage_recomputed": usage, "pool_recomputed": bool(pooled)},
+        )
 
     return refresh
 
 
-def policy_tick_job(ctx: JobContext) -> None:
+def policy_tick_job(ctx: JobContext) -> JobSummary:
     """Evaluate the policies into directives (notices queued in the outbox, enforcement where enabled)."""
     from quotad.directives.config import rules_from
     from quotad.tick import policy_tick
 
     report = policy_tick(ctx.engine, ctx.settings, rules_from(ctx.settings), now=ctx.now())
-    log.info("policy tick: %s", report)
+    counts = {
+        "findings": len(report.findings),
+        "opened": len(report.result.opened),
+        "updated": len(report.result.updated),
+        "closed": len(report.result.closed),
+        "queued": len(report.queued),
+        "actions": len(report.actions),
+        "policy_failures": len(report.failures),
+    }
+    failed = ",".join(sorted({f.policy for f in report.failures}))
+    text = "policy tick: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
+    return JobSummary(text + (f" ({failed})" if failed else ""), {**counts, "failed_policies": failed})
 
 
-def outbox_job(ctx: JobContext) -> None:
-    """Deliver due outbox messages; SMTP failures stay queued with backoff and are reported, never lost."""
+def outbox_job(ctx: JobContext) -> JobSummary:
+    """Deliver due outbox messages; SMTP failures stay queued with backoff and are reported, never lost.
+
+    Then reads what keeps failing (``outbox_health``): messages still undelivered after
+    ``FAILING_ATTEMPTS`` tries stand in /healthz until they go out or are rejected for good.
+    """
     from quotad.directives.config import rules_from
     from quotad.notify.service import send_outbox
 
     report = send_outbox(ctx.engine, rules_from(ctx.settings), now=ctx.now())
-    log.info("outbox: %s", report)
+    with ctx.engine.connect() as conn:
+        health = outbox_health(conn)
+    ctx.problems.set(
+        Check.OUTBOX_FAILING,
+        "outbox",
+        [Problem(Check.OUTBOX_FAILING, "outbox", "delivery_failing", health.failing, health.last_error[:300])]
+        if health.failing
+        else [],
+    )
+    counts = {
+        "sent": len(report.sent),
+        "retrying": len(report.retrying),
+        "rejected": len(report.rejected),
+        "recovered": report.recovered,
+        "failing": health.failing,
+    }
+    return JobSummary("outbox: " + ", ".join(f"{n} {what}" for what, n in counts.items()), counts)
 
 
-def digest_job(ctx: JobContext) -> None:
+def digest_job(ctx: JobContext) -> JobSummary:
     """Queue the daily company digests and the weekly office summary; each is queued once per day/week."""
     from quotad.directives.config import rules_from
     from quotad.notify.service import send_digests, send_weekly
 
     rules = rules_from(ctx.settings)
-    send_digests(ctx.engine, ctx.settings, rules, now=ctx.now(), send=False)
+    digests = send_digests(ctx.engine, ctx.settings, rules, now=ctx.now(), send=False)
+    weekly = 0
     if ctx.settings.notify.programme_office:  # no office address configured: no weekly summary to queue
-        send_weekly(ctx.engine, ctx.settings, rules, now=ctx.now(), send=False)
+        weekly = len(send_weekly(ctx.engine, ctx.settings, rules, now=ctx.now(), send=False).queued)
+    counts = {"digests_queued": len(digests.queued), "weekly_queued": weekly}
+    return JobSummary(f"digest: {counts['digests_queued']} digest(s), {weekly} weekly summary queued", counts)
 
 
 def spool_dirs(settings: Settings) -> list[Path]:
@@ -249,7 +323,7 @@ def spool_dirs(settings: Settings) -> list[Path]:
     return found
 
 
-def spool_replay(ctx: JobContext) -> None:
+def spool_replay(ctx: JobContext) -> JobSummary:
     """Write the windows agents left in shared spool directories (a node that died or was drained while the
     ledger was unreachable never replays its own spool). Safe beside a live agent replaying the same
     directory: windows hold absolute totals and the ledger refuses an older row, so a window written twice
@@ -265,9 +339,10 @@ def spool_replay(ctx: JobContext) -> None:
                               counters=counters).replay()
     if windows:
         log.warning("spool replay: %d window(s) written from agent spools", windows)
+    return JobSummary(f"spool replay: {windows} window(s) written", {"windows": windows})
 
 
-def rollup_upkeep(ctx: JobContext) -> None:
+def rollup_upkeep(ctx: JobContext) -> JobSummary:
     """Check the daily rollup against the hourly one over the trailing window and repair drift, loudly."""
     from quotad.ledger.upkeep import check_daily_rollup
 
@@ -282,6 +357,10 @@ def rollup_upkeep(ctx: JobContext) -> None:
         )
     if check.drift:
         log.error("rollup upkeep repaired %d of %d daily cell(s)", len(check.drift), check.cells)
+    return JobSummary(
+        f"rollup upkeep: {check.cells} daily cell(s) checked, {len(check.drift)} repaired",
+        {"cells": check.cells, "repaired": len(check.drift)},
+    )
 
 
 def default_registry(

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-__all__ = ["HumanFormatter", "JsonFormatter", "LogFormat", "configure_logging"]
+__all__ = ["FIELDS", "HumanFormatter", "JsonFormatter", "LogFormat", "configure_logging"]
 
 LogFormat = Literal["human", "json"]
 
@@ -22,8 +22,18 @@ LogFormat = Literal["human", "json"]
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
+#: ``extra={"fields": {...}}``: facts a message already states in words. JSON lines carry them as fields of
+#: their own; human lines leave them out (the text says it), so a job's summary line stays one short line.
+FIELDS = "fields"
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_") and k != FIELDS}
+
+
+def _folded(record: logging.LogRecord) -> dict[str, Any]:
+    folded = getattr(record, FIELDS, None)
+    return dict(folded) if isinstance(folded, dict) else {}
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -56,7 +66,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in _fields(record).items():
+        for key, value in (_fields(record) | _folded(record)).items():
             data.setdefault(key, value)
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)

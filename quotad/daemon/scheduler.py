@@ -19,13 +19,39 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from quotad.daemon.health import JobHealth
-from quotad.daemon.jobs import JobContext, ScheduledJob
+from quotad.daemon.jobs import JobContext, JobSummary, ScheduledJob
+from quotad.daemon.logs import FIELDS
 
-__all__ = ["JobScheduler", "guarded"]
+__all__ = ["MAX_LINE_BYTES", "JobScheduler", "guarded", "summary_line"]
 
 log = logging.getLogger("quotad.daemon")
 
 ContextFactory = Callable[[ScheduledJob], JobContext]
+
+#: A run's log line (human text) stays under this many bytes (UTF-8), whatever the job reported.
+MAX_LINE_BYTES = 300
+#: JSON logs carry at most this many of a summary's fields, each string at most ``_FIELD_CHARS``.
+_MAX_FIELDS = 16
+_FIELD_CHARS = 80
+#: Names the JSON line already uses: a summary field by one of these names is renamed, not lost.
+_RESERVED = frozenset({"ts", "level", "logger", "msg", "exc", "stack", "job", "duration_s"})
+
+
+def summary_line(job_id: str, took: float, summary: JobSummary | None) -> tuple[str, dict[str, object]]:
+    """The one line a run logs: ``job ID ok in S s: TEXT`` (cut to fit ``MAX_LINE_BYTES`` once the human
+    formatter adds timestamp, level, logger and ``job=... duration_s=...``) and its ``extra``: the job and
+    duration, and the summary's fields under ``logs.FIELDS`` (JSON fields; human lines leave them out)."""
+    head = f"job {job_id} ok in {took:.2f} s"
+    text = f"{head}: {summary.text}" if summary is not None and summary.text else head
+    budget = MAX_LINE_BYTES - 70 - 2 * len(job_id.encode())  # what the human formatter puts around the message
+    raw = text.encode()
+    if len(raw) > budget:
+        text = raw[: max(0, budget - 3)].decode(errors="ignore") + "..."
+    fields: dict[str, object] = {}
+    for key, value in list((summary.fields if summary is not None else {}).items())[:_MAX_FIELDS]:
+        name = f"{key}_" if key in _RESERVED else key
+        fields[name] = value[:_FIELD_CHARS] if isinstance(value, str) else value
+    return text, {"job": job_id, "duration_s": round(took, 3), FIELDS: fields}
 
 
 def guarded(job: ScheduledJob, context: ContextFactory, health: JobHealth, clock: Callable[[], float]) -> None:
@@ -34,7 +60,7 @@ def guarded(job: ScheduledJob, context: ContextFactory, health: JobHealth, clock
     started = time.monotonic()
     health.started(job.id, started_at)
     try:
-        job.definition.func(context(job))
+        summary = job.definition.func(context(job))
     except Exception as exc:
         took = time.monotonic() - started
         log.exception(
@@ -48,7 +74,8 @@ def guarded(job: ScheduledJob, context: ContextFactory, health: JobHealth, clock
         return
     took = time.monotonic() - started
     health.succeeded(job.id, at=clock(), duration_s=took)
-    log.debug("job %s done in %.2f s", job.id, took, extra={"job": job.id, "duration_s": round(took, 3)})
+    text, fields = summary_line(job.id, took, summary if isinstance(summary, JobSummary) else None)
+    log.info("%s", text, extra=fields)
 
 
 class JobScheduler:

@@ -27,6 +27,7 @@ from quotad.config import Settings
 from quotad.daemon.config import DaemonConfig, daemon_config
 from quotad.daemon.health import JobHealth, healthz
 from quotad.daemon.jobs import JobContext, JobRegistry, ScheduledJob, default_registry
+from quotad.daemon.problems import Check, Problems
 from quotad.daemon.scheduler import JobScheduler
 from quotad.daemon.server import MetricsServer
 from quotad.daemon.signals import Request, signal_requests
@@ -68,6 +69,7 @@ class Daemon:
         self._clock = clock
         self._listen = listen
         self._health = JobHealth(clock)
+        self._problems = Problems()
         self._lock = threading.Lock()
         self._scheduler: JobScheduler | None = None
         self._server: MetricsServer | None = None
@@ -81,8 +83,12 @@ class Daemon:
     def health(self) -> JobHealth:
         return self._health
 
+    @property
+    def problems(self) -> Problems:
+        return self._problems
+
     def healthz(self) -> tuple[int, dict[str, Any]]:
-        return healthz(self._health.snapshot(), now=self._clock())
+        return healthz(self._health.snapshot(), now=self._clock(), problems=self._problems.standing())
 
     def start(self) -> tuple[str, int]:
         """Bind the listener and schedule the jobs; returns the bound (host, port)."""
@@ -97,9 +103,12 @@ class Daemon:
             jobs=self._health.snapshot,
             telemetry_stale_s=config.telemetry_stale_s,
             pool=self._pool,
+            problems=self._problems,
         )
         host, port = parse_listen(self._listen or config.listen)
-        self._server = MetricsServer(host, port, registry=build_registry(collector), health=self.healthz)
+        self._server = MetricsServer(
+            host, port, registry=build_registry(collector), health=self.healthz, limits=config.http
+        )
         try:
             bound = self._server.start()
         except OSError as exc:
@@ -142,6 +151,7 @@ class Daemon:
         old_config = daemon_config(old)
         for what, before, after in (
             ("daemon.listen", old_config.listen, config.listen),
+            ("daemon.http", old_config.http, config.http),
             ("daemon.max_workers", old_config.max_workers, config.max_workers),
             ("daemon.metrics_max_age_s", old_config.metrics_max_age_s, config.metrics_max_age_s),
             ("daemon.telemetry_stale_s", old_config.telemetry_stale_s, config.telemetry_stale_s),
@@ -153,6 +163,7 @@ class Daemon:
             self._settings = new
         if self._scheduler is not None:
             self._scheduler.apply(jobs)
+        self._problems.keep_only(Check.REFUSED_LINES, (c.name for c in new.clusters))
         log.info("configuration reloaded from %s: %d jobs", new.source, len(jobs))
         return True
 
@@ -176,7 +187,7 @@ class Daemon:
         return jobs
 
     def _context(self, job: ScheduledJob) -> JobContext:
-        return JobContext(self._engine, self.settings(), self._clock, job.cluster)
+        return JobContext(self._engine, self.settings(), self._clock, job.cluster, self._problems)
 
 
 def _masked_url(url: str) -> str:

@@ -261,6 +261,6 @@ def apply_findings(
         tuple(v for v in final if v.id in opened), tuple(v for v in final if v.id not in opened), tuple(closed),
         tuple(notices), tuple(deferred), enforce,
     )
-    log.info("directives: %d opened, %d updated, %d closed, %d notices, %d deferred", len(result.opened),
+    log.debug("directives: %d opened, %d updated, %d closed, %d notices, %d deferred", len(result.opened),
              len(result.updated), len(result.closed), len(notices), len(deferred))
     return result

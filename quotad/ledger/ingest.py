@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from quotad.config import Settings
-from quotad.errors import InputError
+from quotad.errors import InputError, RefusalReason
 from quotad.ledger.charge import HourlyDeltas
 from quotad.ledger.models import Cluster, IngestError, IngestRun, Job, UsageHourly
 from quotad.ledger.records import JobRecord, decode_gpus, encode_gpus
@@ -74,6 +74,8 @@ class IngestSummary:
     updated: int = 0
     unchanged: int = 0
     errors: list[InputError] = field(default_factory=list)
+    #: Every refused line counted by kind (``errors`` keeps only the first few), for metrics and /healthz.
+    refused: dict[RefusalReason, int] = field(default_factory=dict)
 
 
 def sync_clusters(conn: Connection, settings: Settings) -> None:
@@ -260,6 +262,7 @@ def load_records(
         summary.lines_total += 1
         if isinstance(item, InputError):
             summary.lines_bad += 1
+            summary.refused[item.refusal] = summary.refused.get(item.refusal, 0) + 1
             bad.append(item)
             if len(summary.errors) < MAX_REPORTED_ERRORS:
                 summary.errors.append(item)

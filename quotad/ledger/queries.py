@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Connection, Executable, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Executable, and_, exists, func, or_, select
 
 from quotad.amounts import NORMALISED, Amount, Unit
 from quotad.errors import NotFoundError
@@ -34,6 +34,7 @@ from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
 __all__ = [
     "REPORT_KEYS",
     "CellKey",
+    "UNCLAIMED_WINDOW_S",
     "CellsSince",
     "CompanyInfo",
     "GrantInfo",
@@ -57,6 +58,8 @@ __all__ = [
     "running_job_gpu_types",
     "split_days",
     "status_rows",
+    "unclaimed_since",
+    "unclaimed_usage",
     "usage_cells",
     "usage_report",
 ]
@@ -68,6 +71,8 @@ UsageCells = dict[CellKey, int]
 ReportKey = Literal["company", "cluster", "partition", "gpu-type", "user"]
 REPORT_KEYS: tuple[ReportKey, ...] = ("company", "cluster", "partition", "gpu-type", "user")
 BURN_WINDOW = 7 * SECONDS_PER_DAY
+#: How far back ``quotad status``'s unclaimed-accounts line and ``quotad_unclaimed_gpu_seconds`` look.
+UNCLAIMED_WINDOW_S = 30 * SECONDS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,28 @@ def _daily_cells(conn: Connection, start: int, end: int) -> UsageCells:
     )
     return {(c, cl, t): int(s) for c, cl, t, s in conn.execute(stmt)}
 
+def unclaimed_usage(conn: Connection, start: int, end: int) -> dict[tuple[str, str, str], int]:
+    """GPU-seconds per (cluster, account, GPU type) in hours [start, end) of accounts no company claims.
+
+    The complement of ``usage_cells``: usage the ledger keeps but charges to nobody (a new account not yet
+    added with ``company add-account``, or someone computing outside the programme).
+    """
+    uh, ca = UsageHourly, CompanyAccount
+    claimed = exists().where(ca.cluster == uh.cluster, ca.account == uh.account)
+    stmt = (
+        select(uh.cluster, uh.account, uh.gpu_type, func.sum(uh.gpu_seconds))
+        .where(uh.hour >= start, uh.hour < end, ~claimed)
+        .group_by(uh.cluster, uh.account, uh.gpu_type)
+    )
+    return {(c, a, t): int(n) for c, a, t, n in conn.execute(stmt) if n}
+
+
+
+def unclaimed_since(conn: Connection, now: int) -> dict[tuple[str, str, str], int]:
+    """Unclaimed accounts' GPU-seconds in the whole hours of the trailing ``UNCLAIMED_WINDOW_S`` up to ``now``
+    (what ``quotad status`` lists and ``quotad_unclaimed_gpu_seconds`` serves)."""
+    start = (now - UNCLAIMED_WINDOW_S) // SECONDS_PER_HOUR * SECONDS_PER_HOUR
+    return unclaimed_usage(conn, start, now + 1)
 
 def gpus_held_now(conn: Connection) -> dict[str, int]:
     """GPUs held by each company's running jobs, as of the last collection."""

@@ -136,6 +136,21 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("quotad_collector_polls_total", "counter", _COLLECTOR, "Polls attempted by the collector."),
     MetricSpec("quotad_collector_errors_total", "counter", _COLLECTOR, "Polls that failed and wrote nothing."),
+    MetricSpec(
+        "quotad_collector_refused_lines_total", "counter", ("cluster", "reason"),
+        "Accounting lines the daemon's polls refused (quarantined, not charged), by cluster and reason "
+        "(unknown_cluster, unknown_gpu_type, malformed, out_of_bounds, invalid); 0 for every configured cluster.",
+    ),
+    MetricSpec(
+        "quotad_unclaimed_gpu_seconds", "gauge", ("cluster", "account", "gpu_type"),
+        "GPU-seconds charged in the last 30 days to accounts no company claims (kept, charged to nobody).",
+    ),
+    # The outbox (mail), from the ledger.
+    MetricSpec("quotad_outbox_messages", "gauge", ("state",), "Outbox messages by state (queued, sending, sent ...)."),
+    MetricSpec(
+        "quotad_outbox_failing_messages", "gauge", (),
+        "Messages still undelivered after 3 or more attempts (mail that keeps failing; /healthz is degraded).",
+    ),
     # The daemon's scheduled jobs (this process).
     MetricSpec(
         "quotad_daemon_job_last_success_timestamp_seconds", "gauge", _JOB, "When the job last succeeded (epoch)."
@@ -151,6 +166,11 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("quotad_daemon_job_runs_total", "counter", _JOB, "Runs of the job since the daemon started."),
     MetricSpec("quotad_daemon_job_errors_total", "counter", _JOB, "Runs that raised (logged with a traceback)."),
+    MetricSpec(
+        "quotad_daemon_problems", "gauge", ("check", "subject", "reason"),
+        "Findings that make /healthz degraded now (check: refused_lines, outbox_failing; subject: the cluster "
+        "or outbox), valued by the lines refused at the last poll or the messages failing.",
+    ),
     # The exporter itself.
     MetricSpec(
         "quotad_usage_snapshot_timestamp_seconds", "gauge", (),

@@ -20,12 +20,14 @@ from sqlalchemy import Connection, Engine
 from quotad import __version__
 from quotad.config import Settings
 from quotad.daemon.health import JobStatus
+from quotad.daemon.problems import Problems
+from quotad.errors import RefusalReason
 from quotad.ledger.collector_state import collector_health
 from quotad.ledger.queries import allocated_gpus
 from quotad.metrics.catalogue import CATALOGUE
 from quotad.metrics.pool import PoolCache, PoolSnapshot
 from quotad.metrics.snapshot import SnapshotCache, UsageSnapshot
-from quotad.metrics.sources import DirectiveCounter, IdleReader, idle_gpus, open_directives
+from quotad.metrics.sources import DirectiveCounter, IdleReader, idle_gpus, open_directives, outbox_health
 from quotad.units import GpuCatalog
 
 __all__ = ["Families", "LedgerCollector", "build_registry"]
@@ -34,7 +36,8 @@ log = logging.getLogger("quotad.metrics")
 
 #: Families the ledger feeds; on a failed read none of them is served half-filled.
 _DAEMON_FAMILIES = frozenset(
-    {s.name for s in CATALOGUE if s.name.startswith("quotad_daemon_job_")} | {"quotad_ledger_up", "quotad_build_info"}
+    {s.name for s in CATALOGUE if s.name.startswith("quotad_daemon_")}
+    | {"quotad_ledger_up", "quotad_build_info", "quotad_collector_refused_lines_total"}
 )
 _TFLOP = 1e12
 
@@ -72,6 +75,7 @@ class LedgerCollector(Collector):
         directives: DirectiveCounter = open_directives,
         idle: IdleReader = idle_gpus,
         pool: PoolCache | None = None,
+        problems: Problems | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -82,6 +86,7 @@ class LedgerCollector(Collector):
         self._directives = directives
         self._idle = idle
         self._pool = pool
+        self._problems = problems
 
     def describe(self) -> Iterable[Metric]:
         """Names only, from the catalogue: registering the collector reads nothing."""
@@ -104,6 +109,8 @@ class LedgerCollector(Collector):
             out.merge(ledger)
         if self._jobs is not None:
             _daemon_jobs(out, self._jobs(), now_f)
+        if self._problems is not None:
+            self._findings(out, self._problems)
         out.add("quotad_ledger_up", [], up)
         out.add("quotad_build_info", [__version__], 1)
         return out.all()
@@ -140,6 +147,22 @@ class LedgerCollector(Collector):
                 out.add("quotad_collector_last_duration_seconds", labels, h.last_duration_ms / 1000)
             out.add("quotad_collector_polls_total", labels, h.polls_total)
             out.add("quotad_collector_errors_total", labels, h.errors_total)
+        outbox = outbox_health(conn)
+        for state, count in sorted(outbox.states.items()):
+            out.add("quotad_outbox_messages", [state], count)
+        out.add("quotad_outbox_failing_messages", [], outbox.failing)
+
+    def _findings(self, out: Families, problems: Problems) -> None:
+        """Refused-line counters (0 for every configured cluster and reason, so the first refusal is an
+        increase a rule can see) and the findings that make /healthz degraded."""
+        totals = problems.refused_totals()
+        clusters = {c.name for c in self._settings().clusters} | {cluster for cluster, _ in totals}
+        for cluster in sorted(clusters):
+            for reason in RefusalReason:
+                lines = totals.get((cluster, reason), 0)
+                out.add("quotad_collector_refused_lines_total", [cluster, reason.value], lines)
+        for p in problems.standing():
+            out.add("quotad_daemon_problems", [p.check, p.subject, p.reason], p.count)
 
 
 def _usage(out: Families, snapshot: UsageSnapshot, catalog: GpuCatalog) -> None:
@@ -162,6 +185,8 @@ def _usage(out: Families, snapshot: UsageSnapshot, catalog: GpuCatalog) -> None:
             out.add("quotad_company_projected_ratio", [row.company_id], row.projected / row.granted)
     for (company, cluster, gpu_type), seconds in sorted(snapshot.cells.items()):
         out.add("quotad_gpu_used_seconds", [company, cluster, gpu_type], seconds)
+    for (cluster, account, gpu_type), seconds in sorted(snapshot.unclaimed.items()):
+        out.add("quotad_unclaimed_gpu_seconds", [cluster, account, gpu_type], seconds)
     for gpu_type, tflops in sorted(catalog.tflops.items()):
         out.add("quotad_gpu_type_peak_flops", [gpu_type], tflops * _TFLOP)
     out.add("quotad_usage_snapshot_timestamp_seconds", [], snapshot.computed_at)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, func, select
 
@@ -40,6 +40,8 @@ from quotad.ledger.queries import (
     list_companies,
     list_grants,
     range_cells,
+    unclaimed_since,
+    usage_cells,
 )
 from quotad.units import SECONDS_PER_HOUR, GpuCatalog
 
@@ -103,6 +105,8 @@ class UsageSnapshot:
     grants: tuple[GrantUse, ...]
     #: GPU-seconds per (company, cluster, GPU type) since the company's earliest active grant start.
     cells: Mapping[tuple[str, str, str], int]
+    #: GPU-seconds per (cluster, account, GPU type) of accounts no company claims, trailing 30 days.
+    unclaimed: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
 
     def fresh(self, token: Token, *, now: int, max_age_s: float) -> bool:
         """Still right at ``now``: same ledger state, same UTC hour, younger than half ``max_age_s``."""
@@ -146,7 +150,9 @@ def compute_snapshot(conn: Connection, catalog: GpuCatalog, *, now: int, token: 
         status=tuple(status),
         grants=tuple(grants),
         cells=dict(cells),
+        unclaimed=unclaimed_since(conn, now),
     )
+
 
 
 class SnapshotCache:

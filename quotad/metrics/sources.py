@@ -22,11 +22,14 @@ from quotad.ledger.queries import running_job_gpu_types
 from quotad.ledger.telemetry import idle_gpus as ledger_idle_gpus
 
 __all__ = [
+    "FAILING_ATTEMPTS",
     "DirectiveCounter",
     "IdleGpuSeries",
     "IdleReader",
+    "OutboxHealth",
     "idle_gpus",
     "open_directives",
+    "outbox_health",
     "severity_label",
 ]
 
@@ -112,3 +115,40 @@ def open_directives(conn: Connection) -> dict[tuple[str, str], int]:
     for policy, severity, n in rows:
         counts[(str(policy), severity_label(severity))] += int(n)
     return dict(counts)
+
+
+#: A message still undelivered after this many attempts "keeps failing" (about 7 minutes at the default
+#: backoff of 60 s doubling): one refused try is weather, three in a row is a broken SMTP path.
+FAILING_ATTEMPTS = 3
+#: Outbox states undelivered mail can be in (anything not sent or rejected, e.g. an "uncertain" state).
+_DONE = ("sent", "rejected")
+
+
+@dataclass(frozen=True)
+class OutboxHealth:
+    """Messages per state, how many keep failing, and the newest failing one's error."""
+
+    states: Mapping[str, int]
+    failing: int
+    last_error: str
+
+
+def outbox_health(conn: Connection) -> OutboxHealth:
+    """The outbox read by table name (like ``open_directives``), so a ledger without it reads as empty."""
+    if not inspect(conn).has_table("outbox"):
+        return OutboxHealth({}, 0, "")
+    rows = conn.execute(text("SELECT state, count(*) FROM outbox GROUP BY state"))
+    states = {str(state): int(n) for state, n in rows}
+    done = ", ".join(f"'{s}'" for s in _DONE)
+    failing = conn.execute(
+        text(f"SELECT count(*) FROM outbox WHERE state NOT IN ({done}) AND attempts >= :n"), {"n": FAILING_ATTEMPTS}
+    ).scalar_one()
+    last_error = conn.execute(
+        text(
+            f"SELECT last_error FROM outbox WHERE state NOT IN ({done}) AND attempts >= :n "
+            "ORDER BY next_attempt_at DESC, id DESC LIMIT 1"
+        ),
+        {"n": FAILING_ATTEMPTS},
+    ).scalar()
+    return OutboxHealth(states, int(failing), str(last_error or ""))
+
