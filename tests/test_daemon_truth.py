@@ -20,10 +20,10 @@ from quotad.config import Settings
 from quotad.daemon.config import DaemonConfig
 from quotad.daemon.jobs import JobContext, default_registry, outbox_job
 from quotad.daemon.service import Daemon
-from quotad.directives.models import OutboxMessage
 from quotad.errors import RefusalReason
 from quotad.metrics.snapshot import SnapshotCache
 from quotad.notify.outbox import OutgoingMessage, enqueue
+from quotad.notify.outbox_models import OutboxMessage
 from tests.conftest import Cli
 from tests.helpers import row
 from tests.test_daemon_service import PATIENCE_S, Clock, get

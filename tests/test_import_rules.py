@@ -35,7 +35,7 @@ LAYERS: tuple[object, ...] = (
     grimp.Layer("ledger"),
     grimp.Layer("config"),
     grimp.Layer("agent_config", "render", "amounts", "timeutil", "outputs"),
-    grimp.Layer("units", "errors", "listen"),
+    grimp.Layer("units", "errors", "listen", "httpserve"),
 )
 
 #: Upward imports that remain, as (importer, imported, why).

@@ -15,8 +15,11 @@ def demo(
     now_text: str | None = NowOption,
     seed: int = typer.Option(20260401, "--seed", help="Random seed of the generated history."),
 ) -> None:
-    """Build a synthetic programme (10 companies, 2 clusters, six months of jobs, GPU telemetry, reserved
-    capacity), run one policy tick, and show the status, the month's report, the directives, a notice and charts."""
+    """Build a synthetic programme, run one policy tick, show its status, directives and a notice.
+
+    Ten companies, two clusters, six months of jobs, GPU telemetry and reserved capacity; then the month's
+    report, the directives opened, one notice (Japanese then English) and three charts.
+    """
     from quotad.demo.run import run_demo
 
     run_demo(directory, now=parse_now(now_text), seed=seed, loop=True)

@@ -93,8 +93,11 @@ def status(
     fmt: str = FormatOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """One row per company at one instant (--now, default the clock): grant, used, % used, 7-day burn rate,
-    projected use at period end, GPUs held by jobs running at that instant."""
+    """One row per company at one instant: grant, used, % used, burn rate, projection, GPUs held.
+
+    The instant is --now (default: the clock); the 7-day burn rate, the projection to the period end and the
+    GPUs held by jobs running at that instant are all evaluated there.
+    """
     app_state = state(ctx)
     now = parse_now(now_text)
     with app_state.ledger().connect() as conn:

@@ -33,8 +33,8 @@ from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
 
 __all__ = [
     "REPORT_KEYS",
-    "CellKey",
     "UNCLAIMED_WINDOW_S",
+    "CellKey",
     "CellsSince",
     "CompanyInfo",
     "GrantInfo",

@@ -41,7 +41,6 @@ from quotad.ledger.queries import (
     list_grants,
     range_cells,
     unclaimed_since,
-    usage_cells,
 )
 from quotad.units import SECONDS_PER_HOUR, GpuCatalog
 
