@@ -139,6 +139,10 @@ def run_demo(directory: Path | None, *, now: int, seed: int, loop: bool = False)
     from quotad.cli.status import status_table
 
     done = run_loop(engine, settings, programme, where, now=now) if loop else None
+    if loop:
+        from quotad.demo.office import seed_office
+
+        seed_office(engine, now=now, tz=tz)
 
     with engine.connect() as conn:
         rows = company_status(conn, catalog, now=now)
@@ -169,6 +173,6 @@ def run_demo(directory: Path | None, *, now: int, seed: int, loop: bool = False)
     print("\nTry next:")
     print(f"  {quotad} -c {config} directives list")
     print(f"  {quotad} -c {config} notify preview --company unkai-systems --kind digest")
-    chart = where / "usage-by-day.svg"
-    print(f"  {quotad} -c {config} report --period {year:04d}-{month:02d} --by day --chart {chart}")
+    survey = where / "survey-ja.pdf"
+    print(f"  {quotad} -c {config} programme report --lang ja --format pdf --edition public --out {survey}")
     return where
