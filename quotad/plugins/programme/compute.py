@@ -63,7 +63,7 @@ def compute_tables(request: SurveyRequest) -> tuple[ReportTable, ...]:
                 (Bilingual("GPU時間", "GPU-hours"), round(gpu_hours(total.gpu_seconds), 1)),
                 (Bilingual("EFLOPS時間", "EFLOPS-hours"), round(total.eflops_hours, 3)),
                 (
-                    Bilingual("遊休率（計測分）", "Idle share (measured)"),
+                    Bilingual("遊休率 %（計測分）", "Idle share % (measured)"),
                     _pct(idle_total / measured if measured else None),
                 ),
                 (Bilingual("指示の件数", "Directives sent"), sum(by_policy.values())),
