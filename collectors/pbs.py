@@ -34,6 +34,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from quotad.collectors.pbs_files import FilePosition, accounting_files, read_from
 from quotad.collectors.pbs_log import PbsEntry, parse_line
@@ -47,10 +48,18 @@ from quotad.collectors.pbs_state import (
 )
 from quotad.collectors.records import JobRecord
 from quotad.config import ClusterConfig, Settings
-from quotad.errors import ConfigError, InputError, NotFoundError, QuotadError, UsageError
+from quotad.errors import ConfigError, InputError, LedgerError, NotFoundError, QuotadError, UsageError
+from quotad.ledger.bounds import DEFAULT_BOUNDS, RecordBounds, Refusal, RefusedRecord, bounds_for
 from quotad.ledger.collector_state import record_failure, record_success, watermark
-from quotad.ledger.ingest import IngestSummary, decode_gpus, load_records, sync_clusters
-from quotad.ledger.models import Grant, Job
+from quotad.ledger.ingest import (
+    WRITE_FAILED,
+    IngestSummary,
+    decode_gpus,
+    load_records,
+    lock_cluster_writes,
+    sync_clusters,
+)
+from quotad.ledger.models import CollectorState, Grant, Job
 
 __all__ = [
     "ARRAY_SPAN",
@@ -91,6 +100,8 @@ class PbsCluster:
     default_gpu_type: str
     known_gpu_types: frozenset[str]
     accounting_dir: Path | None = None
+    #: What every record must satisfy before it is charged (``quotad.ledger.bounds``).
+    bounds: RecordBounds = DEFAULT_BOUNDS
 
 
 def pbs_cluster(settings: Settings, name: str, *, accounting_dir: Path | None = None) -> PbsCluster:
@@ -107,6 +118,7 @@ def pbs_cluster(settings: Settings, name: str, *, accounting_dir: Path | None = 
         default_gpu_type=cluster.default_gpu_type,
         known_gpu_types=frozenset(settings.gpu_types),
         accounting_dir=accounting_dir or _configured_dir(cluster),
+        bounds=bounds_for(settings)[cluster.name],
     )
 
 
@@ -221,8 +233,15 @@ def assemble(lines: Iterable[tuple[int, str]], cluster: PbsCluster, *, source: s
             else:
                 state = "REQUEUED" if kind == "R" else "RUNNING"
             record = _record(entry, cluster, raw=raw, state=state, now=now)
-        except ValueError as exc:
-            batch.errors.append(InputError(str(exc), source=source, line_no=line_no, line=line))
+            if record is not None:
+                cluster.bounds.check(record)
+        except RefusedRecord as exc:
+            batch.errors.append(InputError(str(exc), source=source, line_no=line_no, line=line, code=exc.code))
+            continue
+        except (ValueError, OverflowError) as exc:
+            # OverflowError: a year-1 stamp in a zone east of UTC, or an epoch beyond what datetime holds.
+            code = Refusal.INTEGER_RANGE if isinstance(exc, OverflowError) else Refusal.MALFORMED
+            batch.errors.append(InputError(str(exc), source=source, line_no=line_no, line=line, code=code))
             continue
         if record is None:
             continue
@@ -230,7 +249,9 @@ def assemble(lines: Iterable[tuple[int, str]], cluster: PbsCluster, *, source: s
         if kind == "S":
             if key in batch.closed:
                 continue
-            batch.opened[key] = entry.walltime_limit
+            limit = entry.walltime_limit
+            # A limit beyond the plausible run is no limit at all; kept within what the ledger's BIGINT holds.
+            batch.opened[key] = None if limit is None else min(limit, cluster.bounds.max_elapsed)
         else:
             batch.closed.add(key)
             batch.opened.pop(key, None)
@@ -262,18 +283,28 @@ class PbsIngest:
 
 
 def ingest_pbs_lines(
-    conn: Connection, cluster: PbsCluster, lines: Iterable[tuple[int, str]], *, source: str, now: int
+    conn: Connection,
+    cluster: PbsCluster,
+    lines: Iterable[tuple[int, str]],
+    *,
+    source: str,
+    now: int,
+    isolate: bool = False,
 ) -> PbsIngest:
     """Parse and store numbered accounting lines in the caller's transaction; bad lines are quarantined.
 
     Call ``settle_open_runs`` after the last stream of a transaction, with the aborts of every stream.
+    ``isolate``: write record by record (see ``load_records``), after a poll whose write the ledger refused.
     """
+    lock_cluster_writes(conn, cluster.name)
     batch = assemble(lines, cluster, source=source, now=now)
     for key in _ended_in_ledger(conn, cluster.name, sorted(batch.opened)):
         batch.opened.pop(key, None)
         batch.records.pop(key, None)
     items: list[JobRecord | InputError] = [*batch.records.values(), *batch.errors]
-    summary = load_records(conn, items, source=source, kind="pbs", now=now)
+    summary = load_records(
+        conn, items, source=source, kind="pbs", now=now, bounds={cluster.name: cluster.bounds}, isolate=isolate
+    )
     remember_open_runs(conn, cluster.name, batch.opened, now=now)
     forget_open_runs(conn, cluster.name, batch.closed)
     return PbsIngest(summary, batch.aborts, batch.lines, batch.skipped)
@@ -386,6 +417,13 @@ def poll_pbs(
     poll_end = int(time.time()) if now is None else now
     result = PbsPollResult(cluster.name)
     try:
+        with engine.connect() as conn:
+            last_error = conn.scalar(
+                select(CollectorState.last_error).where(
+                    CollectorState.cluster == cluster.name, CollectorState.source == SOURCE
+                )
+            )
+        isolate = (last_error or "").startswith(WRITE_FAILED)
         with engine.begin() as conn:
             sync_clusters(conn, settings)
             watermark(conn, cluster.name, SOURCE, lock=True)
@@ -397,7 +435,7 @@ def poll_pbs(
                 if chunk.restarted:
                     log.warning("%s: %s since the last poll; reading it again from the start", path, chunk.restarted)
                 written = ingest_pbs_lines(
-                    conn, cluster, chunk.lines, source=f"pbs:{cluster.name}:{path}", now=poll_end
+                    conn, cluster, chunk.lines, source=f"pbs:{cluster.name}:{path}", now=poll_end, isolate=isolate
                 )
                 for raw, at in written.aborts.items():
                     aborts[raw] = max(aborts.get(raw, 0), at)
@@ -423,6 +461,12 @@ def poll_pbs(
     except InputError as exc:
         _failed(engine, settings, cluster.name, exc, started, poll_end)
         raise
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        reason = str(orig if orig is not None else exc).splitlines()[0][:500]
+        failure = LedgerError(f"{WRITE_FAILED} poll of {cluster.name}: {reason}")
+        _failed(engine, settings, cluster.name, failure, started, poll_end)
+        raise failure from exc
     return result
 
 

@@ -64,10 +64,16 @@ class SchemaError(QuotadError):
 
 
 class InputError(QuotadError):
-    """One input record is malformed; ``line_no`` is 1-based within ``source``, ``line`` is its text."""
+    """One input record is malformed; ``line_no`` is 1-based within ``source``, ``line`` is its text.
 
-    def __init__(self, reason: str, *, source: str = "", line_no: int = 0, line: str = "") -> None:
+    ``code`` is one of a small fixed set (``quotad.ledger.bounds.Refusal``) so refusals can be counted by reason.
+    """
+
+    def __init__(
+        self, reason: str, *, source: str = "", line_no: int = 0, line: str = "", code: str = "malformed"
+    ) -> None:
         self.reason = reason
+        self.code = code
         self.source = source
         self.line_no = line_no
         self.line = line

@@ -61,7 +61,7 @@ class UsageDaily(Base):
 
     __tablename__ = "usage_daily"
     cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
     gpu_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     gpu_seconds: Mapped[int] = mapped_column(BigInteger)
@@ -90,7 +90,7 @@ class Directive(Base):
     subject_key: Mapped[str] = mapped_column(String(255))
     company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     cluster: Mapped[str | None] = mapped_column(String(64))
-    account: Mapped[str | None] = mapped_column(String(64))
+    account: Mapped[str | None] = mapped_column(String(255))
     job_id: Mapped[int | None] = mapped_column(BigInteger)
     grant_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -48,12 +48,31 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_own_transactions(dbapi_conn: Any, _record: Any) -> None:
+    """Stop pysqlite from managing transactions itself (see ``_sqlite_begin``)."""
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Emit BEGIN when SQLAlchemy begins a transaction (SQLAlchemy's documented pysqlite recipe).
+
+    pysqlite by default opens a transaction only before INSERT/UPDATE/DELETE, so a ``begin_nested()`` before
+    the first write issued SAVEPOINT outside any transaction, and its RELEASE committed for real: rows an
+    import saved before it failed stayed in the ledger. With the BEGIN explicit, a savepoint is always nested
+    in the transaction and a failed command rolls back everything, as on PostgreSQL.
+    """
+    conn.exec_driver_sql("BEGIN")
+
+
 def create_ledger_engine(settings: Settings, **kwargs: Any) -> Engine:
-    """An engine for the configured ledger; SQLite gets WAL and foreign keys so the daemon and CLI coexist."""
+    """An engine for the configured ledger; SQLite gets WAL and foreign keys so the daemon and CLI coexist, and
+    explicit transactions so savepoints nest as they do on PostgreSQL."""
     url = _url(settings)
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_own_transactions)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 

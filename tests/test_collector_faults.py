@@ -1,0 +1,166 @@
+"""Faults around the write path: a poll the ledger refuses, a slow sacct beside other writers, concurrent ingests.
+
+Every test goes through the real CLI (in-process or as separate processes) against SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+
+from quotad.ledger.collector_state import collector_health
+from quotad.ledger.ingest import WRITE_FAILED
+from quotad.ledger.models import IngestError, Job, UsageHourly
+from tests.conftest import CLUSTERS, Cli
+from tests.helpers import HEADER, row
+
+GOOD = [row(str(i), i, elapsed=600, gpus="gres/gpu=2") for i in range(1, 6)]
+POISON = row("99", 99, elapsed=600, gpus="gres/gpu=2", account="poison")
+
+
+def fake_sacct(tmp_path: Path, lines: list[str], *, before: str = "") -> Path:
+    """An executable that prints ``lines`` after the header, having run ``before`` (Python) first."""
+    data = tmp_path / "sacct.out"
+    data.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    path = tmp_path / "sacct"
+    body = f"import sys\n{textwrap.dedent(before)}\nsys.stdout.write(open({str(data)!r}, encoding='utf-8').read())\n"
+    path.write_text(f"#!{sys.executable}\n{body}", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def collect_config(tmp_path: Path, db_url: str, sacct: Path) -> Path:
+    path = tmp_path / "collect.toml"
+    clusters = "".join(
+        f'\n[[clusters]]\nname = "{c["name"]}"\ndefault_gpu_type = "{c["default_gpu_type"]}"\n'
+        f'timezone = "{c["timezone"]}"\n[clusters.sacct]\ncommand = "{sacct}"\n'
+        for c in CLUSTERS
+    )
+    path.write_text(f'[database]\nurl = "{db_url}"\n{clusters}', encoding="utf-8")
+    return path
+
+
+def poison_trigger(engine: Engine) -> None:
+    """A refusal the gate cannot know about: the database itself rejects any job of account 'poison'."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(
+                text(
+                    "CREATE TRIGGER poison BEFORE INSERT ON jobs WHEN NEW.account = 'poison' "
+                    "BEGIN SELECT RAISE(ABORT, 'poisoned record'); END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF NEW.account = 'poison' THEN RAISE EXCEPTION 'poisoned record'; END IF; RETURN NEW; END $$"
+                )
+            )
+            conn.execute(text("CREATE TRIGGER poison BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION poison()"))
+
+
+def charged(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.coalesce(func.sum(UsageHourly.gpu_seconds), 0))) or 0)
+
+
+def test_a_poll_the_ledger_refuses_is_recorded_and_the_next_moves_past_the_record(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    config = collect_config(tmp_path, db_url, fake_sacct(tmp_path, [GOOD[0], POISON, *GOOD[1:]]))
+    cli = Cli(config)
+    poison_trigger(engine)
+
+    first = cli("collect", "slurm", "--cluster", "c1", "--since", "2026-10-01")
+    assert first.exit_code == 1
+    assert first.exception is None or isinstance(first.exception, SystemExit), first.exception
+    assert "Traceback" not in first.output and "failed" in first.output
+    with engine.connect() as conn:
+        [health] = collector_health(conn)
+        assert conn.scalar(select(func.count()).select_from(Job)) == 0
+    assert health.errors_total == 1 and health.last_error.startswith(WRITE_FAILED)
+    assert "poisoned record" in health.last_error and health.watermark is None
+
+    second = cli("collect", "slurm", "--cluster", "c1", "--since", "2026-10-01", "--json")
+    assert second.exit_code == 1  # a line was refused
+    assert "Traceback" not in second.output
+    assert charged(engine) == 5 * 600 * 2
+    with engine.connect() as conn:
+        [health] = collector_health(conn)
+        [(reason, line)] = conn.execute(select(IngestError.reason, IngestError.line)).all()
+    assert health.last_error == "" and health.watermark is not None and health.errors_total == 1
+    assert "poisoned record" in reason and "|poison|" in line
+
+    third = cli("collect", "slurm", "--cluster", "c1", "--since", "2026-10-01")
+    assert "Traceback" not in third.output
+    assert charged(engine) == 5 * 600 * 2
+
+
+def test_a_slow_sacct_does_not_hold_the_sqlite_write_lock(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    """While sacct runs, another writer gets the ledger at once (busy timeout 0: a held lock fails it)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    database = db_url.removeprefix("sqlite:///")
+    marker = tmp_path / "written"
+    before = f"""
+        import sqlite3
+        db = sqlite3.connect({database!r}, timeout=0, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO companies (id, name_ja, name_en, created_at) VALUES ('beside', 'x', 'x', 0)")
+        db.execute("COMMIT")
+        open({str(marker)!r}, "w").close()
+    """
+    cli = Cli(collect_config(tmp_path, db_url, fake_sacct(tmp_path, GOOD, before=before)))
+    result = cli("collect", "slurm", "--cluster", "c1", "--since", "2026-10-01")
+    assert result.exit_code == 0, result.output
+    assert marker.exists()
+    assert charged(engine) == 5 * 600 * 2
+
+
+def _ingest_processes(config: Path, files: list[Path]) -> list[subprocess.CompletedProcess[str]]:
+    quotad = [sys.executable, "-m", "quotad", "-c", str(config), "ingest", "sacct"]
+    procs = [
+        subprocess.Popen([*quotad, str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+        for f in files
+    ]
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=300), *p.communicate()) for p in procs]
+
+
+def sacct_file(path: Path, raw_ids: range, *, seconds: int) -> Path:
+    lines = [
+        row(str(i), i, elapsed=seconds, gpus="gres/gpu=4", account=f"acct{i % 5}", user=f"u{i % 3}")
+        for i in raw_ids
+    ]
+    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_two_concurrent_ingests_of_the_same_file_give_the_totals_of_one(
+    engine: Engine, config_file: Path, tmp_path: Path
+) -> None:
+    shared = sacct_file(tmp_path / "a.txt", range(1, 3001), seconds=5400)
+    results = _ingest_processes(config_file, [shared, shared])
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    assert charged(engine) == 3000 * 5400 * 4
+
+
+def test_two_concurrent_overlapping_ingests_give_the_totals_of_one_clean_ingest(
+    engine: Engine, config_file: Path, tmp_path: Path
+) -> None:
+    # Overlapping jobs in opposite file order: rows in file order, rollups in key order, so both orders meet.
+    first = sacct_file(tmp_path / "a.txt", range(1, 3001), seconds=5400)
+    second = tmp_path / "b.txt"
+    lines = first.read_text(encoding="utf-8").splitlines()
+    second.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n", encoding="utf-8")
+    results = _ingest_processes(config_file, [first, second])
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    assert charged(engine) == 3000 * 5400 * 4
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Job)) == 3000
