@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint venv bench clean
+.PHONY: demo test lint venv bench clean fuzz
 
 venv: $(STAMP)
 
@@ -28,6 +28,12 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The property-based fuzz tests with the long, freshly random profile (`make test` runs them with the short,
+# fixed-seed "ci" profile); see tests/fuzz_profiles.py.
+fuzz: $(STAMP)
+	deploy/dev/test-services
+	QUOTAD_FUZZ_PROFILE=fuzz $(BIN)/pytest -m fuzz
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
