@@ -34,7 +34,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from quotad.collectors.pbs_files import FilePosition, accounting_files, read_from
 from quotad.collectors.pbs_log import PbsEntry, parse_line
@@ -464,7 +464,10 @@ def poll_pbs(
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None)
         reason = str(orig if orig is not None else exc).splitlines()[0][:500]
-        failure = LedgerError(f"{WRITE_FAILED} poll of {cluster.name}: {reason}")
+        if isinstance(exc, OperationalError | InterfaceError):  # unreachable or locked: not about the records
+            failure = LedgerError(f"poll of {cluster.name} could not reach the ledger: {reason}")
+        else:
+            failure = LedgerError(f"{WRITE_FAILED} poll of {cluster.name}: {reason}")
         _failed(engine, settings, cluster.name, failure, started, poll_end)
         raise failure from exc
     return result
@@ -473,6 +476,9 @@ def poll_pbs(
 def _failed(engine: Engine, settings: Settings, cluster: str, exc: Exception, started: float, now: int) -> None:
     took = int((time.monotonic() - started) * 1000)
     log.error("poll of %s failed, nothing written: %s", cluster, exc)
-    with engine.begin() as conn:
-        sync_clusters(conn, settings)
-        record_failure(conn, cluster, SOURCE, error=str(exc), now=now, duration_ms=took)
+    try:
+        with engine.begin() as conn:
+            sync_clusters(conn, settings)
+            record_failure(conn, cluster, SOURCE, error=str(exc), now=now, duration_ms=took)
+    except SQLAlchemyError as db_exc:  # the ledger itself is down: the log line above is all there can be
+        log.error("poll of %s: the failure could not be recorded either: %s", cluster, db_exc.__class__.__name__)

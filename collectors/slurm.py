@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import IO, Any, cast
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from quotad.collectors.records import JobRecord
 from quotad.collectors.runner import CommandFailed, CommandRunner
@@ -38,7 +38,14 @@ from quotad.config import ClusterConfig, Settings
 from quotad.errors import InputError, LedgerError, NotFoundError, UsageError
 from quotad.ledger.bounds import bounds_for
 from quotad.ledger.collector_state import record_failure, record_success, watermark
-from quotad.ledger.ingest import WRITE_FAILED, IngestSummary, load_records, lock_cluster_writes, sync_clusters
+from quotad.ledger.ingest import (
+    WRITE_FAILED,
+    IngestSummary,
+    load_records,
+    lock_cluster_writes,
+    retrying,
+    sync_clusters,
+)
 from quotad.ledger.models import CollectorState, Grant, Job
 
 __all__ = ["SOURCE", "PollResult", "ingest_sacct_text", "poll_cluster", "sacct_argv", "sacct_env"]
@@ -184,7 +191,6 @@ def poll_cluster(
                     )
                 )
             isolate = last_error.startswith(WRITE_FAILED)
-            result = PollResult(cluster.name, start, poll_end)
             jobs = _pyslurm_jobs(cluster, pyslurm_loader, start=start, end=poll_end)
             seen: set[int] = set()
             window: _Spool | None = None
@@ -199,10 +205,12 @@ def poll_cluster(
                 spools.enter_context(_spool(runner, sacct_argv(cluster, job_ids=chunk), env, timeout))
                 for chunk in (stale[i : i + _RECHECK_CHUNK] for i in range(0, len(stale), _RECHECK_CHUNK))
             ]
-            with engine.begin() as conn:
+            def write(conn: Connection) -> PollResult:
+                """The write phase: repeatable (the spools are read again) for ``retrying``."""
                 sync_clusters(conn, settings)
                 watermark(conn, cluster.name, SOURCE, lock=True)
                 lock_cluster_writes(conn, cluster.name)
+                result = PollResult(cluster.name, start, poll_end)
 
                 def load(items: Iterable[JobRecord | InputError], source: str, kind: str) -> IngestSummary:
                     return load_records(
@@ -232,9 +240,17 @@ def poll_cluster(
                     now=poll_end,
                     duration_ms=int(result.duration_s * 1000),
                 )
+                return result
+
+            result = retrying(engine, write)
     except (CommandFailed, InputError, PyslurmQueryError) as exc:
         _record_failed(engine, settings, cluster.name, str(exc), started, poll_end)
         raise
+    except (OperationalError, InterfaceError) as exc:
+        # The ledger is unreachable or locked: nothing about the records, so the next poll writes as usual.
+        error = LedgerError(f"poll of {cluster.name} could not reach the ledger: {_db_reason(exc)}")
+        _record_failed(engine, settings, cluster.name, str(error), started, poll_end)
+        raise error from exc
     except SQLAlchemyError as exc:
         error = LedgerError(f"{WRITE_FAILED} poll of {cluster.name}: {_db_reason(exc)}")
         _record_failed(engine, settings, cluster.name, str(error), started, poll_end)
@@ -253,9 +269,12 @@ def _db_reason(exc: SQLAlchemyError) -> str:
 def _record_failed(engine: Engine, settings: Settings, cluster: str, error: str, started: float, now: int) -> None:
     took = int((time.monotonic() - started) * 1000)
     log.error("poll of %s failed, nothing written: %s", cluster, error)
-    with engine.begin() as conn:
-        sync_clusters(conn, settings)
-        record_failure(conn, cluster, SOURCE, error=error, now=now, duration_ms=took)
+    try:
+        with engine.begin() as conn:
+            sync_clusters(conn, settings)
+            record_failure(conn, cluster, SOURCE, error=error, now=now, duration_ms=took)
+    except SQLAlchemyError as exc:  # the ledger itself is down: the log line above is all there can be
+        log.error("poll of %s: the failure could not be recorded either: %s", cluster, _db_reason(exc))
 
 
 def _last_poll(conn: Connection, cluster: str) -> tuple[int | None, str]:

@@ -164,3 +164,38 @@ def test_two_concurrent_overlapping_ingests_give_the_totals_of_one_clean_ingest(
     assert charged(engine) == 3000 * 5400 * 4
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Job)) == 3000
+
+
+PBS_END = (
+    "04/15/2026 10:30:05;E;{seq}.pbs01;user=alice group=g project={project} queue=gpu start=1776211205 "
+    "end=1776216605 Exit_status=0 Resource_List.ngpus=8 resources_used.walltime=01:30:00 run_count=1"
+)
+
+
+def test_a_pbs_poll_the_ledger_refuses_is_recorded_and_the_next_moves_past_the_record(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    logs = tmp_path / "accounting"
+    logs.mkdir()
+    lines = [PBS_END.format(seq=1, project="good"), PBS_END.format(seq=2, project="poison"), ""]
+    (logs / "20260415").write_text("\n".join(lines), encoding="utf-8")
+    config = tmp_path / "pbs.toml"
+    config.write_text(
+        f'[database]\nurl = "{db_url}"\n[[clusters]]\nname = "p1"\nscheduler = "pbs"\ndefault_gpu_type = "h100"\n'
+        f'[clusters.pbs]\naccounting_dir = "{logs}"\n',
+        encoding="utf-8",
+    )
+    cli = Cli(config)
+    poison_trigger(engine)
+    first = cli("collect", "pbs", "--since", "2026-04-15")
+    assert first.exit_code == 1 and "Traceback" not in first.output, first.output
+    with engine.connect() as conn:
+        [health] = collector_health(conn)
+    assert health.errors_total == 1 and health.last_error.startswith(WRITE_FAILED)
+    second = cli("collect", "pbs", "--since", "2026-04-15")
+    assert second.exit_code == 1 and "Traceback" not in second.output  # the poisoned line is refused
+    assert charged(engine) == 5400 * 8
+    with engine.connect() as conn:
+        [health] = collector_health(conn)
+        reasons = list(conn.scalars(select(IngestError.reason)))
+    assert health.last_error == "" and any("poisoned record" in r for r in reasons)

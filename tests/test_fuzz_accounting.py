@@ -261,7 +261,7 @@ def _child(reader: str, db_url: str, tmp_path: Path, count: int) -> None:
 
 @pytest.mark.parametrize("reader", ["sacct", "pbs"])
 def test_hostile_accounting_files_are_gated_line_by_line(reader: str, db_url: str, tmp_path: Path) -> None:
-    _child(reader, db_url, tmp_path, examples(40) if db_url.startswith("sqlite") else examples(10))
+    _child(reader, db_url, tmp_path, examples(25) if db_url.startswith("sqlite") else examples(8))
 
 
 def test_the_memory_limit_catches_an_expanding_write_path() -> None:
