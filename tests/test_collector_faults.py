@@ -5,10 +5,11 @@ Every test goes through the real CLI (in-process or as separate processes) again
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -124,46 +125,92 @@ def test_a_slow_sacct_does_not_hold_the_sqlite_write_lock(engine: Engine, db_url
     assert charged(engine) == 5 * 600 * 2
 
 
-def _ingest_processes(config: Path, files: list[Path]) -> list[subprocess.CompletedProcess[str]]:
-    quotad = [sys.executable, "-m", "quotad", "-c", str(config), "ingest", "sacct"]
-    procs = [
-        subprocess.Popen([*quotad, str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
-        for f in files
+def sacct_rows(raw_ids: range | list[int], *, seconds: int) -> list[str]:
+    return [
+        row(str(i), i, elapsed=seconds, gpus="gres/gpu=4", account=f"acct{i % 5}", user=f"u{i % 3}") for i in raw_ids
     ]
-    return [subprocess.CompletedProcess(p.args, p.wait(timeout=300), *p.communicate()) for p in procs]
 
 
-def sacct_file(path: Path, raw_ids: range, *, seconds: int) -> Path:
-    lines = [
-        row(str(i), i, elapsed=seconds, gpus="gres/gpu=4", account=f"acct{i % 5}", user=f"u{i % 3}")
-        for i in raw_ids
-    ]
-    path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
-    return path
+def _row_lock_holders(engine: Engine) -> int:
+    """Processes holding or awaiting row locks on this schema's jobs table (what an insert takes)."""
+    with engine.connect() as conn:
+        return int(
+            conn.scalar(text("SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = 'jobs'::regclass")) or 0
+        )
+
+
+def _until(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
+    """Orders the steps below where the ingest streams its input in its transaction; an ingest that reads all
+    its input before writing never satisfies it, and the steps go on after ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+class Ingest:
+    """``quotad ingest sacct -`` in its own process, fed through its stdin step by step."""
+
+    def __init__(self, config: Path) -> None:
+        argv = [sys.executable, "-m", "quotad", "-c", str(config), "ingest", "sacct", "-"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)  # fmt: skip
+        assert self.proc.stdin is not None
+        self.stdin = self.proc.stdin
+
+    def feed(self, lines: list[str]) -> None:
+        self.stdin.write("\n".join(lines) + "\n")
+        self.stdin.flush()
+
+    def close(self) -> None:
+        self.stdin.close()
+
+    def result(self) -> tuple[int, str]:
+        _out, err = self.proc.communicate(timeout=300)
+        return self.proc.returncode, err[-3000:]
 
 
 def test_two_concurrent_ingests_of_the_same_file_give_the_totals_of_one(
-    engine: Engine, config_file: Path, tmp_path: Path
+    engine: Engine, config_file: Path, db_url: str
 ) -> None:
-    shared = sacct_file(tmp_path / "a.txt", range(1, 3001), seconds=5400)
-    results = _ingest_processes(config_file, [shared, shared])
-    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
-    assert charged(engine) == 3000 * 5400 * 4
+    rows = sacct_rows(range(1, 20001), seconds=5400)
+    first, second = Ingest(config_file), Ingest(config_file)
+    postgres = db_url.startswith("postgresql")
+    first.feed([HEADER, *rows])  # four whole batches: all written, uncommitted, while stdin stays open
+    if postgres:
+        _until(lambda: _row_lock_holders(engine) >= 1)
+    second.feed([HEADER, *rows])  # its inserts meet the first one's uncommitted rows
+    if postgres:
+        _until(lambda: _row_lock_holders(engine) >= 2)
+    first.close()
+    second.close()
+    results = [first.result(), second.result()]
+    assert [code for code, _err in results] == [0, 0], results
+    assert charged(engine) == 20000 * 5400 * 4
 
 
 def test_two_concurrent_overlapping_ingests_give_the_totals_of_one_clean_ingest(
-    engine: Engine, config_file: Path, tmp_path: Path
+    engine: Engine, config_file: Path, db_url: str
 ) -> None:
-    # Overlapping jobs in opposite file order: rows in file order, rollups in key order, so both orders meet.
-    first = sacct_file(tmp_path / "a.txt", range(1, 3001), seconds=5400)
-    second = tmp_path / "b.txt"
-    lines = first.read_text(encoding="utf-8").splitlines()
-    second.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n", encoding="utf-8")
-    results = _ingest_processes(config_file, [first, second])
-    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
-    assert charged(engine) == 3000 * 5400 * 4
+    # The same jobs in opposite orders, interleaved: each ingest inserts rows the other one will need.
+    ids = list(range(1, 20001))
+    forward, backward = sacct_rows(ids, seconds=5400), sacct_rows(ids[::-1], seconds=5400)
+    first, second = Ingest(config_file), Ingest(config_file)
+    postgres = db_url.startswith("postgresql")
+    first.feed([HEADER, *forward[:10000]])
+    if postgres:
+        _until(lambda: _row_lock_holders(engine) >= 1)
+    second.feed([HEADER, *backward[:10000]])
+    if postgres:
+        _until(lambda: _row_lock_holders(engine) >= 2)
+    first.feed(forward[10000:])
+    first.close()
+    second.feed(backward[10000:])
+    second.close()
+    results = [first.result(), second.result()]
+    assert [code for code, _err in results] == [0, 0], results
+    assert charged(engine) == 20000 * 5400 * 4
     with engine.connect() as conn:
-        assert conn.scalar(select(func.count()).select_from(Job)) == 3000
+        assert conn.scalar(select(func.count()).select_from(Job)) == 20000
 
 
 PBS_END = (
