@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from quotad.config import Settings
 from quotad.ledger.collector_state import collector_health
-from quotad.ledger.ingest import WRITE_FAILED
+from quotad.ledger.ingest import WRITE_FAILED, sync_clusters
 from quotad.ledger.models import IngestError, Job, UsageHourly
 from tests.conftest import CLUSTERS, Cli
 from tests.helpers import HEADER, row
@@ -148,7 +150,11 @@ def _until(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
 
 
 class Ingest:
-    """``quotad ingest sacct -`` in its own process, fed through its stdin step by step."""
+    """``quotad ingest sacct -`` in its own process, fed through its stdin step by step.
+
+    Feeding happens in a thread: a process blocked in the database reads no input, and a full pipe would
+    otherwise block the test itself.
+    """
 
     def __init__(self, config: Path) -> None:
         argv = [sys.executable, "-m", "quotad", "-c", str(config), "ingest", "sacct", "-"]
@@ -156,22 +162,40 @@ class Ingest:
                                      text=True)  # fmt: skip
         assert self.proc.stdin is not None
         self.stdin = self.proc.stdin
+        self.writer: threading.Thread | None = None
 
-    def feed(self, lines: list[str]) -> None:
-        self.stdin.write("\n".join(lines) + "\n")
-        self.stdin.flush()
+    def feed(self, lines: list[str], *, last: bool = False) -> None:
+        previous = self.writer
 
-    def close(self) -> None:
-        self.stdin.close()
+        def write() -> None:
+            if previous is not None:
+                previous.join()
+            try:
+                self.stdin.write("\n".join(lines) + "\n")
+                self.stdin.flush()
+                if last:
+                    self.stdin.close()
+            except BrokenPipeError:  # the process died; its exit status tells why
+                pass
+
+        self.writer = threading.Thread(target=write, daemon=True)
+        self.writer.start()
 
     def result(self) -> tuple[int, str]:
-        _out, err = self.proc.communicate(timeout=300)
-        return self.proc.returncode, err[-3000:]
+        try:
+            self.proc.wait(timeout=300)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        assert self.proc.stderr is not None
+        return self.proc.returncode, self.proc.stderr.read()[-3000:]
 
 
 def test_two_concurrent_ingests_of_the_same_file_give_the_totals_of_one(
-    engine: Engine, config_file: Path, db_url: str
+    engine: Engine, config_file: Path, db_url: str, settings: Settings
 ) -> None:
+    with engine.begin() as conn:  # as in a running ledger: the clusters are there, committed
+        sync_clusters(conn, settings)
     rows = sacct_rows(range(1, 20001), seconds=5400)
     first, second = Ingest(config_file), Ingest(config_file)
     postgres = db_url.startswith("postgresql")
@@ -181,16 +205,18 @@ def test_two_concurrent_ingests_of_the_same_file_give_the_totals_of_one(
     second.feed([HEADER, *rows])  # its inserts meet the first one's uncommitted rows
     if postgres:
         _until(lambda: _row_lock_holders(engine) >= 2)
-    first.close()
-    second.close()
+    first.feed([], last=True)
+    second.feed([], last=True)
     results = [first.result(), second.result()]
     assert [code for code, _err in results] == [0, 0], results
     assert charged(engine) == 20000 * 5400 * 4
 
 
 def test_two_concurrent_overlapping_ingests_give_the_totals_of_one_clean_ingest(
-    engine: Engine, config_file: Path, db_url: str
+    engine: Engine, config_file: Path, db_url: str, settings: Settings
 ) -> None:
+    with engine.begin() as conn:  # as in a running ledger: the clusters are there, committed
+        sync_clusters(conn, settings)
     # The same jobs in opposite orders, interleaved: each ingest inserts rows the other one will need.
     ids = list(range(1, 20001))
     forward, backward = sacct_rows(ids, seconds=5400), sacct_rows(ids[::-1], seconds=5400)
@@ -202,10 +228,8 @@ def test_two_concurrent_overlapping_ingests_give_the_totals_of_one_clean_ingest(
     second.feed([HEADER, *backward[:10000]])
     if postgres:
         _until(lambda: _row_lock_holders(engine) >= 2)
-    first.feed(forward[10000:])
-    first.close()
-    second.feed(backward[10000:])
-    second.close()
+    first.feed(forward[10000:], last=True)
+    second.feed(backward[10000:], last=True)
     results = [first.result(), second.result()]
     assert [code for code, _err in results] == [0, 0], results
     assert charged(engine) == 20000 * 5400 * 4
