@@ -186,9 +186,7 @@ def poll_cluster(
                 else:
                     start = _first_start(conn, poll_end)
                 open_ids = set(
-                    conn.scalars(
-                        select(Job.job_id_raw).where(Job.cluster == cluster.name, Job.state.in_(OPEN_STATES))
-                    )
+                    conn.scalars(select(Job.job_id_raw).where(Job.cluster == cluster.name, Job.state.in_(OPEN_STATES)))
                 )
             isolate = last_error.startswith(WRITE_FAILED)
             jobs = _pyslurm_jobs(cluster, pyslurm_loader, start=start, end=poll_end)
@@ -205,6 +203,7 @@ def poll_cluster(
                 spools.enter_context(_spool(runner, sacct_argv(cluster, job_ids=chunk), env, timeout))
                 for chunk in (stale[i : i + _RECHECK_CHUNK] for i in range(0, len(stale), _RECHECK_CHUNK))
             ]
+
             def write(conn: Connection) -> PollResult:
                 """The write phase: repeatable (the spools are read again) for ``retrying``."""
                 sync_clusters(conn, settings)
@@ -256,8 +255,6 @@ def poll_cluster(
         _record_failed(engine, settings, cluster.name, str(error), started, poll_end)
         raise error from exc
     return result
-
-
 
 
 def _db_reason(exc: SQLAlchemyError) -> str:

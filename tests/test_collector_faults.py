@@ -136,9 +136,7 @@ def sacct_rows(raw_ids: range | list[int], *, seconds: int) -> list[str]:
 def _row_lock_holders(engine: Engine) -> int:
     """Processes holding or awaiting row locks on this schema's jobs table (what an insert takes)."""
     with engine.connect() as conn:
-        return int(
-            conn.scalar(text("SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = 'jobs'::regclass")) or 0
-        )
+        return int(conn.scalar(text("SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = 'jobs'::regclass")) or 0)
 
 
 def _until(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:

@@ -96,7 +96,9 @@ def test_long_account_user_and_partition_names_land(engine: Engine, settings: Se
 
 
 def test_configured_bounds_refuse_what_the_cluster_cannot_run(db_url: str, engine: Engine) -> None:
-    clusters = [{"name": "c1", "default_gpu_type": "h100", "timezone": "UTC", "max_job_seconds": 86400, "gpu_count": 16}]
+    clusters = [
+        {"name": "c1", "default_gpu_type": "h100", "timezone": "UTC", "max_job_seconds": 86400, "gpu_count": 16}
+    ]
     settings = make_settings(db_url, clusters=clusters, programme={"first_year": 2025, "last_year": 2027})
     summary = ingest(
         engine,
