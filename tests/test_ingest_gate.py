@@ -68,6 +68,8 @@ def test_a_bad_sacct_line_is_quarantined_and_the_rest_lands(engine: Engine, sett
     assert line_no == 3  # header is line 1
     assert reason
     assert "\x00" not in text and text.replace("\\x00", "\x00") == bad
+    with engine.connect() as conn:
+        assert conn.scalar(select(IngestError.code)) == code
 
 
 def test_a_quarantined_line_with_a_nul_byte_anywhere_is_stored_escaped(engine: Engine, settings: Settings) -> None:

@@ -5,6 +5,9 @@ account, user and partition names are not bounded at 64 characters by Slurm eith
 account or user name from a job is widened with it. The gate (``quotad.ledger.bounds``) reads the widths from the
 models, so a record still longer is quarantined, not written.
 
+Quarantined lines also get the code of their refusal (``ingest_errors.code``: ``quotad.ledger.bounds.Refusal``),
+so refused lines can be counted by reason.
+
 SQLite: batch mode recreates each table, which drops the triggers defined on it (``usage_hourly`` keeps
 ``usage_daily`` by triggers), so they are read from ``sqlite_master``, dropped, and created again afterwards.
 
@@ -62,8 +65,12 @@ def _alter(*, widen: bool) -> None:
 
 def upgrade() -> None:
     _alter(widen=True)
+    with op.batch_alter_table("ingest_errors") as batch:
+        batch.add_column(sa.Column("code", sa.String(32), server_default="malformed", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ingest_errors") as batch:
+        batch.drop_column("code")
     # Fails on PostgreSQL if a longer value is stored: truncating a job id or account would merge or lose rows.
     _alter(widen=False)

@@ -193,6 +193,7 @@ def quarantine(conn: Connection, run_id: int, errors: Sequence[InputError], *, n
                 "line_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                 "line": _storable(text[:MAX_STORED_LINE]),
                 "reason": _storable(err.reason),
+                "code": err.code,
                 "created_at": now,
             }
         )

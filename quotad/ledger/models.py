@@ -182,6 +182,8 @@ class IngestError(Base):
     line_sha256: Mapped[str] = mapped_column(String(64))
     line: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+    #: Why, as one of a small fixed set (``quotad.ledger.bounds.Refusal``), for counting by reason.
+    code: Mapped[str] = mapped_column(String(32), server_default="malformed")
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
