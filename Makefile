@@ -29,8 +29,10 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-# Property-based tests with many examples each (the suite runs them briefly with the 'ci' profile).
+# The property-based fuzz tests with the long, freshly random profile (`make test` runs them with the short,
+# fixed-seed "ci" profile); see tests/fuzz_profiles.py.
 fuzz: $(STAMP)
+	deploy/dev/test-services
 	HYPOTHESIS_PROFILE=fuzz QUOTAD_FUZZ_PROFILE=fuzz $(BIN)/pytest -m fuzz -p no:cacheprovider
 
 # Only the wheel build and the deployment rehearsal (deploy/README.md, "The rehearsal"); `make test` runs them too.

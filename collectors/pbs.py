@@ -34,6 +34,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from quotad.collectors.pbs_files import FilePosition, accounting_files, read_from
 from quotad.collectors.pbs_log import PbsEntry, parse_line
@@ -47,9 +48,20 @@ from quotad.collectors.pbs_state import (
 )
 from quotad.collectors.polls import IngestedRuns
 from quotad.config import ClusterConfig, Settings
-from quotad.errors import ConfigError, InputError, NotFoundError, QuotadError, UsageError, refusal_of
+from quotad.errors import (
+    ConfigError,
+    InputError,
+    LedgerError,
+    NotFoundError,
+    QuotadError,
+    RefusalReason,
+    UsageError,
+    refusal_of,
+)
+from quotad.ledger.bounds import DEFAULT_BOUNDS, RecordBounds, bounds_for
+from quotad.ledger.collector_models import CollectorState
 from quotad.ledger.collector_state import record_failure, record_success, watermark
-from quotad.ledger.ingest import IngestSummary, load_records, sync_clusters
+from quotad.ledger.ingest import WRITE_FAILED, IngestSummary, load_records, lock_cluster_writes, sync_clusters
 from quotad.ledger.models import Grant, Job
 from quotad.ledger.records import JobRecord, decode_gpus
 
@@ -92,6 +104,8 @@ class PbsCluster:
     default_gpu_type: str
     known_gpu_types: frozenset[str]
     accounting_dir: Path | None = None
+    #: What every record must satisfy before it is charged (``quotad.ledger.bounds``).
+    bounds: RecordBounds = DEFAULT_BOUNDS
 
 
 def pbs_cluster(settings: Settings, name: str, *, accounting_dir: Path | None = None) -> PbsCluster:
@@ -108,6 +122,7 @@ def pbs_cluster(settings: Settings, name: str, *, accounting_dir: Path | None = 
         default_gpu_type=cluster.default_gpu_type,
         known_gpu_types=frozenset(settings.gpu_types),
         accounting_dir=accounting_dir or _configured_dir(cluster),
+        bounds=bounds_for(settings)[cluster.name],
     )
 
 
@@ -222,10 +237,12 @@ def assemble(lines: Iterable[tuple[int, str]], cluster: PbsCluster, *, source: s
             else:
                 state = "REQUEUED" if kind == "R" else "RUNNING"
             record = _record(entry, cluster, raw=raw, state=state, now=now)
-        except ValueError as exc:
-            batch.errors.append(
-                InputError(str(exc), source=source, line_no=line_no, line=line, refusal=refusal_of(exc))
-            )
+            if record is not None:
+                cluster.bounds.check(record)
+        except (ValueError, OverflowError) as exc:
+            # OverflowError: a year-1 stamp in a zone east of UTC, or an epoch beyond what datetime holds.
+            refusal = RefusalReason.INTEGER_RANGE if isinstance(exc, OverflowError) else refusal_of(exc)
+            batch.errors.append(InputError(str(exc), source=source, line_no=line_no, line=line, refusal=refusal))
             continue
         if record is None:
             continue
@@ -233,7 +250,9 @@ def assemble(lines: Iterable[tuple[int, str]], cluster: PbsCluster, *, source: s
         if kind == "S":
             if key in batch.closed:
                 continue
-            batch.opened[key] = entry.walltime_limit
+            limit = entry.walltime_limit
+            # A limit beyond the plausible run is no limit at all; kept within what the ledger's BIGINT holds.
+            batch.opened[key] = None if limit is None else min(limit, cluster.bounds.max_elapsed)
         else:
             batch.closed.add(key)
             batch.opened.pop(key, None)
@@ -265,18 +284,28 @@ class PbsIngest:
 
 
 def ingest_pbs_lines(
-    conn: Connection, cluster: PbsCluster, lines: Iterable[tuple[int, str]], *, source: str, now: int
+    conn: Connection,
+    cluster: PbsCluster,
+    lines: Iterable[tuple[int, str]],
+    *,
+    source: str,
+    now: int,
+    isolate: bool = False,
 ) -> PbsIngest:
     """Parse and store numbered accounting lines in the caller's transaction; bad lines are quarantined.
 
     Call ``settle_open_runs`` after the last stream of a transaction, with the aborts of every stream.
+    ``isolate``: write record by record (see ``load_records``), after a poll whose write the ledger refused.
     """
+    lock_cluster_writes(conn, cluster.name)
     batch = assemble(lines, cluster, source=source, now=now)
     for key in _ended_in_ledger(conn, cluster.name, sorted(batch.opened)):
         batch.opened.pop(key, None)
         batch.records.pop(key, None)
     items: list[JobRecord | InputError] = [*batch.records.values(), *batch.errors]
-    summary = load_records(conn, items, source=source, kind="pbs", now=now)
+    summary = load_records(
+        conn, items, source=source, kind="pbs", now=now, bounds={cluster.name: cluster.bounds}, isolate=isolate
+    )
     remember_open_runs(conn, cluster.name, batch.opened, now=now)
     forget_open_runs(conn, cluster.name, batch.closed)
     return PbsIngest(summary, batch.aborts, batch.lines, batch.skipped)
@@ -382,6 +411,13 @@ def poll_pbs(
     poll_end = int(time.time()) if now is None else now
     result = PbsPollResult(cluster.name)
     try:
+        with engine.connect() as conn:
+            last_error = conn.scalar(
+                select(CollectorState.last_error).where(
+                    CollectorState.cluster == cluster.name, CollectorState.source == SOURCE
+                )
+            )
+        isolate = (last_error or "").startswith(WRITE_FAILED)
         with engine.begin() as conn:
             sync_clusters(conn, settings)
             watermark(conn, cluster.name, SOURCE, lock=True)
@@ -393,7 +429,7 @@ def poll_pbs(
                 if chunk.restarted:
                     log.warning("%s: %s since the last poll; reading it again from the start", path, chunk.restarted)
                 written = ingest_pbs_lines(
-                    conn, cluster, chunk.lines, source=f"pbs:{cluster.name}:{path}", now=poll_end
+                    conn, cluster, chunk.lines, source=f"pbs:{cluster.name}:{path}", now=poll_end, isolate=isolate
                 )
                 for raw, at in written.aborts.items():
                     aborts[raw] = max(aborts.get(raw, 0), at)
@@ -419,12 +455,24 @@ def poll_pbs(
     except InputError as exc:
         _failed(engine, settings, cluster.name, exc, started, poll_end)
         raise
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        reason = str(orig if orig is not None else exc).splitlines()[0][:500]
+        if isinstance(exc, OperationalError | InterfaceError):  # unreachable or locked: not about the records
+            failure = LedgerError(f"poll of {cluster.name} could not reach the ledger: {reason}")
+        else:
+            failure = LedgerError(f"{WRITE_FAILED} poll of {cluster.name}: {reason}")
+        _failed(engine, settings, cluster.name, failure, started, poll_end)
+        raise failure from exc
     return result
 
 
 def _failed(engine: Engine, settings: Settings, cluster: str, exc: Exception, started: float, now: int) -> None:
     took = int((time.monotonic() - started) * 1000)
     log.error("poll of %s failed, nothing written: %s", cluster, exc)
-    with engine.begin() as conn:
-        sync_clusters(conn, settings)
-        record_failure(conn, cluster, SOURCE, error=str(exc), now=now, duration_ms=took)
+    try:
+        with engine.begin() as conn:
+            sync_clusters(conn, settings)
+            record_failure(conn, cluster, SOURCE, error=str(exc), now=now, duration_ms=took)
+    except SQLAlchemyError as db_exc:  # the ledger itself is down: the log line above is all there can be
+        log.error("poll of %s: the failure could not be recorded either: %s", cluster, db_exc.__class__.__name__)

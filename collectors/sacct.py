@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from quotad.config import Settings
 from quotad.errors import InputError, RefusalReason, RefusedValue, refusal_of
+from quotad.ledger.bounds import DEFAULT_BOUNDS, RecordBounds, bounds_for
 from quotad.ledger.records import JobRecord
 
 __all__ = ["REQUIRED_COLUMNS", "SACCT_FORMAT", "ClusterView", "SacctParser", "cluster_views", "parse_alloc_gpus"]
@@ -48,10 +49,20 @@ _MINUTE_CACHE = 50_000
 class ClusterView:
     """What the parser needs to know about one configured cluster."""
 
-    __slots__ = ("_hours", "_minutes", "_tres", "default_gpu_type", "known_gpu_types", "name", "zone")
+    __slots__ = ("_hours", "_minutes", "_tres", "bounds", "default_gpu_type", "known_gpu_types", "name", "zone")
 
-    def __init__(self, *, name: str, default_gpu_type: str, timezone: str, known_gpu_types: Iterable[str]) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        default_gpu_type: str,
+        timezone: str,
+        known_gpu_types: Iterable[str],
+        bounds: RecordBounds = DEFAULT_BOUNDS,
+    ) -> None:
         self.name = name
+        #: What every record of this cluster must satisfy before it is charged (``quotad.ledger.bounds``).
+        self.bounds = bounds
         self.default_gpu_type = default_gpu_type
         self.zone = ZoneInfo(timezone)
         self.known_gpu_types = frozenset(known_gpu_types)
@@ -80,9 +91,13 @@ class ClusterView:
         if hour is None:
             try:
                 local = datetime.fromisoformat(value[:13] + ":00:00")
-            except ValueError:
+                hour = int(local.replace(tzinfo=self.zone).timestamp())
+            except (ValueError, OverflowError, OSError):
+                # OverflowError: year 1 in a zone east of UTC is before year 1 in UTC.
                 raise ValueError(f"{column}: {value!r} is not a valid time") from None
-            hour = self._hours[value[:13]] = int(local.replace(tzinfo=self.zone).timestamp())
+            if len(self._hours) >= _MINUTE_CACHE:
+                self._hours.clear()
+            self._hours[value[:13]] = hour
         if len(self._minutes) >= _MINUTE_CACHE:
             self._minutes.clear()
         base = self._minutes[value[:16]] = hour + int(minute) * 60
@@ -103,12 +118,14 @@ def cluster_views(settings: Settings, *, timezone: str | None = None) -> dict[st
 
     ``timezone`` overrides every cluster's configured zone (for sacct output quotad itself ran with ``TZ``).
     """
+    bounds = bounds_for(settings)
     return {
         c.name: ClusterView(
             name=c.name,
             default_gpu_type=c.default_gpu_type,
             timezone=timezone or c.timezone,
             known_gpu_types=settings.gpu_types,
+            bounds=bounds[c.name],
         )
         for c in settings.clusters
     }
@@ -173,7 +190,8 @@ class SacctParser:
         header_no, header_line = next(((n, text) for n, text in numbered if text.strip()), (0, ""))
         if not header_line:
             return
-        header = header_line.rstrip("\r\n").split("|")
+        # A file saved by an editor may start with a UTF-8 byte-order mark; it is not part of the first column.
+        header = header_line.rstrip("\r\n").removeprefix("\ufeff").split("|")
         missing = [col for col in REQUIRED_COLUMNS if col not in header]
         if missing:
             raise self._error(
@@ -199,9 +217,12 @@ class SacctParser:
                 )
                 continue
             try:
-                yield self._record(pick(fields))
-            except ValueError as exc:
+                record = self._record(pick(fields))
+                self.clusters[record.cluster].bounds.check(record)
+            except (ValueError, OverflowError) as exc:  # RefusedValue (the gate's refusals too) carries its kind
                 yield self._error(line_no, str(exc), line, refusal_of(exc))
+                continue
+            yield record
 
     def _record(self, fields: tuple[str, ...]) -> JobRecord:
         job_id, raw_id, cluster_name, account, user, partition, state, submit, start, end, elapsed, tres = fields

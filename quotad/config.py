@@ -151,6 +151,11 @@ class ClusterConfig(_Section):
     default_gpu_type: str
     timezone: str = "UTC"
     programme_partitions: list[str] = Field(default_factory=list)
+    #: Plausibility bounds every accounting record is checked against (a record outside them is quarantined,
+    #: never charged): the cluster's longest allowed run (Slurm ``MaxTime``) and its GPU count. Unset, the
+    #: ceilings in ``quotad.ledger.bounds`` apply.
+    max_job_seconds: PositiveInt | None = None
+    gpu_count: PositiveInt | None = None
     sacct: SacctConfig = Field(default_factory=SacctConfig)
     #: Required by ``quotad collect pbs`` for ``scheduler = "pbs"`` (or pass ``--accounting-dir``).
     pbs: PbsConfig | None = None
@@ -179,6 +184,10 @@ class ProgrammeConfig(_Section):
     name_ja: str = "基盤モデル開発計算資源プログラム"
     name_en: str = "Foundation Model Compute Programme"
     timezone: str = "UTC"
+    #: Accounting times outside these years (UTC) are refused as implausible (a 0001 or 9999 date, a 17-digit
+    #: epoch), so no report ever meets a year it cannot print.
+    first_year: int = Field(default=2000, ge=1971, le=9998)
+    last_year: int = Field(default=2100, ge=1971, le=9998)
 
     @field_validator("timezone")
     @classmethod

@@ -69,11 +69,12 @@ class SchemaError(QuotadError):
 
 
 class RefusalReason(StrEnum):
-    """Why a collector refused an input line, as a small fixed set (a metric label: never free text).
+    """Why a line was refused, as a small fixed set (a metric label: never free text).
 
     The free-text ``InputError.reason`` says exactly what was wrong; this says which kind of wrong, so
-    ``quotad_collector_refused_lines_total{cluster,reason}`` stays a few series per cluster. A new kind is
-    one member here plus ``refusal=`` where the parser refuses it; anything untagged counts as ``invalid``.
+    ``quotad_collector_refused_lines_total{cluster,reason}`` and ``ingest_errors.code`` stay a few values. A new
+    kind is one member here plus ``refusal=`` where a parser or the gate (``quotad.ledger.bounds``) refuses it;
+    anything untagged counts as ``invalid``.
     """
 
     #: The record names a cluster quotad is not configured for (e.g. slurmdbd's ClusterName differs).
@@ -82,16 +83,27 @@ class RefusalReason(StrEnum):
     UNKNOWN_GPU_TYPE = "unknown_gpu_type"
     #: The line's shape is wrong (field count, header, truncated record).
     MALFORMED = "malformed"
-    #: A value outside what the ledger can hold or what is plausible (bounds).
-    OUT_OF_BOUNDS = "out_of_bounds"
     #: Any other unreadable value (a time, a number, a state).
     INVALID = "invalid"
+    #: Text the ledger cannot store: a NUL byte, text that is not valid UTF-8, longer than its column.
+    NUL_BYTE = "nul_byte"
+    ENCODING = "encoding"
+    TOO_LONG = "too_long"
+    #: Beyond the ledger's 64-bit (or 32-bit) integers.
+    INTEGER_RANGE = "integer_range"
+    #: Outside the plausibility bounds of the configuration: run length, GPUs per job, the programme's years.
+    ELAPSED = "implausible_elapsed"
+    GPUS = "implausible_gpus"
+    TIME = "implausible_time"
+    #: The database refused the record all the same (an isolated write after a failed poll).
+    LEDGER = "ledger_refused"
 
 
 class InputError(QuotadError):
     """One input record is malformed; ``line_no`` is 1-based within ``source``, ``line`` is its text.
 
-    ``refusal`` is the reason's kind for metrics (``RefusalReason.INVALID`` when the raiser did not say).
+    ``refusal`` is the reason's kind, for metrics and ``ingest_errors.code`` (``INVALID`` when the raiser did not
+    say).
     """
 
     def __init__(
@@ -110,6 +122,11 @@ class InputError(QuotadError):
         self.refusal = refusal
         where = f"{source}:{line_no}: " if source else ""
         super().__init__(where + reason)
+
+    @property
+    def code(self) -> str:
+        """The refusal's kind as stored in ``ingest_errors.code``."""
+        return self.refusal.value
 
 
 class RefusedValue(ValueError):

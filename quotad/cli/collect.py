@@ -10,7 +10,7 @@ import typer
 from quotad.cli.context import FormatOption, JsonOption, pick_format, state
 from quotad.collectors.runner import CommandFailed, SubprocessRunner
 from quotad.collectors.slurm import poll_cluster
-from quotad.errors import UsageError
+from quotad.errors import InputError, LedgerError, UsageError
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import parse_day
 
@@ -44,7 +44,8 @@ def slurm(
     for name in names:
         try:
             result = poll_cluster(engine, settings, name, runner=runner, since=start)
-        except CommandFailed as exc:
+        except (CommandFailed, LedgerError, InputError) as exc:
+            # Recorded in collector_state by the poll; shown here as a row, never as a traceback.
             failed += 1
             rows.append([name, "failed", None, None, None, None, None, str(exc)])
             continue

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import IO, cast
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from quotad.cli.context import FormatOption, JsonOption, pick_format, state
 from quotad.collectors.slurm import ingest_sacct_text
 from quotad.errors import UsageError
+from quotad.ledger.ingest import IngestSummary, retrying
 from quotad.ledger.models import IngestError
 from quotad.render import Table, emit
 from quotad.timeutil import epoch_now
@@ -30,11 +35,17 @@ def sacct(
     engine = app_state.ledger()
     name = "<stdin>" if source == "-" else str(Path(source).resolve())
     try:
-        handle = sys.stdin if source == "-" else open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
+        handle = _spooled_stdin() if source == "-" else open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror}") from exc
-    with handle, engine.begin() as conn:
-        summary = ingest_sacct_text(conn, app_state.settings, handle, source=name, now=epoch_now())
+    now = epoch_now()
+
+    def ingest(conn: Connection) -> IngestSummary:
+        handle.seek(0)  # a retried attempt (serialization failure) reads the input again from the start
+        return ingest_sacct_text(conn, app_state.settings, handle, source=name, now=now)
+
+    with handle:
+        summary = retrying(engine, ingest)
     print(
         f"{name}: {summary.lines_total} lines, {summary.inserted} new, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.lines_bad} refused (run {summary.run_id})"
@@ -46,6 +57,14 @@ def sacct(
             log.warning("... and %d more", summary.lines_bad - len(summary.errors))
         log.warning("refused lines are kept: `quotad ingest errors --run %d`", summary.run_id)
         raise typer.Exit(1)
+
+
+def _spooled_stdin() -> IO[str]:
+    """stdin, decoded like a named file (invalid UTF-8 becomes U+FFFD and the line is judged, not crashed on),
+    and kept so a retried transaction can read it again."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+", encoding="utf-8", newline="")  # noqa: SIM115
+    shutil.copyfileobj(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline=""), spool)
+    return cast(IO[str], spool)
 
 
 @app.command("errors")

@@ -16,7 +16,7 @@ import typer
 from quotad.cli.context import FormatOption, JsonOption, pick_format, state
 from quotad.collectors.pbs import PbsLogError, ingest_pbs_lines, pbs_cluster, poll_pbs, settle_open_runs
 from quotad.config import Settings
-from quotad.errors import UsageError
+from quotad.errors import LedgerError, UsageError
 from quotad.ledger.ingest import sync_clusters
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import epoch_now, parse_day
@@ -59,7 +59,7 @@ def collect_pbs(
         start = parse_day(since, target.timezone) if since else None
         try:
             result = poll_pbs(engine, settings, target, since=start)
-        except PbsLogError as exc:
+        except (PbsLogError, LedgerError) as exc:
             failed += 1
             rows.append([name, "failed", None, None, None, None, None, None, str(exc)])
             continue

@@ -55,7 +55,7 @@ class Directive(Base):
     subject_key: Mapped[str] = mapped_column(String(255))
     company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     cluster: Mapped[str | None] = mapped_column(String(64))
-    account: Mapped[str | None] = mapped_column(String(64))
+    account: Mapped[str | None] = mapped_column(String(255))
     job_id: Mapped[int | None] = mapped_column(BigInteger)
     grant_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16))

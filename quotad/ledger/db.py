@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -48,12 +48,44 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_own_transactions(dbapi_conn: Any, _record: Any) -> None:
+    """Stop pysqlite from managing transactions itself (see ``_sqlite_begin``)."""
+    dbapi_conn.isolation_level = None
+
+
+#: Statements that write (or open a savepoint): the transaction's BEGIN is emitted before the first of them.
+_SQLITE_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER")
+
+
+def _sqlite_begin(
+    _conn: Connection, cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool
+) -> None:
+    """Emit ``BEGIN IMMEDIATE`` before a transaction's first write or savepoint.
+
+    pysqlite by default opens a transaction only before INSERT/UPDATE/DELETE, so a ``begin_nested()`` before
+    the first write issued SAVEPOINT outside any transaction and its RELEASE committed for real: rows an import
+    saved before it failed stayed in the ledger. SQLAlchemy's documented pysqlite fix takes transactions out
+    of pysqlite's hands (``isolation_level = None``) and emits BEGIN itself; it is emitted here at the first
+    write or savepoint rather than at SQLAlchemy's "begin", and IMMEDIATE, because a transaction that read
+    first and then asks for the write lock cannot wait for it in WAL mode (SQLite answers "database is
+    locked" at once when another writer committed since the read), which failed concurrent collector polls.
+    Reads before the first write therefore run as they always did, each in its own snapshot.
+    """
+    if cursor.connection.in_transaction:
+        return
+    if statement.lstrip().upper().startswith(_SQLITE_WRITES):
+        cursor.execute("BEGIN IMMEDIATE")
+
+
 def create_ledger_engine(settings: Settings, **kwargs: Any) -> Engine:
-    """An engine for the configured ledger; SQLite gets WAL and foreign keys so the daemon and CLI coexist."""
+    """An engine for the configured ledger; SQLite gets WAL and foreign keys so the daemon and CLI coexist, and
+    explicit transactions so savepoints nest as they do on PostgreSQL."""
     url = _url(settings)
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_own_transactions)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "before_cursor_execute", _sqlite_begin)
     return engine
 
 

@@ -14,31 +14,40 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from quotad.config import Settings
-from quotad.errors import InputError, RefusalReason
+from quotad.errors import InputError, RefusalReason, refusal_of
+from quotad.ledger.bounds import DEFAULT_BOUNDS, RecordBounds, RefusedRecord, storable_text
 from quotad.ledger.charge import HourlyDeltas
 from quotad.ledger.models import Cluster, IngestError, IngestRun, Job, UsageHourly
 from quotad.ledger.records import JobRecord, decode_gpus, encode_gpus
 
 __all__ = [
+    "WRITE_FAILED",
     "IngestSummary",
     "SegmentWriter",
     "finish_run",
     "load_records",
+    "lock_cluster_writes",
     "quarantine",
+    "retrying",
     "start_run",
     "sync_clusters",
 ]
 
 BATCH = 5000
+#: A quarantined line is stored up to this many characters (its hash covers all of it).
+MAX_STORED_LINE = 65_536
+#: ``ingest_errors.source`` is a String(512).
+_MAX_SOURCE = 512
 #: How many refused lines an ``IngestSummary`` carries for display; all of them are quarantined regardless.
 MAX_REPORTED_ERRORS = 20
 _JOBS = cast(Table, Job.__table__)
@@ -75,7 +84,7 @@ class IngestSummary:
     unchanged: int = 0
     errors: list[InputError] = field(default_factory=list)
     #: Every refused line counted by kind (``errors`` keeps only the first few), for metrics and /healthz.
-    refused: dict[RefusalReason, int] = field(default_factory=dict)
+    refused: Counter[RefusalReason] = field(default_factory=Counter)
 
 
 def sync_clusters(conn: Connection, settings: Settings) -> None:
@@ -93,6 +102,47 @@ def sync_clusters(conn: Connection, settings: Settings) -> None:
             conn.execute(dialect.insert(Cluster).values(name=cluster.name, **values).on_conflict_do_nothing())
         elif (row.scheduler, row.default_gpu_type) != (values["scheduler"], values["default_gpu_type"]):
             conn.execute(update(Cluster).where(Cluster.name == cluster.name).values(**values))
+
+
+#: First key of quotad's PostgreSQL advisory locks ("qd" + 1): the second is the cluster name's hash.
+_LOCK_SPACE = 0x71640001
+#: SQLSTATEs after which the whole transaction may simply be run again: serialization failure, deadlock.
+_RETRYABLE = frozenset({"40001", "40P01"})
+_T = TypeVar("_T")
+#: How ``collector_state.last_error`` of a poll whose write the ledger refused begins; the next poll then
+#: writes record by record (``load_records(isolate=True)``) and quarantines what is refused.
+WRITE_FAILED = "the ledger refused the write of"
+
+
+def lock_cluster_writes(conn: Connection, *clusters: str) -> None:
+    """Serialise writers of the same clusters until the transaction ends (PostgreSQL; SQLite has one writer).
+
+    Two ingests of overlapping records otherwise interleave: job rows go in in file order and rollup rows in
+    key order, so each can hold what the other waits for (``DeadlockDetected``), or both insert the same new
+    segment (``IntegrityError``). Locks are taken in name order so two multi-cluster writers cannot deadlock.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for name in sorted(set(clusters)):
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"), {"space": _LOCK_SPACE, "name": name}
+        )
+
+
+def retrying(engine: Engine, work: Callable[[Connection], _T], *, attempts: int = 3) -> _T:
+    """Run ``work`` in a transaction, again from the start after a serialization failure or deadlock.
+
+    ``work`` must be repeatable (re-read its input): a retried attempt sees none of the failed one's writes.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            if code not in _RETRYABLE or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 def start_run(conn: Connection, *, source: str, kind: str, now: int) -> int:
@@ -125,17 +175,26 @@ def quarantine(conn: Connection, run_id: int, errors: Sequence[InputError], *, n
         rows.append(
             {
                 "run_id": run_id,
-                "source": err.source,
-                "line_no": err.line_no,
-                "line_sha256": hashlib.sha256(text.encode()).hexdigest(),
-                "line": text,
-                "reason": err.reason,
+                "source": _storable(err.source)[:_MAX_SOURCE],
+                "line_no": min(max(err.line_no, 0), 2**31 - 1),
+                "line_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                "line": _storable(text[:MAX_STORED_LINE]),
+                "reason": _storable(err.reason),
+                "code": err.code,
                 "created_at": now,
             }
         )
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(IngestError).on_conflict_do_nothing(index_elements=["source", "line_no", "line_sha256"])
     conn.execute(stmt, rows)
+
+
+def _storable(text: str) -> str:
+    """``text`` as both ledgers store it: a NUL byte (PostgreSQL refuses it even in TEXT) shown as ``\\x00``,
+    text that is not UTF-8 (a lone surrogate from stdin) with ``?`` in its place."""
+    if storable_text(text) is None:
+        return text
+    return text.replace("\x00", "\\x00").encode("utf-8", "replace").decode("utf-8")
 
 
 class SegmentWriter:
@@ -238,6 +297,20 @@ class SegmentWriter:
                         found[key] = (row[2], tuple(row[3:]))
         return found
 
+    def write_alone(self, record: JobRecord) -> str | None:
+        """Write one record and its rollup in a savepoint; the database's reason if it refused (then nothing)."""
+        counts = (self.inserted, self.updated, self.unchanged)
+        try:
+            with self.conn.begin_nested():
+                self.write([record])
+                self.flush()
+        except SQLAlchemyError as exc:
+            self._deltas.clear()
+            self.inserted, self.updated, self.unchanged = counts
+            orig = getattr(exc, "orig", None)
+            return "the ledger refused the record: " + str(orig if orig is not None else exc).splitlines()[0][:500]
+        return None
+
     def flush(self) -> None:
         """Apply the summed rollup deltas, in key order, as additive upserts (driver-level executemany of tuples:
         a programme's backfill is hundreds of thousands of hour cells, and building a dict per row for the
@@ -251,24 +324,55 @@ class SegmentWriter:
 
 
 def load_records(
-    conn: Connection, items: Iterable[JobRecord | InputError], *, source: str, kind: str, now: int
+    conn: Connection,
+    items: Iterable[JobRecord | InputError],
+    *,
+    source: str,
+    kind: str,
+    now: int,
+    bounds: Mapping[str, RecordBounds] | None = None,
+    isolate: bool = False,
 ) -> IngestSummary:
-    """Write a parsed stream (records and refused lines) as one ingest run inside the caller's transaction."""
+    """Write a parsed stream (records and refused lines) as one ingest run inside the caller's transaction.
+
+    Every record passes the gate (``quotad.ledger.bounds``) here too, whatever produced it: ``bounds`` by
+    cluster (configured plausibility), else only what the ledger can hold. Parsers check first, with the line
+    in hand; a record refused only here is quarantined under its position in the stream.
+
+    ``isolate`` writes record by record, each in a savepoint, and quarantines any record the database itself
+    refuses (``RefusalReason.LEDGER``): slow, for the poll after one whose write failed, so it moves past the record.
+    """
     summary = IngestSummary(source=source, run_id=start_run(conn, source=source, kind=kind, now=now))
     writer = SegmentWriter(conn)
     batch: list[JobRecord] = []
     bad: list[InputError] = []
     for item in items:
         summary.lines_total += 1
+        if not isinstance(item, InputError):
+            try:
+                (bounds.get(item.cluster, DEFAULT_BOUNDS) if bounds else DEFAULT_BOUNDS).check(item)
+            except RefusedRecord as exc:
+                item = InputError(
+                    str(exc), source=source, line_no=summary.lines_total, line=_describe(item), refusal=refusal_of(exc)
+                )
         if isinstance(item, InputError):
-            summary.lines_bad += 1
-            summary.refused[item.refusal] = summary.refused.get(item.refusal, 0) + 1
-            bad.append(item)
-            if len(summary.errors) < MAX_REPORTED_ERRORS:
-                summary.errors.append(item)
+            _refuse(summary, bad, item)
             if len(bad) >= BATCH:
                 quarantine(conn, summary.run_id, bad, now=now)
                 bad.clear()
+            continue
+        if isolate:
+            refused = writer.write_alone(item)
+            if refused is None:
+                summary.records_ok += 1
+            else:
+                _refuse(
+                    summary,
+                    bad,
+                    InputError(
+                        refused, source=source, line_no=summary.lines_total, line=_describe(item), refusal=RefusalReason.LEDGER
+                    ),
+                )
             continue
         summary.records_ok += 1
         batch.append(item)
@@ -281,3 +385,16 @@ def load_records(
     summary.inserted, summary.updated, summary.unchanged = writer.inserted, writer.updated, writer.unchanged
     finish_run(conn, summary, now=now)
     return summary
+
+
+def _refuse(summary: IngestSummary, bad: list[InputError], error: InputError) -> None:
+    summary.refused[error.refusal] += 1
+    summary.lines_bad += 1
+    bad.append(error)
+    if len(summary.errors) < MAX_REPORTED_ERRORS:
+        summary.errors.append(error)
+
+
+def _describe(record: JobRecord) -> str:
+    """A refused record that came without a line (pyslurm, the open-run refresh), as quarantined text."""
+    return "|".join("" if v is None else str(v) for v in record[:11]) + "|" + encode_gpus(record.gpus)

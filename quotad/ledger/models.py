@@ -70,7 +70,7 @@ class CompanyAccount(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"))
-    account: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(255))
 
 
 class Contact(Base):
@@ -127,12 +127,13 @@ class Job(Base):
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"))
-    job_id: Mapped[str] = mapped_column(String(64))
+    #: Wide: a pending array's JobID lists its tasks (``900_[1,3,5,...]``); widths set in migration 0007widen.
+    job_id: Mapped[str] = mapped_column(String(1024))
     job_id_raw: Mapped[int] = mapped_column(BigInteger)
     submit: Mapped[int] = mapped_column(BigInteger)
-    account: Mapped[str] = mapped_column(String(64))
-    user_name: Mapped[str] = mapped_column(String(64))
-    partition: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(255))
+    user_name: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(24))
     start_time: Mapped[int | None] = mapped_column(BigInteger)
     end_time: Mapped[int | None] = mapped_column(BigInteger)
@@ -147,9 +148,9 @@ class UsageHourly(Base):
 
     __tablename__ = "usage_hourly"
     cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    partition: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(255), primary_key=True)
     gpu_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     gpu_seconds: Mapped[int] = mapped_column(BigInteger)
@@ -168,7 +169,7 @@ class UsageDaily(Base):
 
     __tablename__ = "usage_daily"
     cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
-    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
     gpu_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     gpu_seconds: Mapped[int] = mapped_column(BigInteger)
@@ -202,4 +203,6 @@ class IngestError(Base):
     line_sha256: Mapped[str] = mapped_column(String(64))
     line: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+    #: Why, as one of a small fixed set (``quotad.ledger.bounds.Refusal``), for counting by reason.
+    code: Mapped[str] = mapped_column(String(32), server_default="malformed")
     created_at: Mapped[int] = mapped_column(BigInteger)

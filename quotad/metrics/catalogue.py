@@ -139,7 +139,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec(
         "quotad_collector_refused_lines_total", "counter", ("cluster", "reason"),
         "Accounting lines the daemon's polls refused (quarantined, not charged), by cluster and reason "
-        "(unknown_cluster, unknown_gpu_type, malformed, out_of_bounds, invalid); 0 for every configured cluster.",
+        "(see quotad.errors.RefusalReason: unknown_cluster, malformed, too_long, implausible_gpus, ...); "
+        "0 for every configured cluster.",
     ),
     MetricSpec(
         "quotad_unclaimed_gpu_seconds", "gauge", ("cluster", "account", "gpu_type"),
