@@ -156,7 +156,7 @@ def parse_alloc_gpus(tres: str, cluster: ClusterView) -> tuple[tuple[str, int], 
                 raise RefusedValue(
                     RefusalReason.UNKNOWN_GPU_TYPE,
                     f"GPU type {gpu_type!r} in AllocTRES is not configured under [gpu_types] "
-                    f"(known: {', '.join(sorted(cluster.known_gpu_types))})"
+                    f"(known: {', '.join(sorted(cluster.known_gpu_types))})",
                 )
             typed[gpu_type] = typed.get(gpu_type, 0) + _count(raw, item)
     rest = untyped - sum(typed.values())
@@ -231,7 +231,7 @@ class SacctParser:
             raise RefusedValue(
                 RefusalReason.UNKNOWN_CLUSTER,
                 f"Cluster {cluster_name!r} is not configured (known: {', '.join(sorted(self.clusters)) or 'none'}); "
-                "add it under [[clusters]]"
+                "add it under [[clusters]]",
             )
         if not raw_id.isdigit():
             raise ValueError(f"JobIDRaw {raw_id!r} is not a number")

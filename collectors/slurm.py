@@ -37,8 +37,8 @@ from quotad.collectors.slurm_pyslurm import (
 from quotad.config import ClusterConfig, Settings
 from quotad.errors import InputError, LedgerError, NotFoundError, UsageError
 from quotad.ledger.bounds import bounds_for
-from quotad.ledger.collector_state import record_failure, record_success, watermark
 from quotad.ledger.collector_models import CollectorState
+from quotad.ledger.collector_state import record_failure, record_success, watermark
 from quotad.ledger.ingest import (
     WRITE_FAILED,
     IngestSummary,

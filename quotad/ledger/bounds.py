@@ -101,7 +101,8 @@ class RecordBounds:
             assert isinstance(value, str)
             if len(value) > _LENGTHS[column]:
                 raise RefusedRecord(
-                    RefusalReason.TOO_LONG, f"{name} is {len(value)} characters; the ledger holds at most {_LENGTHS[column]}"
+                    RefusalReason.TOO_LONG,
+                    f"{name} is {len(value)} characters; the ledger holds at most {_LENGTHS[column]}",
                 )
             problem = storable_text(value)
             if problem is not None:
@@ -120,7 +121,9 @@ class RecordBounds:
         total = 0
         for gpu_type, count in record.gpus:
             if not 0 <= count <= self.max_gpus:
-                raise RefusedRecord(RefusalReason.GPUS, f"{count} {gpu_type} GPUs is more than the cluster's {self.max_gpus}")
+                raise RefusedRecord(
+                    RefusalReason.GPUS, f"{count} {gpu_type} GPUs is more than the cluster's {self.max_gpus}"
+                )
             total += count
         if total > self.max_gpus:
             raise RefusedRecord(RefusalReason.GPUS, f"{total} GPUs is more than the cluster's {self.max_gpus}")

@@ -370,7 +370,11 @@ def load_records(
                     summary,
                     bad,
                     InputError(
-                        refused, source=source, line_no=summary.lines_total, line=_describe(item), refusal=RefusalReason.LEDGER
+                        refused,
+                        source=source,
+                        line_no=summary.lines_total,
+                        line=_describe(item),
+                        refusal=RefusalReason.LEDGER,
                     ),
                 )
             continue

@@ -15,13 +15,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from quotad.errors import UsageError
 from quotad.plugins.challenges.records import FIELDS, ChallengeSpec, FieldProblem
+from quotad.plugins.imports import ImportReport, RowError, read_text
 
-__all__ = ["DEFAULTS", "ImportReport", "RowError", "import_csv", "spec_from_row"]
+__all__ = ["DEFAULTS", "import_csv", "spec_from_row"]
 
 #: What an optional field is when a row (or ``add``) leaves it out.
 DEFAULTS: Mapping[str, str] = {
@@ -36,32 +36,6 @@ DEFAULTS: Mapping[str, str] = {
     "visibility": "private",
 }
 _REQUIRED = ("key", "noted_on", "category")
-
-
-@dataclass(frozen=True)
-class RowError:
-    source: str
-    line: int
-    key: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        who = f" ({self.key})" if self.key else ""
-        return f"{self.source}: line {self.line}{who}: {self.field}: {self.message}"
-
-
-@dataclass
-class ImportReport:
-    source: str
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def failed_rows(self) -> int:
-        return len({e.line for e in self.errors})
 
 
 def spec_from_row(values: Mapping[str, str]) -> ChallengeSpec:
@@ -83,15 +57,6 @@ def spec_from_row(values: Mapping[str, str]) -> ChallengeSpec:
     )
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start}); export the sheet as CSV UTF-8") from exc
-
-
 def import_csv(
     path: Path,
     *,
@@ -103,7 +68,7 @@ def import_csv(
     A file that cannot be read as a whole (not UTF-8, no header, unknown or missing columns) is a
     ``UsageError`` before any row is looked at.
     """
-    text = _read(path)
+    text = read_text(path, hint="; export the sheet as CSV UTF-8")
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         header = [h.strip().lower() for h in reader.fieldnames or ()]
@@ -137,7 +102,7 @@ def import_csv(
             if spec.key in seen and not problems:
                 problems.append(FieldProblem("key", f"duplicate of line {seen[spec.key]}"))
             if problems:
-                report.errors += [RowError(str(path), line, spec.key, p.field, p.message) for p in problems]
+                report.errors += [RowError(str(path), f"line {line}", spec.key, p.field, p.message) for p in problems]
             else:
                 seen[spec.key] = line
                 good.append(spec)

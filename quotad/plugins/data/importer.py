@@ -18,7 +18,7 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from quotad.errors import QuotadError, UsageError
 from quotad.plugins.data.ckan import ckan_packages, package_to_raw
 from quotad.plugins.data.records import DATASET_FIELDS, FIELD_ALIASES, FieldProblem, dataset_from_raw
 from quotad.plugins.data.store import upsert_dataset
+from quotad.plugins.imports import ImportReport, RowError, read_text
 
 __all__ = ["FORMATS", "ImportFormat", "ImportReport", "RawRow", "RowError", "import_rows", "read_rows"]
 
@@ -41,41 +42,6 @@ class RawRow:
     where: str  # "line 4", "item 2", "package 3"
     values: Mapping[str, Any]
     problems: tuple[FieldProblem, ...] = ()
-
-
-@dataclass(frozen=True)
-class RowError:
-    source: str
-    where: str
-    dataset_id: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        who = f" ({self.dataset_id})" if self.dataset_id else ""
-        return f"{self.source}: {self.where}{who}: {self.field}: {self.message}"
-
-
-@dataclass
-class ImportReport:
-    source: str
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def failed_rows(self) -> int:
-        return len({e.where for e in self.errors})
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
 
 
 def _csv_rows(path: Path, text: str) -> list[RawRow]:
@@ -145,7 +111,7 @@ def _ckan_rows(path: Path, text: str) -> list[RawRow]:
 
 def read_rows(path: Path, fmt: ImportFormat) -> list[RawRow]:
     """The file's rows, unvalidated; a ``UsageError`` when the file as a whole cannot be read as ``fmt``."""
-    text = _read_text(path)
+    text = read_text(path)
     if fmt == "csv":
         return _csv_rows(path, text)
     if fmt == "json":
