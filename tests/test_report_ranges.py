@@ -121,3 +121,21 @@ def test_status_now_evaluates_at_that_instant(ready: Cli) -> None:
     assert then["acme"]["used"] == 6.0  # used up to that instant: job 2 only (job 1 is before the grant)
     later = by_key(json.loads(ready("status", "--now", "2026-12-02T00:30:00", "--json").stdout))
     assert later["acme"]["gpus_held"] == 16 + 8  # job 5 running, job 4 running at 00:30
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "--period", "9999-12"],
+        ["report", "--period", "0001-01"],
+        ["report", "--period", "9999"],
+        ["report", "--period", "0001-Q1"],
+        ["report", "--since", "0001-01-01"],
+        ["report", "--now", "9999-12-31T00:00:00"],
+        ["status", "--now", "0001-01-01T00:00:00"],
+    ],
+)
+def test_dates_outside_the_counted_years_are_refused_plainly(ready: Cli, args: list[str]) -> None:
+    result = ready(*args)
+    assert result.exit_code == 2, result.output
+    assert "outside the years quotad counts" in result.output and "Traceback" not in result.output

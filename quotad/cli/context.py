@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 from quotad.errors import UsageError
-from quotad.timeutil import epoch_now
+from quotad.timeutil import FIRST_YEAR, LAST_YEAR, epoch_now
 from quotad.units import GpuCatalog
 
 if TYPE_CHECKING:
@@ -123,6 +123,10 @@ def parse_now(text: str | None) -> int:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(f"--now {text!r}: expected an ISO 8601 time such as 2026-11-30T12:00:00") from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise UsageError(
+            f"--now {text!r}: year {moment.year} is outside the years quotad counts ({FIRST_YEAR}–{LAST_YEAR})"
+        )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
