@@ -4,6 +4,7 @@ notice (Japanese, then English) found from those telemetry rows, chart files, an
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -67,3 +68,21 @@ def test_the_demo_shows_the_whole_loop(tmp_path: Path) -> None:
     assert "Getting data, above all licensing medical text" in challenges
     assert "Node failures" not in md.stdout and "Example Cloud" not in md.stdout  # consortium-only, office-only
     assert "| Technology firms | 1 | 1 |" in md.stdout
+    assert "Reserved capacity and its use" in md.stdout and "cost of the" not in md.stdout  # prices: office only
+    office = CliRunner().invoke(
+        app,
+        [
+            "-c",
+            str(where / "quotad.toml"),
+            "programme",
+            "report",
+            "--format",
+            "md",
+            "--lang",
+            "en",
+            "--edition",
+            "office",
+        ],
+    )
+    assert office.exit_code == 0, office.output
+    assert re.search(r"\| cost of the reserved capacity \| [\d,]+ JPY \|", office.stdout)

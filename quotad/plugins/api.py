@@ -63,6 +63,8 @@ from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, TFLOP_PER_EFLOPS_HOU
 if TYPE_CHECKING:
     import typer
 
+    from quotad.pool.view import PoolFigures
+
 __all__ = [
     "API_VERSION",
     "AUDIENCES",
@@ -180,6 +182,13 @@ class LedgerView:
         """Everything charged in [start, end), claimed by a company or not."""
         rows = self.usage(start=start, end=end, by="gpu-type")
         return CompanyCompute(sum(r.total_gpu_seconds for r in rows), sum(r.tflop for r in rows))
+
+    def pool(self, *, start: int, end: int, now: int, tz: str) -> PoolFigures:
+        """The whole GPU pool over [start, min(end, now)): reserved, maintenance, allocated, unallocated and (where
+        agents measured) busy GPU-seconds, and what the reserved and unallocated capacity cost by contract."""
+        from quotad.pool.view import pool_view
+
+        return pool_view(self._conn, self._catalog, start=start, end=end, now=now, tz=tz).total.figures
 
     def burn_down(self, company_id: str, *, now: int, tz: str, lang: Language = "en") -> BurnDown | None:
         """The company's active grants as a burn-down chart's data (plan, actual, projection); None without one

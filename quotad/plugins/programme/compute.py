@@ -42,6 +42,44 @@ def _granted(request: SurveyRequest) -> dict[str, str]:
     }
 
 
+def _pool_table(request: SurveyRequest) -> ReportTable | None:
+    """Reserved capacity against use, for the whole pool; contract costs for the office only."""
+    tz = request.settings.programme.timezone
+    pool = request.ledger.pool(start=request.start, end=request.end, now=request.now, tz=tz)
+    if not pool.reserved:
+        return None
+    rows: list[tuple[ReportCell, ...]] = [
+        (Bilingual("確保したGPU時間", "GPU-hours reserved"), round(gpu_hours(pool.reserved), 1)),
+        (Bilingual("うち保守", "of which in maintenance"), round(gpu_hours(pool.maintenance), 1)),
+        (Bilingual("ジョブに割り当て", "allocated to jobs"), round(gpu_hours(pool.allocated), 1)),
+        (Bilingual("未割り当て", "unallocated"), round(gpu_hours(pool.unallocated), 1)),
+        (Bilingual("稼働（計測分）", "busy (measured)"), None if pool.busy is None else round(gpu_hours(pool.busy), 1)),
+    ]
+    if request.audience == "office":
+        rows.append(
+            (
+                Bilingual("確保の費用", "cost of the reserved capacity"),
+                ", ".join(str(m) for m in pool.reserved_cost) or None,
+            )
+        )
+        rows.append(
+            (
+                Bilingual("未割り当て分の費用", "cost of the unallocated capacity"),
+                ", ".join(str(m) for m in pool.unallocated_cost) or None,
+            )
+        )
+    return ReportTable(
+        key="compute-pool",
+        title=Bilingual("確保した計算資源と利用", "Reserved capacity and its use"),
+        columns=(Bilingual("項目", "What"), Bilingual("値", "Value")),
+        rows=tuple(rows),
+        note=Bilingual(
+            "プロバイダとの契約で確保した容量に対する利用です（期間内、現在まで）。",
+            "Use against the capacity reserved under provider contracts (in the period, up to now).",
+        ),
+    )
+
+
 def compute_tables(request: SurveyRequest) -> tuple[ReportTable, ...]:
     view = request.ledger
     compute = view.compute_by_company(start=request.start, end=request.end)
@@ -80,6 +118,9 @@ def compute_tables(request: SurveyRequest) -> tuple[ReportTable, ...]:
             rows=tuple((_DIRECTIVE_LABELS.get(p, Bilingual(p, p)), n) for p, n in sorted(by_policy.items())),
         ),
     ]
+    pool = _pool_table(request)
+    if pool is not None:
+        tables.insert(1, pool)
     if request.audience == "public":
         return tuple(tables)
     granted = _granted(request)
