@@ -86,3 +86,6 @@ def test_the_demo_shows_the_whole_loop(tmp_path: Path) -> None:
     )
     assert office.exit_code == 0, office.output
     assert re.search(r"\| cost of the reserved capacity \| [\d,]+ JPY \|", office.stdout)
+    opened = re.search(r"One policy tick opened (\d+) directive", out)
+    assert opened and f"| Directives opened | {opened.group(1)} |" in md.stdout
+    assert "### Directives by policy and outcome" in md.stdout and "| Idle allocated GPUs | 0 | 1 |" in md.stdout

@@ -28,6 +28,7 @@ __all__ = [
     "directive_counts_by_company",
     "directive_events",
     "directive_exists",
+    "directive_outcomes",
     "get_directive",
     "list_directives",
     "resolve",
@@ -156,6 +157,16 @@ class DirectiveCount:
             return Severity(self.severity).label
         except ValueError:
             return str(self.severity)
+
+
+def directive_outcomes(conn: Connection, *, start: int, end: int) -> dict[tuple[str, str], int]:
+    """Directives opened in [start, end) counted by (policy, state now): where each case ended (or stands)."""
+    stmt = (
+        select(_D.c.policy, _D.c.state, func.count())
+        .where(_D.c.opened_at >= start, _D.c.opened_at < end)
+        .group_by(_D.c.policy, _D.c.state)
+    )
+    return {(str(policy), str(state)): int(n) for policy, state, n in conn.execute(stmt)}
 
 
 def directive_counts_by_company(conn: Connection, *, start: int, end: int) -> dict[str, tuple[DirectiveCount, ...]]:

@@ -41,7 +41,12 @@ from sqlalchemy import Connection, Engine, Table, text
 
 from quotad.charts.data import BurnDown, Series
 from quotad.config import Settings
-from quotad.directives.store import DirectiveCount, directive_counts_by_company, directive_exists
+from quotad.directives.store import (
+    DirectiveCount,
+    directive_counts_by_company,
+    directive_exists,
+    directive_outcomes,
+)
 from quotad.errors import ConfigError, UsageError
 from quotad.ledger.queries import (
     CompanyInfo,
@@ -224,6 +229,11 @@ class LedgerView:
     def directives_received(self, *, start: int, end: int) -> dict[str, tuple[DirectiveCount, ...]]:
         """Per company id: directives opened in [start, end), counted by (policy, severity), most severe first."""
         return directive_counts_by_company(self._conn, start=start, end=end)
+
+    def directive_outcomes(self, *, start: int, end: int) -> dict[tuple[str, str], int]:
+        """Directives opened in [start, end) by (policy, state now): open, notified, acknowledged, resolved or
+        expired (the condition went away by itself)."""
+        return directive_outcomes(self._conn, start=start, end=end)
 
     def directive_exists(self, directive_id: int) -> bool:
         """Whether the ledger holds this directive, so a plugin linking to one can refuse a dangling id."""

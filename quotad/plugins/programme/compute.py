@@ -42,6 +42,34 @@ def _granted(request: SurveyRequest) -> dict[str, str]:
     }
 
 
+_STATE_LABELS = (
+    ("open", Bilingual("未通知", "Open")),
+    ("notified", Bilingual("通知済", "Notified")),
+    ("acknowledged", Bilingual("対応中", "Acknowledged")),
+    ("resolved", Bilingual("解決", "Resolved")),
+    ("expired", Bilingual("自然解消", "Went away")),
+)
+
+
+def _directives_table(request: SurveyRequest) -> ReportTable:
+    """Directives opened in the period by policy, and where each stands now."""
+    outcomes = request.ledger.directive_outcomes(start=request.start, end=request.end)
+    policies = sorted({policy for policy, _state in outcomes})
+    return ReportTable(
+        key="compute-directives",
+        title=Bilingual("方針別の指示件数と結果", "Directives by policy and outcome"),
+        columns=(Bilingual("方針", "Policy"), *(label for _state, label in _STATE_LABELS), Bilingual("計", "Total")),
+        rows=tuple(
+            (
+                _DIRECTIVE_LABELS.get(p, Bilingual(p, p)),
+                *(outcomes.get((p, state), 0) for state, _label in _STATE_LABELS),
+                sum(n for (q, _s), n in outcomes.items() if q == p),
+            )
+            for p in policies
+        ),
+    )
+
+
 def _pool_table(request: SurveyRequest) -> ReportTable | None:
     """Reserved capacity against use, for the whole pool; contract costs for the office only."""
     tz = request.settings.programme.timezone
@@ -88,10 +116,7 @@ def compute_tables(request: SurveyRequest) -> tuple[ReportTable, ...]:
     total = view.compute_total(start=request.start, end=request.end)
     measured = sum(s.measured_gpu_seconds for s in idle.values())
     idle_total = sum(s.idle_gpu_seconds for s in idle.values())
-    by_policy: Counter[str] = Counter()
-    for counts in directives.values():
-        for c in counts:
-            by_policy[c.policy] += c.count
+    directives_opened = sum(view.directive_outcomes(start=request.start, end=request.end).values())
     tables = [
         ReportTable(
             key="compute-programme",
@@ -104,19 +129,14 @@ def compute_tables(request: SurveyRequest) -> tuple[ReportTable, ...]:
                     Bilingual("遊休率 %（計測分）", "Idle share % (measured)"),
                     _pct(idle_total / measured if measured else None),
                 ),
-                (Bilingual("指示の件数", "Directives sent"), sum(by_policy.values())),
+                (Bilingual("指示の件数", "Directives opened"), directives_opened),
             ),
             note=Bilingual(
                 "遊休率はノードエージェントが計測したGPUのみが対象です。空欄は計測なしを表します。",
                 "The idle share covers only GPUs a node agent measured; a blank means not measured, never 0 %.",
             ),
         ),
-        ReportTable(
-            key="compute-directives",
-            title=Bilingual("方針別の指示件数", "Directives by policy"),
-            columns=(Bilingual("方針", "Policy"), Bilingual("件数", "Directives")),
-            rows=tuple((_DIRECTIVE_LABELS.get(p, Bilingual(p, p)), n) for p, n in sorted(by_policy.items())),
-        ),
+        _directives_table(request),
     ]
     pool = _pool_table(request)
     if pool is not None:
