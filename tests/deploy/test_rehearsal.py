@@ -407,7 +407,7 @@ def test_prometheus_scrapes_both_targets_with_the_rules_loaded(deployment: Deplo
 
 def test_the_agent_stops_within_its_timeout(deployment: Deployment) -> None:
     """Stopped here so that QuotadAgentDown has its five minutes while the rest of the rehearsal runs."""
-    deployment.agent.wait_line(lambda line: f"serving /metrics on 127.0.0.1:{deployment.agent_port}" in line,
+    deployment.agent.wait_line(lambda line: f"serving /metrics and /healthz on 127.0.0.1:{deployment.agent_port}" in line,
                                "its listener")
     code, _ = deployment.agent.stop()
     assert code == 0, "\n".join(deployment.agent.seen[-20:])
