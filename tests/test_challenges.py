@@ -173,6 +173,8 @@ def test_site_gets_counts_of_public_entries_only(engine: Engine, cli: Any, tmp_p
     assert result.exit_code == 0, result.output
     pages = "\n".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
     assert "Challenges heard, by category and month" in pages
+    # The page that carries the plugins' public tables says it holds challenges too, not only evaluations.
+    assert "Results and challenges" in (out / "en" / "results.html").read_text(encoding="utf-8")
     assert "データの取得" in pages and "Compute availability and failures" in pages
     assert "Talent" not in pages  # only the consortium entry is filed under talent
     for hidden in ("pub-1", "secret-1", "described", "の説明"):

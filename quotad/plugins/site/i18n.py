@@ -11,7 +11,7 @@ PAGES: dict[str, Bilingual] = {
     "index": Bilingual("概要", "Overview"),
     "companies": Bilingual("参加企業", "Companies"),
     "compute": Bilingual("計算資源の利用", "Compute used"),
-    "results": Bilingual("評価結果", "Evaluation results"),
+    "results": Bilingual("評価結果と課題", "Results and challenges"),
     "news": Bilingual("お知らせ・イベント", "News and events"),
 }
 
