@@ -157,13 +157,12 @@ def usage_cells(conn: Connection, start: int, end: int) -> UsageCells:
     a few hundred days. The rollup equals its hours by construction (triggers on ``usage_hourly``), which
     ``quotad db check-rollups`` and the daemon's ``rollup_upkeep`` verify.
     """
-    first_day = -(-start // SECONDS_PER_DAY) * SECONDS_PER_DAY
-    last_day = end // SECONDS_PER_DAY * SECONDS_PER_DAY
-    if first_day >= last_day:
-        return _hourly_cells(conn, start, end)
+    head, days, tail = split_days(start, end)
     cells: defaultdict[tuple[str, str, str], int] = defaultdict(int)
-    for part in (_hourly_cells(conn, start, first_day), _daily_cells(conn, first_day, last_day),
-                 _hourly_cells(conn, last_day, end)):  # fmt: skip
+    parts = [_hourly_cells(conn, *head), _hourly_cells(conn, *tail)]
+    if days is not None:
+        parts.append(_daily_cells(conn, *days))
+    for part in parts:
         for key, seconds in part.items():
             cells[key] += seconds
     return dict(cells)
@@ -216,7 +215,8 @@ def range_cells(
     hours outside the range when those span less time (as the day in progress does: nothing is charged
     after ``now``). Sums are taken per (cluster, account, GPU type) in the database and mapped to companies
     here (``owners``: (cluster, account) -> company, read when not given): the join with company_accounts
-    would cost one index seek per hourly row; this costs one per account. ``daily=False`` reads only hours.
+    would cost one index seek per hourly row; this costs one per account. ``daily=False`` takes
+    ``usage_cells``'s path instead (the company join in the database), which the tests compare it with.
     """
     if not daily:
         return {k: v for k, v in usage_cells(conn, start, end).items() if v}
