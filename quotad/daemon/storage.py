@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from quotad.errors import LedgerError
 
-__all__ = ["MIN_FREE_BYTES", "PROBE_BYTES", "check_ledger_storage", "sqlite_path"]
+__all__ = ["MIN_FREE_BYTES", "PROBE_BYTES", "NoLedgerError", "check_ledger_storage", "sqlite_path"]
 
 #: Room the ledger's file system must have at start: the -shm index (32 KiB steps) and WAL growth between
 #: checkpoints of a busy poll (a few MB).
@@ -42,6 +42,12 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database).resolve()
 
 
+class NoLedgerError(LedgerError):
+    """The ledger's folder is missing: a set-up step not done yet (a usage error, exit 2), not a failure."""
+
+    exit_code = 2
+
+
 def check_ledger_storage(url: str) -> None:
     """Raise ``LedgerError`` naming the path unless a SQLite ledger's directory can be written and has room."""
     path = sqlite_path(url)
@@ -49,7 +55,10 @@ def check_ledger_storage(url: str) -> None:
         return
     directory = path.parent
     if not directory.is_dir():
-        raise LedgerError(f"cannot open the ledger {path}: its directory {directory} does not exist")
+        raise NoLedgerError(
+            f"cannot open the ledger {path}: its directory {directory} does not exist; run `quotad db upgrade` "
+            "to create the ledger there, or fix [database] url"
+        )
     _probe(directory, path)
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if file.exists():
