@@ -6,6 +6,7 @@ a real dependency of the suite: if it cannot be reached the PostgreSQL variants 
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import subprocess
@@ -28,6 +29,24 @@ CLUSTERS = [
     {"name": "c1", "default_gpu_type": "h100", "timezone": "UTC"},
     {"name": "c2", "default_gpu_type": "h200", "timezone": "Asia/Tokyo"},
 ]
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Give each test the root logger it found, and keep aiosmtpd's connection chatter below INFO.
+
+    Every in-process CLI call installs a root handler on CliRunner's captured stderr, which is closed once the
+    call returns. A thread that logs later (the loopback SMTP server's) would write to that closed stream, and
+    logging prints the error with a traceback; Python 3.11 formats tracebacks with ``ast.parse``, whose
+    interpreter-wide state races with an ``ast.parse`` in the main thread (a spurious ``SystemError: AST
+    constructor recursion depth mismatch``, cpython gh-106905).
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
