@@ -1,14 +1,16 @@
-"""``quotad db``: schema management and rollup checks. ``upgrade`` is the only command that works on an outdated
-ledger."""
+"""``quotad db``: schema management, rollup checks and the ledger's PostgreSQL roles. ``upgrade`` is the only
+command that works on an outdated ledger."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, pick_format, state
+from quotad.config import Settings
 from quotad.errors import UsageError
 from quotad.ledger.db import create_ledger_engine, describe_url, upgrade
 from quotad.render import Cell, Table, emit
@@ -68,3 +70,117 @@ def check_rollups_cmd(
     )
     if check.drift and not check.repaired:
         raise typer.Exit(1)
+
+
+def _read_password(option: str, path: Path) -> str:
+    """The password in ``path``, stripped as ``[database] password_file`` is read, so one file serves both."""
+    try:
+        password = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{option} {path}: cannot read it: {exc}") from exc
+    if not password:
+        raise UsageError(f"{option} {path}: the file is empty")
+    return password
+
+
+def _role_url(settings: Settings, role: str) -> str:
+    """The ledger URL a host using ``role`` puts in its ``[database] url`` (no password: that goes in a file)."""
+    from sqlalchemy import make_url
+
+    return make_url(settings.database.url).set(username=role, password=None).render_as_string(hide_password=False)
+
+
+_SQLITE = (
+    "`quotad db roles` is for a PostgreSQL ledger; this one is SQLite ({where}), which has no roles. A SQLite "
+    "ledger is one file on one host: node agents cannot reach it over the network, and its file permissions "
+    "(owner quotad, mode 0600 or 0640) are what limits who writes it"
+)
+
+
+@app.command("roles")
+def roles_cmd(
+    ctx: typer.Context,
+    agent_role: str = typer.Option(
+        "quotad_agent", "--agent-role", help="Role for the node agents: upserts GPU telemetry, reads nothing else."
+    ),
+    reader_role: str = typer.Option(
+        "quotad_reader", "--reader-role", help="Read-only role for dashboards and reports."
+    ),
+    schema: str | None = typer.Option(
+        None, "--schema", help="The ledger's schema [default: the configured connection's current schema]."
+    ),
+    agent_password_file: Path | None = typer.Option(
+        None,
+        "--agent-password-file",
+        help="Set the agent role's password from this file (as [database] password_file).",
+    ),
+    reader_password_file: Path | None = typer.Option(
+        None, "--reader-password-file", help="Set the reader role's password from this file."
+    ),
+    print_sql: bool = typer.Option(
+        False, "--print-sql", help="Print the SQL for a DBA to apply (psql -v ON_ERROR_STOP=1 -f FILE); change nothing."
+    ),
+) -> None:
+    """Create or update the ledger's least-privilege PostgreSQL roles: node agents' (telemetry only) and readers'.
+
+    Safe to run repeatedly: each run brings both roles to exactly their privileges (checked before it commits).
+    Needs CREATEROLE and ownership of the ledger's tables (or a superuser). A SQLite ledger has no roles: exit 2.
+    """
+    from quotad.ledger import roles
+
+    settings = state(ctx).settings
+    if settings.database.url.startswith("sqlite"):
+        raise UsageError(_SQLITE.format(where=describe_url(settings)))
+    names = roles.RoleNames(
+        agent=roles.check_role_name("--agent-role", agent_role),
+        reader=roles.check_role_name("--reader-role", reader_role),
+    )
+    files = {names.agent: ("--agent-password-file", agent_password_file),
+             names.reader: ("--reader-password-file", reader_password_file)}  # fmt: skip
+    if print_sql and (agent_password_file or reader_password_file):
+        raise UsageError(
+            "--print-sql never prints passwords: drop the password files (set them with \\password in psql)"
+        )
+    engine = create_ledger_engine(settings)
+    try:
+        if print_sql:
+            place, statements = roles.roles_sql(engine, names, schema=schema)
+            print(
+                f"-- quotad db roles: the ledger in database {place.database}, schema {place.schema}, "
+                f"tables owned by {place.owner}"
+            )
+            print("-- Apply as a superuser (or the tables' owner with CREATEROLE): psql -v ON_ERROR_STOP=1 -f FILE.")
+            print(
+                "-- Safe to apply again. No passwords here: set them in psql with "
+                f"\\password {names.agent} and \\password {names.reader}"
+            )
+            print("BEGIN;")
+            for statement in statements:
+                print(f"{statement};")
+            print("COMMIT;")
+            return
+        passwords = {role: _read_password(option, path) for role, (option, path) in files.items() if path is not None}
+        done = roles.set_up_roles(engine, names, schema=schema, passwords=passwords)
+    finally:
+        engine.dispose()
+    place = done.place
+
+    def how(role: str) -> str:
+        return "created" if role in done.created else "existed, updated"
+
+    print(f"ledger {describe_url(settings)}: schema {place.schema}, tables owned by {place.owner}")
+    print(
+        f"agent role {names.agent} ({how(names.agent)}): may upsert {', '.join(roles.AGENT_WRITES)} and read "
+        f"{', '.join(roles.AGENT_READS)}; nothing else"
+    )
+    print(
+        f"reader role {names.reader} ({how(names.reader)}): may read all {len(place.tables)} tables of "
+        f"{place.schema} and those later migrations create; write nothing"
+    )
+    for role, (option, path) in files.items():
+        if role in done.passwords_set:
+            print(f"password of {role}: set from {path}")
+        else:
+            print(f"password of {role}: unchanged (give {option} FILE, or in psql: \\password {role})")
+    print(f'node agents:        [database] url = "{_role_url(settings, names.agent)}", password_file = its password')
+    print(f'dashboards/reports: [database] url = "{_role_url(settings, names.reader)}", password_file = its password')

@@ -50,6 +50,28 @@ class QuotadGroup(TyperGroup):
         except QuotadError as exc:
             log.error("%s", exc)
             raise typer.Exit(exc.exit_code) from exc
+        except Exception as exc:
+            refusal = privilege_refusal(exc)
+            if refusal is None:
+                raise
+            log.error(
+                "the ledger refused: %s. This configuration's database role may not do this (the roles `quotad db "
+                "roles` makes only read, or only write GPU telemetry): run it with the ledger owner's configuration",
+                refusal,
+            )
+            raise typer.Exit(1) from exc
+
+
+def privilege_refusal(exc: BaseException) -> str | None:
+    """PostgreSQL's first line when ``exc`` is its "permission denied" (a least-privilege role at work), else None.
+
+    psycopg is looked up among the loaded modules, not imported: if it is not loaded, no error came from it.
+    """
+    errors = sys.modules.get("psycopg.errors")
+    orig = getattr(exc, "orig", None)
+    if errors is None or not isinstance(orig, errors.InsufficientPrivilege):
+        return None
+    return str(orig).splitlines()[0] if str(orig) else "permission denied"
 
 
 def hoist_root_options(args: list[str], value_options: frozenset[str]) -> list[str]:

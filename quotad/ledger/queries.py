@@ -32,6 +32,7 @@ from quotad.ledger.registry import AccountRef, ContactRef
 from quotad.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, GpuCatalog
 
 __all__ = [
+    "AGENT_READS",
     "REPORT_KEYS",
     "UNCLAIMED_WINDOW_S",
     "CellKey",
@@ -43,6 +44,7 @@ __all__ = [
     "ReportRow",
     "StatusRow",
     "UsageCells",
+    "account_companies",
     "account_window_compute",
     "allocated_gpus",
     "charged_by_hour",
@@ -103,6 +105,21 @@ class GrantInfo:
 
     def active(self, at: int) -> bool:
         return self.period_start <= at < self.period_end
+
+
+#: The registry tables ``account_companies`` reads: all the NVML node agent reads besides its own rows
+#: (``quotad db roles`` grants its role SELECT on exactly these).
+AGENT_READS: tuple[str, ...] = (CompanyAccount.__tablename__,)
+
+
+def account_companies(conn: Connection, cluster: str) -> dict[str, str]:
+    """Account -> company id on ``cluster``: the node agent's company labels.
+
+    Why not ``list_companies``: the agent runs on machines where users run arbitrary code, so its database
+    role reads ``company_accounts`` alone (``AGENT_READS``), not the companies' names or contacts' addresses.
+    """
+    stmt = select(CompanyAccount.account, CompanyAccount.company_id).where(CompanyAccount.cluster == cluster)
+    return {account: company for account, company in conn.execute(stmt)}
 
 
 def list_companies(conn: Connection) -> list[CompanyInfo]:
