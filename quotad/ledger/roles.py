@@ -336,9 +336,11 @@ def _database_errors(engine: Engine) -> Iterator[None]:
     where = engine.url.render_as_string(hide_password=True)
     try:
         yield
-    except DBAPIError as exc:
-        first = str(exc.orig).splitlines()[0] if exc.orig is not None and str(exc.orig) else type(exc).__name__
-        if isinstance(exc.orig, pg_errors.InsufficientPrivilege):
+    except (DBAPIError, pg_errors.Error) as exc:
+        # statements run on the driver's cursor (``execute``) raise psycopg's own errors, SQLAlchemy's wrap them
+        error = exc.orig if isinstance(exc, DBAPIError) else exc
+        first = str(error).splitlines()[0] if error is not None and str(error) else type(exc).__name__
+        if isinstance(error, pg_errors.InsufficientPrivilege):
             raise LedgerError(
                 f"{where} refused: {first}. Run `quotad db roles` as a role with CREATEROLE that owns the ledger's "
                 "tables, or as a superuser; or give the output of `quotad db roles --print-sql` to your DBA"
