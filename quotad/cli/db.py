@@ -16,7 +16,9 @@ from quotad.ledger.db import create_ledger_engine, describe_url, upgrade
 from quotad.render import Cell, Table, emit
 from quotad.timeutil import epoch_now, format_day, parse_day
 
-app = typer.Typer(help="Ledger schema: apply migrations; check the rollups.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ledger schema: apply migrations; check the rollups; least-privilege database roles.", no_args_is_help=True
+)
 log = logging.getLogger("quotad.db")
 
 
@@ -101,7 +103,9 @@ _SQLITE = (
 def roles_cmd(
     ctx: typer.Context,
     agent_role: str = typer.Option(
-        "quotad_agent", "--agent-role", help="Role for the node agents: upserts GPU telemetry, reads nothing else."
+        "quotad_agent",
+        "--agent-role",
+        help="Role for the node agents: upserts GPU telemetry; reads the account map only.",
     ),
     reader_role: str = typer.Option(
         "quotad_reader", "--reader-role", help="Read-only role for dashboards and reports."

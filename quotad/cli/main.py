@@ -28,7 +28,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     # name,           where it lives (module:attribute),
     #                 one line for --help (the module's own first line; a test keeps them equal)
     LazyCommand("db",          "quotad.cli.db:app",
-                "Ledger schema: apply migrations; check the rollups."),
+                "Ledger schema: apply migrations; check the rollups; least-privilege database roles."),
     LazyCommand("company",     "quotad.cli.company:app",
                 "Companies, their Slurm accounts and contacts."),
     LazyCommand("grant",       "quotad.cli.grant:app",
