@@ -316,7 +316,13 @@ def test_roles_that_no_grant_could_limit_are_refused(cli: Cli, engine: Engine, r
     assert same.exit_code == 2 and "must differ" in same.stderr
     bad = cli("db", "roles", "--agent-role", 'x"; DROP TABLE grants; --', "--reader-role", roles.reader)
     assert bad.exit_code == 2 and "--agent-role" in bad.stderr and "lower-case" in bad.stderr
+    with engine.begin() as conn:  # a grant to everyone reaches the agent too, whatever the command revokes
+        conn.execute(text("GRANT SELECT ON contacts TO PUBLIC"))
+    public_read = cli("db", "roles", *roles.args())
+    assert public_read.exit_code == 1
+    assert f"{roles.agent} on contacts: holds SELECT, should hold nothing" in public_read.stderr
     with engine.begin() as conn:  # PostgreSQL < 15's default for schema public: anyone may create there
+        conn.execute(text("REVOKE SELECT ON contacts FROM PUBLIC"))
         schema = conn.scalar(text("SELECT current_schema()"))
         conn.execute(text(f'GRANT CREATE ON SCHEMA "{schema}" TO PUBLIC'))
     open_schema = cli("db", "roles", *roles.args())
