@@ -261,7 +261,9 @@ def test_twice_is_idempotent_and_a_rerun_takes_back_extra_privileges(
     assert cli("db", "roles", *roles.args()).exit_code == 0
     once = privileges(roles)
     assert once["login"] == sorted([(roles.agent, True, False), (roles.reader, True, False)])
-    again = cli("db", "roles", *roles.args())
+    with engine.connect() as conn:
+        schema = str(conn.scalar(text("SELECT current_schema()")))
+    again = cli("db", "roles", *roles.args(), "--schema", schema)  # named, as where search_path does not find it
     assert again.exit_code == 0, again.output
     assert f"agent role {roles.agent} (existed, updated)" in again.stdout
     assert privileges(roles) == once
@@ -316,6 +318,9 @@ def test_roles_that_no_grant_could_limit_are_refused(cli: Cli, engine: Engine, r
     assert same.exit_code == 2 and "must differ" in same.stderr
     bad = cli("db", "roles", "--agent-role", 'x"; DROP TABLE grants; --', "--reader-role", roles.reader)
     assert bad.exit_code == 2 and "--agent-role" in bad.stderr and "lower-case" in bad.stderr
+    elsewhere = cli("db", "roles", *roles.args(), "--schema", "no_ledger_here")
+    assert elsewhere.exit_code == 2 and "schema 'no_ledger_here'" in elsewhere.stderr
+    assert "quotad db upgrade" in elsewhere.stderr
     with engine.begin() as conn:  # a grant to everyone reaches the agent too, whatever the command revokes
         conn.execute(text("GRANT SELECT ON contacts TO PUBLIC"))
     public_read = cli("db", "roles", *roles.args())
@@ -338,5 +343,5 @@ def test_sqlite_has_no_roles(tmp_path: Path) -> None:
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "ledger.sqlite"}"\n', encoding="utf-8")
     result = Cli(config)("db", "roles")
     assert result.exit_code == 2
-    assert "SQLite" in result.stderr and "no roles" in result.stderr and "file permissions" in result.stderr
+    assert "SQLite" in result.stderr and "no roles" in result.stderr and "permissions of the file and its folder" in result.stderr
     assert not (tmp_path / "ledger.sqlite").exists()

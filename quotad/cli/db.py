@@ -94,8 +94,9 @@ def _role_url(settings: Settings, role: str) -> str:
 
 _SQLITE = (
     "`quotad db roles` is for a PostgreSQL ledger; this one is SQLite ({where}), which has no roles. A SQLite "
-    "ledger is one file on one host: node agents cannot reach it over the network, and its file permissions "
-    "(owner quotad, mode 0600 or 0640) are what limits who writes it"
+    "ledger is one file on one host: node agents cannot reach it over the network, and the permissions of the "
+    "file and its folder are the control (only the quotad user, and its group if an agent runs on that host, may "
+    "write them)"
 )
 
 
@@ -149,9 +150,10 @@ def roles_cmd(
     try:
         if print_sql:
             place, statements = roles.roles_sql(engine, names, schema=schema)
+            # repr: a name from the catalog may hold a newline, which would end the comment and start a statement
             print(
-                f"-- quotad db roles: the ledger in database {place.database}, schema {place.schema}, "
-                f"tables owned by {place.owner}"
+                f"-- quotad db roles: the ledger in database {place.database!r}, schema {place.schema!r}, "
+                f"tables owned by {place.owner!r}"
             )
             print("-- Apply as a superuser (or the tables' owner with CREATEROLE): psql -v ON_ERROR_STOP=1 -f FILE.")
             print(
@@ -186,5 +188,5 @@ def roles_cmd(
             print(f"password of {role}: set from {path}")
         else:
             print(f"password of {role}: unchanged (give {option} FILE, or in psql: \\password {role})")
-    print(f'node agents:        [database] url = "{_role_url(settings, names.agent)}", password_file = its password')
-    print(f'dashboards/reports: [database] url = "{_role_url(settings, names.reader)}", password_file = its password')
+    for who, role in (("node agents:       ", names.agent), ("dashboards/reports:", names.reader)):
+        print(f'{who} [database] url = "{_role_url(settings, role)}" and password_file = a file holding its password')
