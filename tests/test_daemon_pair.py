@@ -101,7 +101,9 @@ def test_one_daemon_holds_a_job_until_it_fails_stops_or_its_connection_dies(pg_u
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
                          {"n": "quotad run pid=2 host=b"})
-        assert a.acquire("slurm_poll:c1").held and a.acquire("outbox").held
+        # (the backend ends asynchronously: a's next runs, an interval apart in the daemon, find the locks free)
+        _wait(lambda: a.acquire("slurm_poll:c1").held, "the terminated session's lock to go")
+        assert a.acquire("outbox").held
         # b, still alive, notices its lost connection at its next run and finds the jobs taken
         assert b.acquire("outbox") == Acquired(False, "quotad run pid=1 host=a")
         a.close()  # a stopping daemon releases everything
@@ -306,3 +308,136 @@ def test_a_second_daemon_on_a_sqlite_ledger_is_refused_naming_the_file_and_the_f
         if first.poll() is None:
             first.kill()
     assert os.path.exists(ledger)
+
+
+# --- two real daemons on one PostgreSQL ledger, the real Slurm test cluster and SMTP on loopback ---------------
+
+CLUSTER = os.environ.get("QUOTAD_TEST_CLUSTER", "quotad-test")
+JOBS = ("slurm_poll", "metrics_refresh", "policy_tick", "outbox", "digest", "rollup_upkeep")
+
+
+def _healthz(port: int) -> dict[str, Any]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=PATIENCE_S) as response:
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        return dict(json.loads(exc.read()))
+
+
+def _wait(condition: Any, what: str, patience: float = PATIENCE_S) -> Any:
+    deadline = time.monotonic() + patience
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def _pair_config(path: Path, url: str, smtp_port: int) -> None:
+    tables = "".join(f"[daemon.jobs.{job}]\ninterval_s = 1\n" for job in JOBS)
+    path.write_text(
+        f'[database]\nurl = "{url}"\n\n[[clusters]]\nname = "{CLUSTER}"\ndefault_gpu_type = "h100"\n'
+        f'timezone = "Asia/Tokyo"\n\n[daemon]\n{tables}\n'
+        f'[notify]\nsender = "quotad@example.org"\n[notify.smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\n'
+        'security = "none"\ntimeout_s = 10\n',
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.slurm
+def test_two_daemons_share_the_jobs_send_each_mail_once_and_one_carries_on_after_the_other_is_killed(
+    tmp_path: Path, pg_url: str, pg_engine: Engine, smtp_server: SmtpServer, slurm_cluster: str
+) -> None:
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from quotad.ledger.models import Job
+
+    config = tmp_path / "quotad.toml"
+    _pair_config(config, pg_url, smtp_server.port)
+    before = queue(pg_engine, *(f"notice:{n}:1" for n in range(20)))
+    ports = (free_port(), free_port())
+    daemons = [_start(config, port) for port in ports]
+    try:
+        for daemon in daemons:
+            _wait_serving(daemon)
+        scheduled = {f"slurm_poll:{CLUSTER}", *JOBS[1:]}
+
+        def shared() -> dict[int, dict[str, Any]] | None:
+            """Both /healthz once every job ran on one daemon and was left to it by the other, over several runs."""
+            bodies = {port: _healthz(port) for port in ports}
+            for job in scheduled:
+                infos = [body["jobs"][job] for body in bodies.values()]
+                if sum(i["runs_total"] for i in infos) < 3 or not any(i["skipped_total"] for i in infos):
+                    return None
+            return bodies
+
+        bodies = _wait(shared, "every job to run several times, each on one daemon, the other skipping it")
+        names = {port: body["instance"] for port, body in bodies.items()}
+        assert {names[p] for p in ports} == {f"quotad run pid={d.pid} host={os.uname().nodename}" for d in daemons}
+        for job in scheduled:
+            holders = {names[p] for p, body in bodies.items() if body["jobs"][job]["ran_here"]}
+            assert len(holders) == 1, (job, bodies)  # one daemon runs it at a time, and keeps it
+            (holder,) = holders
+            left = next(body["jobs"][job] for p, body in bodies.items() if names[p] != holder)
+            assert left["held_by"] == holder and left["stale"] is False
+        assert all(body["status"] == "ok" for body in bodies.values()), bodies
+        _wait(lambda: len(smtp_server.mailbox.transmissions) >= len(before), "the queued mail to be sent")
+
+        # kill -9 the daemon running the Slurm poll; the other takes every job over
+        poll = f"slurm_poll:{CLUSTER}"
+        victim_port = next(p for p in ports if bodies[p]["jobs"][poll]["ran_here"])
+        survivor_port = next(p for p in ports if p != victim_port)
+        victim = daemons[ports.index(victim_port)]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(PATIENCE_S)
+        killed_at = time.monotonic()
+        runs_then = {job: info["runs_total"] for job, info in _healthz(survivor_port)["jobs"].items()}
+
+        def carried_on() -> dict[str, Any] | None:
+            body = _healthz(survivor_port)
+            jobs = body["jobs"]
+            done = all(jobs[j]["ran_here"] and jobs[j]["runs_total"] > runs_then[j] for j in scheduled)
+            return body if done else None
+
+        body = _wait(carried_on, "the survivor to run every job")
+        took_over_s = time.monotonic() - killed_at
+        assert body["status"] == "ok" and all(info["held_by"] is None for info in body["jobs"].values())
+        # and the ledger shows it: a Slurm job and mail that appear after the kill are polled and sent by it
+        after = queue(pg_engine, *(f"notice:{n}:2" for n in range(10)))
+        tag = f"pair-{uuid.uuid4().hex[:8]}"
+        submitted = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "-J", tag, "-A", "acme",
+                                    "--wrap", "sleep 1"], capture_output=True, text=True, check=True, timeout=60)
+        slurm_job = int(submitted.stdout.split(";")[0])
+
+        def polled() -> bool:
+            with pg_engine.connect() as conn:
+                return conn.scalar(select(Job.id).where(Job.cluster == CLUSTER, Job.job_id_raw == slurm_job)) is not None
+
+        _wait(polled, f"Slurm job {slurm_job}, submitted after the kill, to reach the ledger")
+        _wait(lambda: len(smtp_server.mailbox.transmissions) >= len(before) + len(after), "the later mail")
+        time.sleep(2)  # a few more outbox runs: a second copy, were there one, would arrive now
+        counts = Counter(str(r.message["Message-ID"]) for r in smtp_server.mailbox.transmissions)
+        assert sorted(counts) == sorted(before + after) and set(counts.values()) == {1}, counts
+        with pg_engine.connect() as conn:
+            assert {v.state for v in list_outbox(conn)} == {"sent"}
+        held = {job: [names[p][len("quotad run "):] for p in ports if bodies[p]["jobs"][job]["ran_here"]]
+                for job in sorted(scheduled)}
+        print(f"\nbefore the kill: {held}; killed {names[victim_port]}; the survivor ran every job again "
+              f"{took_over_s:.1f} s after the kill (intervals 1 s)")
+    finally:
+        for daemon in daemons:
+            if daemon.poll() is None:
+                daemon.terminate()
+                try:
+                    daemon.wait(PATIENCE_S)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()

@@ -13,7 +13,8 @@ interval each (two polls, two ticks): the locks would almost never overlap in ti
 back when the job fails (so the other daemon tries at its next run: a daemon whose sacct is broken does not
 keep a healthy one idle), when a reload removes the job, and when it stops. A daemon killed outright holds
 nothing: PostgreSQL releases session locks when the connection dies, so the other takes the job over at its
-next run, within one interval.
+next run, within one interval. (A killed process's socket is closed by its kernel at once; a crashed or
+cut-off host is found by the server's TCP keepalive, set on this session to give up after about a minute.)
 
 All locks of a daemon live on one dedicated connection (autocommit: no transaction is left open between runs),
 its ``application_name`` naming the daemon (``quotad run pid=… host=…``), which is how the other daemon names
@@ -102,6 +103,11 @@ _HOLDER = text(
 )
 
 
+#: The server probes this session's client: a daemon whose host crashed or was cut off (no FIN ever comes) loses
+#: its locks about a minute later, not after the kernel's default two hours (ignored on a Unix socket).
+_KEEPALIVE = {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
+
+
 class PgJobLocks:
     """Session advisory locks on one dedicated connection; thread-safe (jobs run on several worker threads)."""
 
@@ -147,6 +153,9 @@ class PgJobLocks:
     def close(self) -> None:
         """Release every lock: the connection is closed for real, not returned to the pool holding them."""
         with self._mutex:
+            if self._conn is not None and self._held:
+                with contextlib.suppress(SQLAlchemyError):  # now, not when the server notices the closed socket
+                    self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
             self._drop()
 
     def held(self) -> set[str]:
@@ -160,6 +169,8 @@ class PgJobLocks:
         conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": self._name})
+            for setting, value in _KEEPALIVE.items():
+                conn.execute(text("SELECT set_config(:s, :v, false)"), {"s": setting, "v": value})
             row = conn.execute(text("SELECT current_database(), current_schema()")).one()
         except SQLAlchemyError:
             conn.invalidate()
