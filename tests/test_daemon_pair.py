@@ -166,6 +166,46 @@ def test_a_run_left_to_the_other_daemon_is_recorded_and_is_not_staleness() -> No
     assert ran == ["x"] and info["ran_here"] is True and info["held_by"] is None and info["last_run_age_s"] == 0
 
 
+class Recorded:
+    """Locks that are always this daemon's, recording what was given back."""
+
+    def __init__(self) -> None:
+        self.released: list[str] = []
+        self.closed = False
+
+    def acquire(self, job_id: str) -> Acquired:
+        return Acquired(True)
+
+    def release(self, job_id: str) -> None:
+        self.released.append(job_id)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_failed_run_a_removed_job_and_a_stop_give_the_lock_back() -> None:
+    from quotad.daemon.scheduler import JobScheduler
+
+    def boom(ctx: object) -> None:
+        raise RuntimeError("sacct is broken on this host")
+
+    health = JobHealth(time.time)
+    locks = Recorded()
+    failing = ScheduledJob("slurm_poll:c1", JobDef("slurm_poll", boom, 60, 120), 60, 120, "c1")
+    health.register(failing.id, stale_after_s=120)
+    guarded(failing, lambda j: None, health, time.time, locks)  # type: ignore[arg-type, return-value]
+    assert locks.released == ["slurm_poll:c1"]  # the other daemon may try it at its next run
+    scheduler = JobScheduler(
+        health=health, context=lambda j: None, clock=time.time, max_workers=1, locks=locks  # type: ignore[arg-type, return-value]
+    )
+    later = ScheduledJob("digest", JobDef("digest", lambda ctx: None, 60, 120, run_at_start=False), 60, 120)
+    scheduler.start([later])
+    scheduler.apply([])  # a reload that drops the job
+    assert locks.released == ["slurm_poll:c1", "digest"] and not locks.closed
+    scheduler.shutdown()
+    assert locks.closed
+
+
 # --- the outbox with two senders -------------------------------------------------------------------------------
 
 
