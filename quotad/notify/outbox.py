@@ -20,7 +20,9 @@ row at once, and a sender killed mid-send neither loses the message nor leaves i
   same transaction. Another sender skips the locked row and takes the next. A sender killed (even by SIGKILL)
   mid-send holds nothing: PostgreSQL rolls its transaction back and drops the lock when the connection dies,
   and the row, still ``queued`` as committed, is taken by the next delivery run at once. A slow SMTP server
-  cannot cause a second copy either: the lock lasts as long as the live sender works on the row.
+  cannot cause a second copy either: the lock lasts as long as the live sender works on the row. (The
+  transaction is idle while the server talks: a server-side ``idle_in_transaction_session_timeout`` shorter
+  than ``[notify.smtp] timeout_s`` would end it mid-send and cause exactly the duplicate described below.)
 - **SQLite: a committed claim with a lease** (one daemon per ledger, but ``quotad notify send`` may run
   beside it; a write transaction held across an SMTP send would block every other writer). The row is
   claimed (``sending``, attempt counted, claim time recorded) by a conditional UPDATE in its own transaction
