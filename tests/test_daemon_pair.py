@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from quotad.daemon.health import JobHealth, healthz
+from quotad.daemon.instance import single_daemon
 from quotad.daemon.joblock import Acquired, PgJobLocks, lock_key
 from quotad.daemon.jobs import JobDef, ScheduledJob
 from quotad.daemon.scheduler import guarded
@@ -305,17 +306,21 @@ def test_a_sender_killed_mid_send_leaves_the_message_queued_for_the_other_at_onc
 # --- SQLite: one daemon per ledger -----------------------------------------------------------------------------
 
 
-def _start(config: Path, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(QUOTAD), "-c", str(config), "run", "--listen", f"127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def _start(config: Path, port: int) -> tuple[subprocess.Popen[str], Path]:
+    """``quotad run`` from the venv, and its log: a file (a pipe nobody reads would fill up and block it)."""
+    log = config.parent / f"run-{port}.log"
+    with log.open("w", encoding="utf-8") as out:
+        process = subprocess.Popen([str(QUOTAD), "-c", str(config), "run", "--listen", f"127.0.0.1:{port}"],
+                                   stdout=subprocess.DEVNULL, stderr=out, text=True)
+    return process, log
 
 
-def _wait_serving(process: subprocess.Popen[str]) -> None:
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "serving /metrics" in line:
-            return
-    pytest.fail(f"quotad run exited {process.wait()} before serving")
+def _wait_serving(process: subprocess.Popen[str], log: Path) -> None:
+    deadline = time.monotonic() + PATIENCE_S
+    while "serving /metrics" not in log.read_text(encoding="utf-8"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"quotad run did not start (exit {process.poll()}):\n{log.read_text(encoding='utf-8')}")
+        time.sleep(0.1)
 
 
 def test_a_second_daemon_on_a_sqlite_ledger_is_refused_naming_the_file_and_the_first(tmp_path: Path) -> None:
@@ -326,9 +331,9 @@ def test_a_second_daemon_on_a_sqlite_ledger_is_refused_naming_the_file_and_the_f
     engine = create_ledger_engine(make_settings(f"sqlite:///{ledger}"))
     upgrade(engine)
     engine.dispose()
-    first = _start(config, free_port())
+    first, log = _start(config, free_port())
     try:
-        _wait_serving(first)
+        _wait_serving(first, log)
         second = subprocess.run([str(QUOTAD), "-c", str(config), "run", "--listen", f"127.0.0.1:{free_port()}"],
                                 capture_output=True, text=True, timeout=PATIENCE_S, check=False)
         assert second.returncode == 1, second.stderr
@@ -337,17 +342,11 @@ def test_a_second_daemon_on_a_sqlite_ledger_is_refused_naming_the_file_and_the_f
         assert first.poll() is None  # the first one is untouched
         first.send_signal(signal.SIGKILL)  # a daemon killed outright leaves no lock behind
         first.wait(PATIENCE_S)
-        third = _start(config, free_port())
-        try:
-            _wait_serving(third)
-            assert (tmp_path / "ledger.sqlite.run-lock").read_text().strip() == str(third.pid)
-        finally:
-            third.terminate()
-            assert third.wait(PATIENCE_S) == 0
+        with single_daemon(f"sqlite:///{ledger}") as lock:
+            assert lock == tmp_path / "ledger.sqlite.run-lock" and lock.read_text().strip() == str(os.getpid())
     finally:
         if first.poll() is None:
             first.kill()
-    assert os.path.exists(ledger)
 
 
 # --- two real daemons on one PostgreSQL ledger, the real Slurm test cluster and SMTP on loopback ---------------
@@ -405,10 +404,11 @@ def test_two_daemons_share_the_jobs_send_each_mail_once_and_one_carries_on_after
     _pair_config(config, pg_url, smtp_server.port)
     before = queue(pg_engine, *(f"notice:{n}:1" for n in range(20)))
     ports = (free_port(), free_port())
-    daemons = [_start(config, port) for port in ports]
+    started = [_start(config, port) for port in ports]
+    daemons = [process for process, _ in started]
     try:
-        for daemon in daemons:
-            _wait_serving(daemon)
+        for process, log in started:
+            _wait_serving(process, log)
         scheduled = {f"slurm_poll:{CLUSTER}", *JOBS[1:]}
 
         def shared() -> dict[int, dict[str, Any]] | None:
