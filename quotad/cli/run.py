@@ -3,7 +3,7 @@
 Thin like every command: parse the options, set up logging, call ``run_daemon``. Exit 0 after a clean stop
 (SIGTERM or SIGINT, running jobs finished), 2 for a bad configuration or outdated schema, 1 when the listen
 address cannot be bound or the ledger cannot be opened (a SQLite ledger whose directory is not writable or
-full is refused before it is opened, naming the path).
+full is refused before it is opened, naming the path; so is a SQLite ledger another ``quotad run`` serves).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typer
 
 from quotad.cli.context import state
 from quotad.config import load_config
+from quotad.daemon.instance import single_daemon
 from quotad.daemon.logs import configure_logging
 from quotad.daemon.service import run_daemon
 from quotad.daemon.storage import check_ledger_storage
@@ -48,11 +49,12 @@ def run(
     app_state = state(ctx)
     settings = app_state.settings
     check_ledger_storage(settings.database.url)  # before SQLite maps its -shm file: a clear error, not SIGBUS
-    engine = app_state.ledger()
-    code = run_daemon(
-        settings=settings,
-        load=lambda: load_config(app_state.config_path),
-        engine=engine,
-        listen=listen,
-    )
+    with single_daemon(settings.database.url):  # one daemon per SQLite ledger; PostgreSQL shares by job locks
+        engine = app_state.ledger()
+        code = run_daemon(
+            settings=settings,
+            load=lambda: load_config(app_state.config_path),
+            engine=engine,
+            listen=listen,
+        )
     raise typer.Exit(code)

@@ -5,6 +5,10 @@ would serialise on the watermark lock anyway, holding a worker each); ``coalesce
 process was suspended or busy collapse into one; no misfire grace limit, so a late run still happens. Each
 run goes through ``guarded``, which records health and logs an exception with its traceback instead of
 letting it reach APScheduler: a job that raises is simply run again at its next interval.
+
+Before running, ``guarded`` asks the job locks (``joblock``) whether the run is this daemon's: with two
+daemons on one PostgreSQL ledger, a job whose lock the other holds is skipped and the skip recorded (with the
+holder) for /healthz. A failed run gives the lock back, so the other daemon tries the job at its next run.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from quotad.daemon.health import JobHealth
+from quotad.daemon.joblock import JobLocks, NoJobLocks
 from quotad.daemon.jobs import JobContext, JobSummary, ScheduledJob
 from quotad.daemon.logs import FIELDS
 
@@ -54,14 +59,44 @@ def summary_line(job_id: str, took: float, summary: JobSummary | None) -> tuple[
     return text, {"job": job_id, "duration_s": round(took, 3), FIELDS: fields}
 
 
-def guarded(job: ScheduledJob, context: ContextFactory, health: JobHealth, clock: Callable[[], float]) -> None:
-    """Run one job once: record start, success or failure; never raise (the daemon must outlive its jobs)."""
+def _ours(job: ScheduledJob, health: JobHealth, clock: Callable[[], float], locks: JobLocks) -> bool:
+    """Whether this run is this daemon's to do; a skip (the other daemon holds the job) is recorded."""
+    try:
+        acquired = locks.acquire(job.id)
+    except Exception as exc:  # the database cannot be asked: the run fails (it could not have worked either)
+        log.exception("job %s: cannot take its lock; it runs again in %g s", job.id, job.interval_s,
+                      extra={"job": job.id})
+        health.failed(job.id, at=clock(), duration_s=0.0, error=f"job lock: {type(exc).__name__}: {exc}")
+        return False
+    if acquired.held:
+        return True
+    previous = next((s.held_by for s in health.snapshot() if s.job == job.id), "")
+    health.skipped(job.id, at=clock(), holder=acquired.holder)
+    if previous != (acquired.holder or "another daemon"):  # say so when it changes hands, not at every interval
+        log.info("job %s is held by %s; this daemon leaves it to that one", job.id, acquired.holder,
+                 extra={"job": job.id, "holder": acquired.holder})
+    return False
+
+
+def guarded(
+    job: ScheduledJob,
+    context: ContextFactory,
+    health: JobHealth,
+    clock: Callable[[], float],
+    locks: JobLocks | None = None,
+) -> None:
+    """Run one job once if it is this daemon's: record start, success, failure or skip; never raise (the daemon
+    must outlive its jobs)."""
+    locks = locks if locks is not None else NoJobLocks()
+    if not _ours(job, health, clock, locks):
+        return
     started_at = clock()
     started = time.monotonic()
     health.started(job.id, started_at)
     try:
         summary = job.definition.func(context(job))
     except Exception as exc:
+        locks.release(job.id)  # let the other daemon, if any, try it at its next run
         took = time.monotonic() - started
         log.exception(
             "job %s failed after %.2f s; it runs again in %g s",
@@ -88,7 +123,9 @@ class JobScheduler:
         context: ContextFactory,
         clock: Callable[[], float],
         max_workers: int,
+        locks: JobLocks | None = None,
     ) -> None:
+        self._locks: JobLocks = locks if locks is not None else NoJobLocks()
         self._health = health
         self._context = context
         self._clock = clock
@@ -112,6 +149,7 @@ class JobScheduler:
         for job_id in [j for j in self._jobs if j not in wanted]:
             scheduler.remove_job(job_id)
             self._health.unregister(job_id)
+            self._locks.release(job_id)
             del self._jobs[job_id]
             log.info("job %s removed", job_id, extra={"job": job_id})
         for job_id, job in wanted.items():
@@ -122,7 +160,7 @@ class JobScheduler:
                 scheduler.add_job(
                     guarded,
                     IntervalTrigger(seconds=job.interval_s, timezone=UTC),
-                    args=(job, self._context, self._health, self._clock),
+                    args=(job, self._context, self._health, self._clock, self._locks),
                     id=job_id,
                     name=job_id,
                     next_run_time=first or datetime.now(UTC) + timedelta(seconds=job.interval_s),
@@ -135,7 +173,7 @@ class JobScheduler:
                     extra={"job": job_id},
                 )
             elif old != job:
-                scheduler.modify_job(job_id, args=(job, self._context, self._health, self._clock))
+                scheduler.modify_job(job_id, args=(job, self._context, self._health, self._clock, self._locks))
                 if old.interval_s != job.interval_s:
                     scheduler.reschedule_job(job_id, trigger=IntervalTrigger(seconds=job.interval_s, timezone=UTC))
                     log.info("job %s now every %g s", job_id, job.interval_s, extra={"job": job_id})
@@ -145,10 +183,12 @@ class JobScheduler:
         return list(self._jobs.values())
 
     def shutdown(self) -> None:
-        """Stop scheduling and wait for running jobs to return (their transactions commit or roll back)."""
+        """Stop scheduling and wait for running jobs to return (their transactions commit or roll back), then
+        give every job lock back (the other daemon takes the jobs at its next runs)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        self._locks.close()
 
     def _require(self) -> BackgroundScheduler:
         if self._scheduler is None:

@@ -1,5 +1,9 @@
 """``Daemon``: the scheduler, the HTTP listener and the configuration in force, driven by signal requests.
 
+Two daemons on one PostgreSQL ledger share the jobs: each run first takes the job's advisory lock
+(``joblock``), so a job runs on one daemon at a time and the other records the skip; /healthz names this
+daemon (``instance``) and, per job, which runs were its own and which it left to the holder.
+
 Lifecycle: ``start`` binds the listener (so a port already taken fails at once, exit 1) and schedules the
 jobs; ``serve`` blocks on the signal queue; SIGHUP reloads, SIGTERM/SIGINT returns; ``stop`` stops the
 scheduler *waiting for running jobs* (each finishes its transaction), then closes the listener.
@@ -26,6 +30,7 @@ from quotad.collectors.runner import CommandRunner, SubprocessRunner
 from quotad.config import Settings
 from quotad.daemon.config import DaemonConfig, daemon_config
 from quotad.daemon.health import JobHealth, healthz
+from quotad.daemon.joblock import JobLocks, instance_name, job_locks
 from quotad.daemon.jobs import JobContext, JobRegistry, ScheduledJob, default_registry
 from quotad.daemon.problems import Check, Problems
 from quotad.daemon.scheduler import JobScheduler
@@ -59,8 +64,12 @@ class Daemon:
         pool: PoolCache | None = None,
         clock: Callable[[], float] = time.time,
         listen: str | None = None,
+        locks: JobLocks | None = None,
     ) -> None:
         self._settings = settings
+        #: Advisory job locks on PostgreSQL (two daemons share the jobs); none on SQLite.
+        self._locks = locks if locks is not None else job_locks(engine)
+        self._instance = instance_name()
         self._load = load
         self._engine = engine
         self._registry = registry
@@ -88,7 +97,9 @@ class Daemon:
         return self._problems
 
     def healthz(self) -> tuple[int, dict[str, Any]]:
-        return healthz(self._health.snapshot(), now=self._clock(), problems=self._problems.standing())
+        return healthz(
+            self._health.snapshot(), now=self._clock(), problems=self._problems.standing(), instance=self._instance
+        )
 
     def start(self) -> tuple[str, int]:
         """Bind the listener and schedule the jobs; returns the bound (host, port)."""
@@ -114,7 +125,11 @@ class Daemon:
         except OSError as exc:
             raise QuotadError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         self._scheduler = JobScheduler(
-            health=self._health, context=self._context, clock=self._clock, max_workers=config.max_workers
+            health=self._health,
+            context=self._context,
+            clock=self._clock,
+            max_workers=config.max_workers,
+            locks=self._locks,
         )
         self._scheduler.start(jobs)
         shown = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"

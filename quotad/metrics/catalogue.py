@@ -159,7 +159,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec("quotad_daemon_job_last_duration_seconds", "gauge", _JOB, "Duration of the job's last run."),
     MetricSpec(
         "quotad_daemon_job_success_age_seconds", "gauge", _JOB,
-        "Seconds since the job last succeeded (since it was scheduled, if never); /healthz compares it.",
+        "Seconds since the job last succeeded here, or was last left to the other daemon holding it (since it "
+        "was scheduled, if neither); /healthz compares it.",
     ),
     MetricSpec(
         "quotad_daemon_job_stale_after_seconds", "gauge", _JOB,
@@ -167,6 +168,10 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("quotad_daemon_job_runs_total", "counter", _JOB, "Runs of the job since the daemon started."),
     MetricSpec("quotad_daemon_job_errors_total", "counter", _JOB, "Runs that raised (logged with a traceback)."),
+    MetricSpec(
+        "quotad_daemon_job_skipped_total", "counter", _JOB,
+        "Runs left to another daemon on the same PostgreSQL ledger, which held the job's lock.",
+    ),
     MetricSpec(
         "quotad_daemon_problems", "gauge", ("check", "subject", "reason"),
         "Findings that make /healthz degraded now (check: refused_lines, outbox_failing; subject: the cluster "

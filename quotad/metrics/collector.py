@@ -215,10 +215,11 @@ def _daemon_jobs(out: Families, statuses: Sequence[JobStatus], now: float) -> No
             out.add("quotad_daemon_job_last_success_timestamp_seconds", labels, s.last_success)
         if s.last_duration_s is not None:
             out.add("quotad_daemon_job_last_duration_seconds", labels, s.last_duration_s)
-        out.add("quotad_daemon_job_success_age_seconds", labels, s.success_age(now))
+        out.add("quotad_daemon_job_success_age_seconds", labels, s.duty_age(now))
         out.add("quotad_daemon_job_stale_after_seconds", labels, s.stale_after_s)
         out.add("quotad_daemon_job_runs_total", labels, s.runs_total)
         out.add("quotad_daemon_job_errors_total", labels, s.errors_total)
+        out.add("quotad_daemon_job_skipped_total", labels, s.skipped_total)
 
 
 def build_registry(collector: LedgerCollector) -> CollectorRegistry:

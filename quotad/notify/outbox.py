@@ -11,12 +11,31 @@ at ``retry_max_s``), forever, until the server takes the message (``sent``) or r
 Idempotency: a row is keyed by ``dedup_key`` ("notice:42:3", "digest:acme:2026-11-20", "weekly:2026-W47"),
 so queueing the same thing twice is a no-op, and by its Message-ID, fixed when the row is created.
 
-Where duplicates come from. Each message is claimed (``sending``, attempt counted, claim time recorded) in
-its own committed transaction before the SMTP transaction starts, and marked ``sent`` in another right after
-the server's final 250. Two things can leave us not knowing whether the server took a message:
+How a message is claimed, so that two senders (two daemons, a daemon and ``quotad notify send``) never send one
+row at once, and a sender killed mid-send neither loses the message nor leaves it stuck:
 
-- The process dies between the server's 250 and our commit. The row stays ``sending``; after ``lease_s`` it
-  is taken to be interrupted and sent again.
+- **PostgreSQL: a row lock held across the send.** One transaction per message: ``SELECT … FOR UPDATE SKIP
+  LOCKED`` takes the next due row that no other sender holds, the SMTP transaction runs, and the outcome
+  (``sent``, backoff, ``uncertain``, ``rejected``, with the attempt counted) is written and committed in that
+  same transaction. Another sender skips the locked row and takes the next. A sender killed (even by SIGKILL)
+  mid-send holds nothing: PostgreSQL rolls its transaction back and drops the lock when the connection dies,
+  and the row, still ``queued`` as committed, is taken by the next delivery run at once. A slow SMTP server
+  cannot cause a second copy either: the lock lasts as long as the live sender works on the row. (The
+  transaction is idle while the server talks: a server-side ``idle_in_transaction_session_timeout`` shorter
+  than ``[notify.smtp] timeout_s`` would end it mid-send and cause exactly the duplicate described below.)
+- **SQLite: a committed claim with a lease** (one daemon per ledger, but ``quotad notify send`` may run
+  beside it; a write transaction held across an SMTP send would block every other writer). The row is
+  claimed (``sending``, attempt counted, claim time recorded) by a conditional UPDATE in its own transaction
+  before the SMTP transaction starts, and its outcome is written in another right after. A row left
+  ``sending`` longer than ``lease_s`` is taken to be interrupted and sent again (on either database: rows an
+  older release left ``sending`` are recovered the same way).
+
+Where duplicates still come from (what SMTP forces: it has no two-phase commit with our database). Two
+things can leave us not knowing whether the server took a message:
+
+- The process dies (or loses the database) between the server's final 250 and our commit. On PostgreSQL the
+  transaction rolls back and the row is sent again by the next run; on SQLite it is sent again after the
+  lease.
 - The connection is lost after the message was handed over with DATA and before the server's reply (a server
   or network fault, a timeout on a slow server). The server may well have delivered it. The row is marked
   ``uncertain`` and tried **once** more after ``uncertain_retry_s`` (hours, not the minutes of the backoff,
@@ -25,15 +44,15 @@ the server's final 250. Two things can leave us not knowing whether the server t
 
 Every copy carries the very same bytes and Message-ID, fixed when the row was queued. A receiving system that
 suppresses duplicate Message-IDs (Gmail, Exchange Online, Sieve ``duplicate`` [RFC 7352], ``formail -D``)
-then shows it once; one that does not may show it twice. Two delivery processes never send the same row at
-once: the claim is a conditional UPDATE.
+then shows it once; one that does not may show it twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, Table, select, update
@@ -201,75 +220,125 @@ def _claim(engine: Engine, row_id: int, now: int) -> tuple[Any, bool] | None:
         return conn.execute(select(table).where(table.c.id == row_id)).first(), before == "uncertain"
 
 
-def _finish(engine: Engine, row_id: int, **values: Any) -> None:
+def _write(conn: Connection, row_id: int, **values: Any) -> None:
     table = _table()
+    conn.execute(update(table).where(table.c.id == row_id).values(**values))
+
+
+def _finish(engine: Engine, row_id: int, **values: Any) -> None:
     with engine.begin() as conn:
-        conn.execute(update(table).where(table.c.id == row_id).values(**values))
+        _write(conn, row_id, **values)
+
+
+Finish = Callable[..., None]
+
+
+@dataclass
+class _Outcomes:
+    sent: list[str] = field(default_factory=list)
+    retrying: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+
+def _send_one(
+    transport: Transport, row: Any, *, attempts: int, was_uncertain: bool, finish: Finish, now: int,
+    config: OutboxConfig, out: _Outcomes,
+) -> bool:
+    """Send one claimed row and write its outcome through ``finish``; False when the server is down (stop)."""
+    recipients = [r for r in row.recipients.split(",") if r]
+    try:
+        refused = transport.send(row.sender, recipients, row.raw.encode("ascii"))
+    except PermanentSendError as exc:
+        finish(state="rejected", last_error=str(exc), claimed_at=None)
+        out.rejected.append(row.message_id)
+        log.error("outbox: %s rejected for good: %s", row.message_id, exc)
+        return True
+    except UncertainSendError as exc:
+        if was_uncertain:
+            reason = f"uncertain twice, not sent again automatically (check with the recipient): {exc}"
+            finish(state="rejected", last_error=reason, claimed_at=None)
+            out.rejected.append(row.message_id)
+            log.error("outbox: %s %s", row.message_id, reason)
+        else:
+            wait = config.uncertain_retry_s
+            finish(state="uncertain", last_error=str(exc), next_attempt_at=now + wait, claimed_at=None)
+            out.retrying.append(row.message_id)
+            log.warning("outbox: %s may or may not have been delivered; one more attempt in %d s: %s",
+                        row.message_id, wait, exc)
+        return True
+    except TransientSendError as exc:
+        wait = backoff_s(attempts, config)
+        finish(state="queued", last_error=str(exc), next_attempt_at=now + wait, claimed_at=None)
+        out.retrying.append(row.message_id)
+        log.warning("outbox: %s not sent (attempt %d), retrying in %d s: %s", row.message_id, attempts, wait, exc)
+        return exc.code is not None  # no reply at all: the server is down; do not hammer it
+    note = "; ".join(f"{k}: {v}" for k, v in sorted(refused.items()))
+    finish(state="sent", sent_at=now, last_error=f"refused: {note}" if note else "", claimed_at=None)
+    out.sent.append(row.message_id)
+    return True
+
+
+def _due(now: int) -> Any:
+    table = _table()
+    return (
+        select(table)
+        .where(table.c.state.in_(_DUE_STATES), table.c.next_attempt_at <= now)
+        .order_by(table.c.next_attempt_at, table.c.id)
+    )
+
+
+def _deliver_locked(engine: Engine, transport: Transport, *, now: int, config: OutboxConfig, out: _Outcomes) -> bool:
+    """PostgreSQL: each message in one transaction holding its row lock (``FOR UPDATE SKIP LOCKED``) from the
+    claim through the send to the outcome; returns whether the run stopped early (server down)."""
+    table = _table()
+    seen: list[int] = []
+    while len(seen) < config.batch:
+        with engine.begin() as conn:
+            stmt = _due(now).limit(1).with_for_update(skip_locked=True)
+            if seen:
+                stmt = stmt.where(table.c.id.notin_(seen))
+            row = conn.execute(stmt).first()
+            if row is None:
+                return False
+            seen.append(int(row.id))
+            attempts = int(row.attempts) + 1
+            finish = partial(_write, conn, int(row.id), attempts=attempts)  # in the claim's transaction
+            go_on = _send_one(transport, row, attempts=attempts, was_uncertain=row.state == "uncertain",
+                              finish=finish, now=now, config=config, out=out)
+        if not go_on:
+            return True
+    return False
+
+
+def _deliver_leased(engine: Engine, transport: Transport, *, now: int, config: OutboxConfig, out: _Outcomes) -> bool:
+    """SQLite: a committed claim per message, its outcome committed after the send (see the module's note)."""
+    table = _table()
+    with engine.connect() as conn:
+        due: Sequence[int] = conn.scalars(_due(now).with_only_columns(table.c.id).limit(config.batch)).all()
+    for row_id in due:
+        claim = _claim(engine, row_id, now)
+        if claim is None:
+            continue
+        row, was_uncertain = claim
+        if not _send_one(transport, row, attempts=int(row.attempts), was_uncertain=was_uncertain,
+                         finish=partial(_finish, engine, row_id), now=now, config=config, out=out):
+            return True
+    return False
 
 
 def deliver(engine: Engine, transport: Transport, *, now: int, config: OutboxConfig) -> DeliveryReport:
-    """Send what is due, one committed claim and one committed result per message.
+    """Send what is due, each message claimed so that no other sender has it at the same time.
 
     A server that cannot be reached ends the run (the rest stay queued, due as they were); a message the
     server refuses for now is rescheduled with backoff; one it refuses for good is marked rejected.
     """
-    table = _table()
-    sent: list[str] = []
-    retrying: list[str] = []
-    rejected: list[str] = []
+    out = _Outcomes()
     try:
         recovered = _recover(engine, now, config)
-        with engine.connect() as conn:
-            due: Sequence[int] = conn.scalars(
-                select(table.c.id)
-                .where(table.c.state.in_(_DUE_STATES), table.c.next_attempt_at <= now)
-                .order_by(table.c.next_attempt_at, table.c.id)
-                .limit(config.batch)
-            ).all()
-        stopped = False
-        for row_id in due:
-            claim = _claim(engine, row_id, now)
-            if claim is None:
-                continue
-            row, was_uncertain = claim
-            recipients = [r for r in row.recipients.split(",") if r]
-            try:
-                refused = transport.send(row.sender, recipients, row.raw.encode("ascii"))
-            except PermanentSendError as exc:
-                _finish(engine, row_id, state="rejected", last_error=str(exc), claimed_at=None)
-                rejected.append(row.message_id)
-                log.error("outbox: %s rejected for good: %s", row.message_id, exc)
-                continue
-            except UncertainSendError as exc:
-                if was_uncertain:
-                    reason = f"uncertain twice, not sent again automatically (check with the recipient): {exc}"
-                    _finish(engine, row_id, state="rejected", last_error=reason, claimed_at=None)
-                    rejected.append(row.message_id)
-                    log.error("outbox: %s %s", row.message_id, reason)
-                else:
-                    wait = config.uncertain_retry_s
-                    _finish(engine, row_id, state="uncertain", last_error=str(exc), next_attempt_at=now + wait,
-                            claimed_at=None)
-                    retrying.append(row.message_id)
-                    log.warning("outbox: %s may or may not have been delivered; one more attempt in %d s: %s",
-                                row.message_id, wait, exc)
-                continue
-            except TransientSendError as exc:
-                wait = backoff_s(row.attempts, config)
-                _finish(engine, row_id, state="queued", last_error=str(exc), next_attempt_at=now + wait,
-                        claimed_at=None)
-                retrying.append(row.message_id)
-                log.warning("outbox: %s not sent (attempt %d), retrying in %d s: %s", row.message_id, row.attempts,
-                            wait, exc)
-                if exc.code is None:  # no reply at all: the server is down; do not hammer it
-                    stopped = True
-                    break
-                continue
-            note = "; ".join(f"{k}: {v}" for k, v in sorted(refused.items()))
-            _finish(engine, row_id, state="sent", sent_at=now, last_error=f"refused: {note}" if note else "")
-            sent.append(row.message_id)
+        run = _deliver_locked if engine.dialect.name == "postgresql" else _deliver_leased
+        stopped = run(engine, transport, now=now, config=config, out=out)
     except SQLAlchemyError as exc:
         raise LedgerError(f"outbox: {exc}") from exc
     finally:
         transport.close()
-    return DeliveryReport(tuple(sent), tuple(retrying), tuple(rejected), recovered, stopped)
+    return DeliveryReport(tuple(out.sent), tuple(out.retrying), tuple(out.rejected), recovered, stopped)
