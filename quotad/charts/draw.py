@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from quotad.errors import QuotadError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["ChartError", "burn_down", "draw", "pool_days", "score_vs_compute", "stacked_bars"]
+__all__ = ["ChartError", "burn_down", "draw", "pool_days", "score_vs_compute", "stacked_bars", "svg_pixels"]
 
 #: Japanese first (Debian fonts-noto-cjk), then matplotlib's own for Latin text.
 FONTS = ["Noto Sans CJK JP", "DejaVu Sans"]
@@ -124,13 +125,17 @@ def stacked_bars(chart: Series, target: Path | str | None = None, *, fmt: str | 
             else:
                 ax.bar(x, [0.0 if v is None else v for v in values], bottom=bottom, label=name, width=0.8)
                 bottom = [b + (v or 0.0) for b, v in zip(bottom, values, strict=True)]
-        for i in sorted(withheld):
-            ax.annotate(chart.withheld_mark, (i, 0), xytext=(0, 6), textcoords="offset points", ha="center",
-                        va="bottom", rotation=90, color="#5b6573", fontsize="small")
+        for i in sorted(withheld):  # a hatched slot with the word: plainly no figure, not a bar of 0
+            ax.axvspan(i - 0.4, i + 0.4, facecolor="none", edgecolor="#c8cdd3", hatch="//", linewidth=0)
+            ax.text(i, 0.5, chart.withheld_mark, transform=ax.get_xaxis_transform(), ha="center", va="center",
+                    rotation=90 if len(chart.labels) > 8 else 0, color="#5b6573", fontsize="small",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 2})
         _day_ticks(ax, list(chart.labels))
         ax.set_ylabel(chart.unit)
         drawn = any(v for values in chart.values.values() for v in values)
-        ax.set_ylim(bottom=0, top=None if drawn else 1)  # nothing to draw: an empty axis, not 0-0.05
+        ax.set_ylim(bottom=0, top=None if drawn else 1)
+        if not drawn:
+            ax.set_yticks([])  # nothing drawn: no scale that reads as figures
         ax.set_title(chart.title)
         if len(chart.values) > 1:
             ax.legend(loc="upper left", fontsize="small", ncols=2)
@@ -146,6 +151,7 @@ def score_vs_compute(chart: ScoreCompute, target: Path | str | None = None, *, f
     """Score (y) against GPU-hours (x, log scale), one point per model labelled with its name; a filled marker
     where the GPU-hours are the model's own (linked), a hollow one where they are the company's total."""
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     kind = fmt or _format(target or "x.svg")
     with _figure(9.0, 5.0) as fig:
@@ -159,6 +165,9 @@ def score_vs_compute(chart: ScoreCompute, target: Path | str | None = None, *, f
             ax.annotate(point.label, (max(point.gpu_hours, 0.1), point.score), xytext=(6, 4),
                         textcoords="offset points", fontsize="small", color="#1c2430")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(chart.compute_label)
         ax.set_ylabel(chart.score_label)
         ax.set_title(chart.title)
@@ -194,3 +203,15 @@ def _day_ticks(ax: Any, labels: list[str] | tuple[str, ...]) -> None:
     step = max(1, len(labels) // 12)
     ticks = list(range(0, len(labels), step))
     ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=45, ha="right", fontsize="small")
+
+
+_SVG_SIZE = re.compile(rb'<svg[^>]*\swidth="([\d.]+)pt"\s+height="([\d.]+)pt"')
+
+
+def svg_pixels(svg: bytes) -> tuple[int, int]:
+    """The drawn SVG's size in CSS pixels (matplotlib writes points), for ``<img width height>`` so a page keeps
+    the chart's room before the image loads."""
+    size = _SVG_SIZE.search(svg[:2000])
+    if size is None:
+        return 864, 432
+    return round(float(size.group(1)) * 4 / 3), round(float(size.group(2)) * 4 / 3)

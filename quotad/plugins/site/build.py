@@ -9,14 +9,13 @@ without JavaScript. Charts (``site.charts``) are SVG files under ``<lang>/charts
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from quotad.charts.draw import draw
+from quotad.charts.draw import draw, svg_pixels
 from quotad.outputs import output_folder, write_output
 from quotad.plugins.api import LANGUAGES, Bilingual, Language, PublicCell
 from quotad.plugins.site.charts import site_charts
@@ -64,13 +63,9 @@ class ChartImage:
     height: int
 
 
-_SVG_SIZE = re.compile(rb'<svg[^>]*\swidth="([\d.]+)pt"\s+height="([\d.]+)pt"')
-
-
 def _image(src: str, alt: str, svg: bytes) -> ChartImage:
-    size = _SVG_SIZE.search(svg[:2000])
-    width, height = (float(size.group(1)), float(size.group(2))) if size else (648.0, 324.0)
-    return ChartImage(src, alt, round(width * 4 / 3), round(height * 4 / 3))  # 1pt = 4/3 CSS px
+    width, height = svg_pixels(svg)
+    return ChartImage(src, alt, width, height)
 
 
 def _draw_charts(data: SiteData, lang: Language, folder: Path, out: Path, written: list[Path]) -> dict[str, ChartImage]:
