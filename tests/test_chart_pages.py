@@ -13,7 +13,7 @@ import numpy
 from PIL import Image
 from sqlalchemy import Engine
 
-from quotad.charts import ScoreCompute, Series, draw
+from quotad.charts import ScoreCompute, Series, draw_chart
 from quotad.config import Settings
 from quotad.ledger.db import create_ledger_engine
 from quotad.plugins.api import LedgerView, read_only
@@ -58,11 +58,11 @@ def test_a_site_chart_holds_only_what_the_site_may_publish(
         assert {p.label for p in score.points} == {"sakura-13b-v1"}
         assert all(not p.linked and p.gpu_hours == 100.0 for p in score.points)  # sakura's total, said so
         for chart in charts.values():
-            text = svg_text(draw(chart.chart, fmt="svg").decode("utf-8")) + chart.alt
+            text = svg_text(draw_chart(chart.chart, fmt="svg").decode("utf-8")) + chart.alt
             assert not [s for s in FUJI if s in text], chart.name
-        monthly_text = svg_text(draw(monthly, fmt="svg").decode("utf-8"))
+        monthly_text = svg_text(draw_chart(monthly, fmt="svg").decode("utf-8"))
         assert ("非公開" if lang == "ja" else "withheld") in monthly_text and "2026-11" in monthly_text
-    assert "月別の GPU 時間" in svg_text(draw(site_charts(data, "ja")[0].chart, fmt="svg").decode("utf-8"))
+    assert "月別の GPU 時間" in svg_text(draw_chart(site_charts(data, "ja")[0].chart, fmt="svg").decode("utf-8"))
 
 
 def test_the_pack_charts_each_company_and_says_which_compute_a_model_used(

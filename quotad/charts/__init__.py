@@ -11,7 +11,7 @@ backend, so the CLI stays fast for every command that draws nothing. Japanese la
 from __future__ import annotations
 
 from quotad.charts.data import BurnDown, Chart, DayUse, ScoreCompute, ScorePoint, Series, score_compute
-from quotad.charts.draw import ChartError, burn_down, draw, pool_days, score_vs_compute, stacked_bars
+from quotad.charts.draw import ChartError, burn_down, draw_chart, pool_days, score_vs_compute, stacked_bars
 
 __all__ = [
     "BurnDown",
@@ -22,7 +22,7 @@ __all__ = [
     "ScorePoint",
     "Series",
     "burn_down",
-    "draw",
+    "draw_chart",
     "pool_days",
     "score_compute",
     "score_vs_compute",

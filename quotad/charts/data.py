@@ -100,5 +100,5 @@ def score_compute(points: tuple[ScorePoint, ...], lang: str, *, title: str | Non
     return ScoreCompute(title or texts[0], points, texts[1], texts[2], texts[3], texts[4])
 
 
-#: Anything ``quotad.charts`` draws; ``quotad.charts.draw.draw`` picks the drawing for each.
+#: Anything ``quotad.charts`` draws; ``quotad.charts.draw_chart`` picks the drawing for each.
 Chart = BurnDown | Series | ScoreCompute

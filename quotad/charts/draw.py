@@ -16,7 +16,7 @@ from quotad.errors import QuotadError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["ChartError", "burn_down", "draw", "pool_days", "score_vs_compute", "stacked_bars", "svg_pixels"]
+__all__ = ["ChartError", "burn_down", "draw_chart", "pool_days", "score_vs_compute", "stacked_bars", "svg_pixels"]
 
 #: Japanese first (Debian fonts-noto-cjk), then matplotlib's own for Latin text.
 FONTS = ["Noto Sans CJK JP", "DejaVu Sans"]
@@ -189,7 +189,7 @@ def score_vs_compute(chart: ScoreCompute, target: Path | str | None = None, *, f
         return _save(fig, target, kind)
 
 
-def draw(chart: Chart, target: Path | str | None = None, *, fmt: str | None = None) -> bytes:
+def draw_chart(chart: Chart, target: Path | str | None = None, *, fmt: str | None = None) -> bytes:
     """Any chart data with its drawing (burn-down, bars or lines, score against compute)."""
     if isinstance(chart, BurnDown):
         return burn_down(chart, target, fmt=fmt)

@@ -38,7 +38,7 @@ from sqlalchemy import Connection
 
 from quotad.amounts import Unit
 from quotad.charts.data import Chart, ScoreCompute, Series
-from quotad.charts.draw import draw, svg_pixels
+from quotad.charts.draw import draw_chart, svg_pixels
 from quotad.config import Settings
 from quotad.errors import QuotadError, UsageError
 from quotad.plugins.api import (
@@ -398,7 +398,7 @@ class PackImage:
 
 
 def _image(chart: Chart) -> PackImage:
-    svg = draw(chart, fmt="svg")
+    svg = draw_chart(chart, fmt="svg")
     if isinstance(chart, ScoreCompute):
         alt = chart.alt()
     else:

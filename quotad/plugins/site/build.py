@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from quotad.charts.draw import draw, svg_pixels
+from quotad.charts.draw import draw_chart, svg_pixels
 from quotad.outputs import output_folder, write_output
 from quotad.plugins.api import LANGUAGES, Bilingual, Language, PublicCell
 from quotad.plugins.site.charts import site_charts
@@ -72,7 +72,7 @@ def _draw_charts(data: SiteData, lang: Language, folder: Path, out: Path, writte
     """Draw the language's charts into ``folder/charts``; by anchor (page section or table key)."""
     images: dict[str, ChartImage] = {}
     for chart in site_charts(data, lang):
-        svg = draw(chart.chart, fmt="svg")
+        svg = draw_chart(chart.chart, fmt="svg")
         written.append(write_output(folder / "charts" / f"{chart.name}.svg", svg, make_folders_under=out))
         images[chart.anchor] = _image(f"charts/{chart.name}.svg", chart.alt, svg)
     return images
