@@ -111,6 +111,8 @@ def stacked_bars(chart: Series, target: Path | str | None = None, *, fmt: str | 
 
     A withheld value (None) is a gap with ``chart.withheld_mark`` on the axis, never a bar of 0.
     """
+    from matplotlib.ticker import FuncFormatter
+
     kind = fmt or _format(target or "x.svg")
     with _figure() as fig:
         ax: Any = fig.add_subplot()
@@ -137,9 +139,15 @@ def stacked_bars(chart: Series, target: Path | str | None = None, *, fmt: str | 
         if not drawn:
             ax.set_yticks([])  # nothing drawn: no scale that reads as figures
         ax.set_title(chart.title)
-        if len(chart.values) > 1:
-            ax.legend(loc="upper left", fontsize="small", ncols=2)
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        if len(chart.values) > 1:  # beside the plot, so it never hides a bar
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
         return _save(fig, target, kind)
+
+
+def _thousands(value: float, _pos: int) -> str:
+    """Axis numbers as people read amounts: 600,000 rather than 600000 (small values keep their decimals)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 or value == int(value) else f"{value:,.2g}"
 
 
 #: One colour per company (matplotlib's tab10, colour-blind safer order first).
@@ -154,7 +162,7 @@ def score_vs_compute(chart: ScoreCompute, target: Path | str | None = None, *, f
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     kind = fmt or _format(target or "x.svg")
-    with _figure(9.0, 5.0) as fig:
+    with _figure(10.0, 5.0) as fig:
         ax: Any = fig.add_subplot()
         groups = list(dict.fromkeys(p.group for p in chart.points))
         colour = {g: _GROUP_COLOURS[i % len(_GROUP_COLOURS)] for i, g in enumerate(groups)}
@@ -165,7 +173,6 @@ def score_vs_compute(chart: ScoreCompute, target: Path | str | None = None, *, f
             ax.annotate(point.label, (max(point.gpu_hours, 0.1), point.score), xytext=(6, 4),
                         textcoords="offset points", fontsize="small", color="#1c2430")
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(chart.compute_label)
@@ -176,7 +183,9 @@ def score_vs_compute(chart: ScoreCompute, target: Path | str | None = None, *, f
             low, high = min(p.score for p in chart.points), max(p.score for p in chart.points)
             ax.set_ylim(max(0.0, low - 10), min(100.0, high + 10) if high <= 100 else high + 10)
             hours = [max(p.gpu_hours, 0.1) for p in chart.points]
-            ax.set_xlim(min(hours) / 2, max(hours) * 4)  # room for the labels right of the points
+            ax.set_xlim(min(hours) / 2, max(hours) * 3)  # room for the labels right of the points
+            wide = max(hours) / min(hours) > 30  # over ~1.5 decades: 1, 10, 100; else 1, 2, 5, 10, 20, 50
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
         handles = [Line2D([], [], marker="o", linestyle="", color=colour[g], label=g) for g in groups]
         kinds = {p.linked for p in chart.points}
         if True in kinds:
@@ -185,7 +194,7 @@ def score_vs_compute(chart: ScoreCompute, target: Path | str | None = None, *, f
             handles.append(Line2D([], [], marker="o", linestyle="", color="#5b6573", markerfacecolor="white",
                                   label=chart.total_label))
         if handles:
-            ax.legend(handles=handles, loc="lower right", fontsize="small")
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
         return _save(fig, target, kind)
 
 
