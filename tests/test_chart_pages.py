@@ -10,18 +10,19 @@ import shutil
 from pathlib import Path
 
 import numpy
+import pytest
 from PIL import Image
 from sqlalchemy import Engine
 
 from quotad.charts import ScoreCompute, Series, draw_chart
 from quotad.config import Settings
 from quotad.ledger.db import create_ledger_engine
-from quotad.plugins.api import LedgerView, read_only
+from quotad.plugins.api import Bilingual, LedgerView, PublicChart, PublicContent, PublicTable, read_only
 from quotad.plugins.eval.store import ComputeLink, set_link
 from quotad.plugins.host import PluginRegistry
 from quotad.plugins.review.pack import build_pack, pack_html
 from quotad.plugins.site.charts import site_charts
-from quotad.plugins.site.content import gather
+from quotad.plugins.site.content import Contribution, PublishError, SiteData, gather
 from quotad.plugins.site.store import set_public
 from quotad.units import GpuCatalog
 from tests.test_eval_board import ingest_programme_results
@@ -63,6 +64,20 @@ def test_a_site_chart_holds_only_what_the_site_may_publish(
         monthly_text = svg_text(draw_chart(monthly, fmt="svg").decode("utf-8"))
         assert ("非公開" if lang == "ja" else "withheld") in monthly_text and "2026-11" in monthly_text
     assert "月別の GPU 時間" in svg_text(draw_chart(site_charts(data, "ja")[0].chart, fmt="svg").decode("utf-8"))
+
+
+def test_a_plugin_chart_must_picture_one_of_its_own_tables_under_a_plain_name() -> None:
+    table = PublicTable("eval-summary", Bilingual("表", "Table"), (Bilingual("列", "Column"),), (("x",),))
+    chart = Series("t", "GPU-h", ("2026-11",), {"x": (1.0,)})
+
+    def data(key: str, of: str) -> SiteData:
+        content = PublicContent(tables=(table,), charts=(PublicChart(key, of, chart, chart, Bilingual("図", "chart")),))
+        return SiteData(Bilingual("p", "p"), "2026-11-25", None, (), None, (), (Contribution("eval", content),), (), ())
+
+    assert [c.name for c in site_charts(data("score", "eval-summary"), "en")] == ["eval-score"]
+    for key, of in (("../../escape", "eval-summary"), ("score", "another-plugins-table")):
+        with pytest.raises(PublishError, match="plugin 'eval'"):
+            site_charts(data(key, of), "en")
 
 
 def test_the_pack_charts_each_company_and_says_which_compute_a_model_used(
