@@ -5,12 +5,25 @@ headless Chromium and screenshotted (it is a picture a browser shows, not just b
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from quotad.charts import BurnDown, ChartError, DayUse, Series, burn_down, pool_days, stacked_bars
+from quotad.charts import (
+    BurnDown,
+    ChartError,
+    DayUse,
+    ScorePoint,
+    Series,
+    burn_down,
+    draw_chart,
+    pool_days,
+    score_compute,
+    score_vs_compute,
+    stacked_bars,
+)
 from quotad.charts import draw as draw_module
 from quotad.charts.ledger import burn_down_data, monthly_use_data
 from quotad.config import Settings
@@ -92,3 +105,31 @@ def test_burn_down_without_an_active_grant_is_none(engine: Engine, settings: Set
         assert burn_down_data(conn, GpuCatalog(settings.gpu_types), acme, now=utc("2026-11-10T00:00:00"),
                               tz="UTC") is None
     assert BurnDown("t", "GPU-h", 1.0, ("2026-11-01",), (1.0,), (0.5,)).projection == ()
+
+
+def _texts(svg: bytes) -> list[str]:
+    """The texts a matplotlib SVG draws (each written as a comment beside its glyph outlines)."""
+    return re.findall(r"<!-- (.*?) -->", svg.decode("utf-8"))
+
+
+def test_score_against_compute_says_which_compute_each_point_uses(tmp_path: Path) -> None:
+    points = (ScorePoint("sakura-13b", "さくらAI", 100.0, 62.85, linked=False),
+              ScorePoint("kaede-7b", "かえでラボ", 820.5, 48.1, linked=True))
+    chart = score_compute(points, "ja")
+    texts = _texts(score_vs_compute(chart, tmp_path / "score.svg"))
+    assert {"sakura-13b", "kaede-7b", "さくらAI", "かえでラボ", "総合スコア (0〜100)"} <= set(texts)
+    assert chart.linked_label in texts and chart.total_label in texts  # both kinds of compute, each named
+    only_totals = _texts(draw_chart(score_compute(points[:1], "en"), fmt="svg"))
+    assert "company total (no compute linked to the model)" in only_totals
+    assert not any("eval link" in t for t in only_totals)  # no linked point: no legend entry claiming one
+    assert "評価スコアと計算資源 / Evaluation score against compute" in _texts(draw_chart(score_compute(points, "both"),
+                                                                                   fmt="svg"))
+    assert draw_chart(score_compute((), "en"), fmt="png").startswith(b"\x89PNG")  # no point: an empty frame, no error
+
+
+def test_a_withheld_value_is_a_labelled_gap_never_a_bar(tmp_path: Path) -> None:
+    withheld = Series("月別", "GPU時間", ("2026-10", "2026-11"), {"計": (10.0, None)}, withheld_mark="非公開")
+    texts = _texts(stacked_bars(withheld, fmt="svg"))
+    assert "非公開" in texts and "2026-11" in texts
+    nothing = _texts(stacked_bars(Series("t", "GPU-h", ("2026-11",), {"x": (None,)}), fmt="svg"))
+    assert "0.2" not in nothing  # an all-withheld chart has no scale that reads as figures

@@ -1,4 +1,5 @@
-"""Charts for people who would rather look than read: grant burn-down, pool utilisation by day, use per month.
+"""Charts for people who would rather look than read: grant burn-down, pool utilisation by day, use per month,
+evaluation score against compute.
 
 A narrow API so the report command, the weekly mail, the public site and the committee pack draw the same
 pictures: each function takes plain data (``quotad.charts.data``) and writes an SVG or PNG file, or returns
@@ -9,7 +10,21 @@ backend, so the CLI stays fast for every command that draws nothing. Japanese la
 
 from __future__ import annotations
 
-from quotad.charts.data import BurnDown, DayUse, Series
-from quotad.charts.draw import ChartError, burn_down, pool_days, stacked_bars
+from quotad.charts.data import BurnDown, Chart, DayUse, ScoreCompute, ScorePoint, Series, score_compute
+from quotad.charts.draw import ChartError, burn_down, draw_chart, pool_days, score_vs_compute, stacked_bars
 
-__all__ = ["BurnDown", "ChartError", "DayUse", "Series", "burn_down", "pool_days", "stacked_bars"]
+__all__ = [
+    "BurnDown",
+    "Chart",
+    "ChartError",
+    "DayUse",
+    "ScoreCompute",
+    "ScorePoint",
+    "Series",
+    "burn_down",
+    "draw_chart",
+    "pool_days",
+    "score_compute",
+    "score_vs_compute",
+    "stacked_bars",
+]

@@ -22,6 +22,8 @@ owns, the folder of its Alembic branch and, optionally, a ``Publisher`` of publi
 - **Other plugins.** A plugin never reads another's tables; what one shares with another goes through typed
   publications that the host collects: ``PublicContent`` for public output (``Host.publishers``) and
   ``CommitteeContent`` for the review committee's end-of-term pack (``Host.committee_reporters``).
+- **Charts.** A share may carry pictures as plain chart data (``quotad.charts.data``), each of figures its
+  own tables already hold for that audience; the site and the pack draw them (``quotad.charts.draw``).
 - **Two audiences, two shares.** A publisher decides what the public may see. A committee reporter writes for
   the programme's review committee, which sees office-level results (private and consortium ones too), per
   company and period. Neither presents a limited (partial) run as a full evaluation: a reporter may list such
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Table, text
 
-from quotad.charts.data import BurnDown, Series
+from quotad.charts.data import BurnDown, Chart, Series
 from quotad.config import Settings
 from quotad.directives.store import (
     DirectiveCount,
@@ -91,6 +93,7 @@ __all__ = [
     "Plugin",
     "PluginContext",
     "PublicCell",
+    "PublicChart",
     "PublicContent",
     "PublicEvent",
     "PublicTable",
@@ -367,11 +370,30 @@ class PublicEvent:
 
 
 @dataclass(frozen=True)
+class PublicChart:
+    """A picture of one of the publisher's public tables, as plain chart data in each language.
+
+    The site draws it (SVG) above the table ``table``, which stays as the accessible form of the same figures;
+    so a chart holds nothing that table does not already publish. ``alt`` is the image's text alternative.
+    """
+
+    key: str  # the chart's file name on the site: letters, digits, '-' and '_'
+    table: str  # the key of the ``PublicTable`` it pictures
+    ja: Chart
+    en: Chart
+    alt: Bilingual
+
+    def pick(self, lang: Language) -> Chart:
+        return self.ja if lang == "ja" else self.en
+
+
+@dataclass(frozen=True)
 class PublicContent:
     """What one plugin contributes to public output. The publisher is responsible for visibility."""
 
     tables: tuple[PublicTable, ...] = ()
     events: tuple[PublicEvent, ...] = ()
+    charts: tuple[PublicChart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -428,6 +450,8 @@ class CommitteeContent:
     """
 
     tables: Mapping[str, tuple[ReportTable, ...]] = field(default_factory=dict)
+    #: Per company id, pictures of what its tables hold (labels Japanese then English, as the pack is).
+    charts: Mapping[str, tuple[Chart, ...]] = field(default_factory=dict)
 
 
 CommitteeReporter = Callable[[CommitteeRequest], CommitteeContent]

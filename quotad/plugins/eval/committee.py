@@ -11,13 +11,16 @@ Per company, in this order:
   overall averages (0-100, see ``board``) and the compute beside it: the model's own where ``eval link``
   names it, else the company's total use, said as such; no rows, with a note, when the company has no full evaluation;
 - ``eval-benchmarks``: the headline score of each benchmark of those rows (only when there are any);
-- ``eval-limited``: the company's limited runs, when it has any.
+- ``eval-limited``: the company's limited runs, when it has any;
+
+and a chart per company, its models' overall average against the compute of the summary (``eval.chart``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from quotad.charts.data import Chart
 from quotad.plugins.api import (
     Bilingual,
     CommitteeContent,
@@ -29,6 +32,7 @@ from quotad.plugins.api import (
 )
 from quotad.plugins.eval.board import AUDIENCE_VISIBILITY, OVERALL, BoardRow, build_leaderboard
 from quotad.plugins.eval.catalog import load_catalog
+from quotad.plugins.eval.chart import score_chart
 from quotad.plugins.eval.compute import resolve_all
 from quotad.plugins.eval.figures import points, text
 from quotad.plugins.eval.render import cell_points
@@ -157,6 +161,7 @@ def committee(request: CommitteeRequest) -> CommitteeContent:
         if run.limited and run.company_id in wanted and run.ingested_at <= request.now:
             limited_by_company[run.company_id].append(run)
     tables: dict[str, tuple[ReportTable, ...]] = {}
+    charts: dict[str, tuple[Chart, ...]] = {}
     for company_id in request.company_ids:
         rows = rows_by_company.get(company_id, [])
         out = [_summary(rows)]
@@ -165,4 +170,7 @@ def committee(request: CommitteeRequest) -> CommitteeContent:
         if limited_by_company.get(company_id):
             out.append(_limited(limited_by_company[company_id]))
         tables[company_id] = tuple(out)
-    return CommitteeContent(tables=tables)
+        chart = score_chart(rows, "both")
+        if chart is not None:
+            charts[company_id] = (chart,)
+    return CommitteeContent(tables=tables, charts=charts)

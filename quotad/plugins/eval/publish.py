@@ -11,6 +11,7 @@ from quotad.plugins.api import (
     LANGUAGES,
     Bilingual,
     PublicCell,
+    PublicChart,
     PublicContent,
     PublicTable,
     PublishRequest,
@@ -18,6 +19,7 @@ from quotad.plugins.api import (
 )
 from quotad.plugins.eval.board import OVERALL, Leaderboard, build_leaderboard
 from quotad.plugins.eval.catalog import load_catalog
+from quotad.plugins.eval.chart import score_chart
 from quotad.plugins.eval.compute import resolve_all
 from quotad.plugins.eval.figures import points, text
 from quotad.plugins.eval.render import cell_points
@@ -123,4 +125,19 @@ def publish(request: PublishRequest) -> PublicContent:
                 rows=rows,
             )
         )
-    return PublicContent(tables=tuple(tables))
+    return PublicContent(tables=tuple(tables), charts=_charts(board))
+
+
+def _charts(board: Leaderboard) -> tuple[PublicChart, ...]:
+    """The summary table's overall average against its GPU-hours: only rows whose compute is public."""
+    ja, en = score_chart(board.rows, "ja"), score_chart(board.rows, "en")
+    if ja is None or en is None:
+        return ()
+    alt = Bilingual(
+        f"散布図: {len(ja.points)} モデルの総合スコア (縦軸) と GPU 時間 (横軸、対数目盛)。"
+        "塗りつぶしはモデルの学習ジョブ、白抜きは企業全体の利用。数値は下の「評価結果の概要」の表にあります。",
+        f"Scatter chart: overall score (vertical) against GPU-hours (horizontal, log scale) for {len(en.points)} "
+        "models; filled points are the model's own jobs, hollow ones the company's total use. The figures are in "
+        "the Evaluation summary table below.",
+    )
+    return (PublicChart(key="score-compute", table="eval-summary", ja=ja, en=en, alt=alt),)

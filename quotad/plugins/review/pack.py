@@ -11,6 +11,10 @@ Where each figure comes from, and why there:
 - **Idle share** is of what the node agents measured (``LedgerView.idle_share``); a company none of whose jobs
   an agent saw is "not measured", never 0 %: no data is not the same as no idle time.
 - **Directives** are those opened in the term, by policy and severity (``LedgerView.directives_received``).
+- **Charts** (HTML only, drawn inline as SVG data URIs so the pack stays one file): the company's grant
+  burn-down as of the ledger position's date (``LedgerView.burn_down``), its GPU-hours per month of the term
+  (the same ``compute_by_company`` as the compute row, month by month) and each reporter's charts (the eval
+  plugin's score against compute). Each pictures figures the page's tables already give the committee.
 - **Reporters' tables** come through the plugin API (``CommitteeReporter``); this module reads no other
   plugin's tables. A reporter that fails stops the pack (``PackError``) rather than leave a company's results
   silently out of a document a committee decides on.
@@ -21,6 +25,7 @@ so a company or model name cannot inject markup; the Markdown escapes table synt
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from collections import defaultdict
@@ -32,6 +37,8 @@ from jinja2 import Environment
 from sqlalchemy import Connection
 
 from quotad.amounts import Unit
+from quotad.charts.data import Chart, ScoreCompute, Series
+from quotad.charts.draw import draw_chart, svg_pixels
 from quotad.config import Settings
 from quotad.errors import QuotadError, UsageError
 from quotad.plugins.api import (
@@ -46,7 +53,7 @@ from quotad.plugins.api import (
     ReportTable,
 )
 from quotad.plugins.review.templating import environment
-from quotad.timeutil import format_day
+from quotad.timeutil import add_months, format_day, month_bounds, month_start
 
 __all__ = [
     "PACK_FORMATS",
@@ -103,6 +110,7 @@ class CompanyPack:
     idle: IdleShare | None  # None: not measured
     directives: tuple[DirectiveCount, ...]
     tables: tuple[tuple[str, ReportTable], ...]  # (plugin name, table) in reporter order
+    charts: tuple[Chart, ...] = ()  # burn-down, GPU-hours per month of the term, then reporters' charts
 
     @property
     def used_ratio(self) -> float | None:
@@ -125,10 +133,45 @@ def _grant_totals(view: LedgerView, company_id: str, start: int, end: int) -> tu
     return tuple(GrantTotal(unit, sum(values), len(values)) for unit, values in sorted(amounts.items()))
 
 
+def _monthly(
+    view: LedgerView, company_ids: Sequence[str], start: int, end: int, tz: str
+) -> dict[str, tuple[tuple[str, ...], tuple[float, ...]]]:
+    """Per company: the term's months and its GPU-hours in each (one ledger read per month for all companies)."""
+    labels: list[str] = []
+    hours: defaultdict[str, list[float]] = defaultdict(list)
+    year, month = month_start(start, tz)
+    while True:
+        lo, hi = month_bounds(year, month, tz)
+        if lo >= end:
+            break
+        used = view.compute_by_company(start=max(lo, start), end=min(hi, end))
+        labels.append(f"{year:04d}-{month:02d}")
+        for company_id in company_ids:
+            hours[company_id].append(used.get(company_id, CompanyCompute(0, 0)).gpu_hours)
+        year, month = add_months(year, month, 1)
+    return {c: (tuple(labels), tuple(hours[c])) for c in company_ids}
+
+
+def _charts(
+    view: LedgerView, company: Bilingual, company_id: str, monthly: tuple[tuple[str, ...], tuple[float, ...]],
+    *, as_of: int, tz: str,
+) -> list[Chart]:
+    charts: list[Chart] = []
+    burn = view.burn_down(company_id, now=as_of, tz=tz, lang="ja")
+    if burn is not None:
+        charts.append(burn)
+    labels, hours = monthly
+    if labels:
+        title = f"{both(company)}: {both(Bilingual('期間中の月別 GPU 時間', 'GPU-hours per month of the term'))}"
+        charts.append(Series(title, "GPU-h", labels, {"GPU-h": hours}))
+    return charts
+
+
 def _reporter_tables(
     reporters: Sequence[tuple[str, CommitteeReporter]], request: CommitteeRequest
-) -> dict[str, list[tuple[str, ReportTable]]]:
+) -> tuple[dict[str, list[tuple[str, ReportTable]]], dict[str, list[Chart]]]:
     out: defaultdict[str, list[tuple[str, ReportTable]]] = defaultdict(list)
+    charts: defaultdict[str, list[Chart]] = defaultdict(list)
     for name, report in reporters:
         try:
             content = report(request)
@@ -138,7 +181,8 @@ def _reporter_tables(
             raise PackError(f"plugin {name!r} failed to report to the committee: {type(exc).__name__}: {exc}") from exc
         for company_id in request.company_ids:
             out[company_id].extend((name, table) for table in content.tables.get(company_id, ()))
-    return out
+            charts[company_id].extend(content.charts.get(company_id, ()))
+    return out, charts
 
 
 def build_pack(
@@ -168,17 +212,20 @@ def build_pack(
     request = CommitteeRequest(
         settings=settings, ledger=view, conn=conn, now=now, start=start, end=end, company_ids=ids
     )
-    tables = _reporter_tables(reporters, request)
+    tables, reported_charts = _reporter_tables(reporters, request)
     tz = settings.programme.timezone
+    monthly = _monthly(view, ids, start, end, tz)
     programme = Bilingual(settings.programme.name_ja, settings.programme.name_en)
     term = (format_day(start, tz), format_day(end - 1, tz))
     packs = []
     for company in companies:
         position = positions.get(company.id)
+        name = Bilingual(company.name_ja, company.name_en)
+        charts = _charts(view, name, company.id, monthly[company.id], as_of=as_of, tz=tz)
         packs.append(
             CompanyPack(
                 company_id=company.id,
-                name=Bilingual(company.name_ja, company.name_en),
+                name=name,
                 programme=programme,
                 term=term,
                 start=start,
@@ -193,6 +240,7 @@ def build_pack(
                 idle=idle.get(company.id),
                 directives=directives.get(company.id, ()),
                 tables=tuple(tables.get(company.id, ())),
+                charts=(*charts, *reported_charts.get(company.id, ())),
             )
         )
     return packs
@@ -339,11 +387,35 @@ def _environment() -> Environment:
     return env
 
 
+@dataclass(frozen=True)
+class PackImage:
+    """A chart drawn for the HTML pack: an SVG data URI and its text alternative."""
+
+    src: str
+    alt: str
+    width: int
+    height: int
+
+
+def _image(chart: Chart) -> PackImage:
+    svg = draw_chart(chart, fmt="svg")
+    if isinstance(chart, ScoreCompute):
+        alt = chart.alt()
+    else:
+        alt = f"{chart.title} ({both(Bilingual('数値は上の表', 'figures in the tables above'))})"
+    width, height = svg_pixels(svg)
+    return PackImage("data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii"), alt, width, height)
+
+
 def pack_html(packs: Sequence[CompanyPack], *, fragment: bool = False) -> str:
-    """A whole page, or with ``fragment`` only its body's content (for embedding in the committee summary)."""
-    pages = [(pack, pack_sections(pack)) for pack in packs]
+    """A whole page, or with ``fragment`` only its body's content (for embedding in the committee summary).
+
+    Each company's charts follow its tables, drawn inline (SVG data URIs) so the pack stays one file."""
+    pages = [(pack, pack_sections(pack), [_image(c) for c in pack.charts]) for pack in packs]
     template = "pack_body.html.j2" if fragment else "pack.html.j2"
-    return _environment().get_template(template).render(title=_title(packs), pages=pages)
+    return _environment().get_template(template).render(
+        title=_title(packs), pages=pages, charts_title=both(Bilingual("グラフ", "Charts"))
+    )
 
 
 CSV_COLUMNS = ("company_id", "name_ja", "name_en", "section", "row", "field_ja", "field_en", "value")

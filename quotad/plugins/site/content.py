@@ -13,8 +13,8 @@ companies' own sum; with two or more, the difference is a sum nobody can split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,8 @@ class MonthCompute:
     month: str  # YYYY-MM in the programme time zone
     #: None when publishing it would reveal one undisclosed company's use (see the module docstring).
     compute: CompanyCompute | None
+    #: The month's use of each company that publishes its figures (and only those), by company id.
+    disclosed: Mapping[str, CompanyCompute] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,17 @@ class PublishError(QuotadError):
     """A plugin's publisher failed; the site is not built half-way."""
 
 
-def _safe_total(view: LedgerView, disclosing: frozenset[str], *, start: int, end: int) -> CompanyCompute | None:
+def _safe_total(
+    view: LedgerView,
+    disclosing: frozenset[str],
+    *,
+    start: int,
+    end: int,
+    used: Mapping[str, CompanyCompute] | None = None,
+) -> CompanyCompute | None:
     """The programme total of [start, end), or None when exactly one undisclosed company used compute in it."""
-    used = view.compute_by_company(start=start, end=end)
+    if used is None:
+        used = view.compute_by_company(start=start, end=end)
     undisclosed = [cid for cid, c in used.items() if cid not in disclosing and (c.gpu_seconds or c.tflop)]
     if len(undisclosed) == 1:
         return None
@@ -108,8 +118,10 @@ def _months(
     months: list[MonthCompute] = []
     while (year, month) <= last:
         lo, hi = month_bounds(year, month, tz)
-        total = _safe_total(view, disclosing, start=lo, end=min(hi, now + 1))
-        months.append(MonthCompute(f"{year:04d}-{month:02d}", total))
+        used = view.compute_by_company(start=lo, end=min(hi, now + 1))
+        total = _safe_total(view, disclosing, start=lo, end=min(hi, now + 1), used=used)
+        shown = {cid: used.get(cid, CompanyCompute(0, 0)) for cid in sorted(disclosing)}
+        months.append(MonthCompute(f"{year:04d}-{month:02d}", total, shown))
         year, month = add_months(year, month, 1)
     return period, tuple(months)
 

@@ -37,6 +37,7 @@ UI: dict[str, Bilingual] = {
     "not_public": Bilingual("非公開", "Not published"),
     "monthly": Bilingual("月別の利用 (プログラム全体)", "Monthly use (whole programme)"),
     "by_company": Bilingual("企業別の利用 (公開に同意した企業)", "Use by company (companies that publish theirs)"),
+    "by_company_monthly": Bilingual("企業別・月別の利用", "Use by company and month"),
     "withheld": Bilingual(
         "「—」の合計は、非公開の企業が1社だけのため、公開企業の値を差し引くとその企業の利用量が分かってしまうので掲載していません。",
         "A total shown as — is withheld: only one company keeping its figures private used compute then, so "
