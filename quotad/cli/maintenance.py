@@ -247,4 +247,4 @@ def overlaps(
     )
     emit(table, pick_format(fmt, as_json))
     if result.node_unknown and not node_unknown:
-        log.warning(NODE_UNKNOWN_NOTE, len(result.node_unknown), "--node-unknown")
+        log.warning(NODE_UNKNOWN_NOTE, len(result.node_unknown), "the same command with --node-unknown")
