@@ -207,6 +207,7 @@ def _record(entry: PbsEntry, cluster: PbsCluster, *, raw: int, state: str, now: 
         end,
         elapsed,
         _gpus(entry, cluster),
+        entry.nodes,
     )
 
 

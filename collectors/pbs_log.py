@@ -4,7 +4,9 @@ The documented record layout is ``MM/DD/YYYY HH:MM:SS;T;ID;MESSAGE``: the server
 record type, the job id (``123.server``, array subjob ``123[4].server``, array parent ``123[].server``) and a
 message of space-separated ``key=value`` pairs. A value containing spaces is quoted with ``"`` (or ``'`` when it
 contains a ``"``); ``account`` is always quoted. Epoch attributes (``ctime``, ``qtime``, ``start``, ``end``) are
-UTC seconds, ``0`` meaning "never"; durations (``resources_used.walltime``) are ``[[H:]M:]S``.
+UTC seconds, ``0`` meaning "never"; durations (``resources_used.walltime``) are ``[[H:]M:]S``. The hosts a job
+ran on come from ``exec_host`` (``g001/0*96+g002/0*96``), else from ``exec_vnode`` (``(g001:ncpus=96)+(g002[1]:...)``,
+a vnode ``host[N]`` standing for its host).
 
 Only the job record types quotad charges from are parsed (E ended, R rerun, S started, D deleted, A aborted);
 the others (Q queued, reservation records, licensing ...) are skipped — ``parse_line`` returns None for them.
@@ -23,11 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["CHARGED_TYPES", "PbsEntry", "parse_duration", "parse_line", "parse_message", "select_gpus"]
+__all__ = ["CHARGED_TYPES", "PbsEntry", "exec_nodes", "parse_duration", "parse_line", "parse_message", "select_gpus"]
 
 #: Record types quotad reads; every other type is skipped without complaint.
 CHARGED_TYPES = frozenset("ERSDA")
 _JOB_ID = re.compile(r"^(\d+)(?:\[(\d*)\])?(?:\.(\S+))?$")
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _STAMP = re.compile(r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})$")
 
 
@@ -59,6 +62,8 @@ class PbsEntry:
     gpu_type: str | None
     exit_status: int | None
     run_count: int | None
+    #: The hosts it ran on as a hostlist (``g001,g002``), or None when the record names none.
+    nodes: str | None = None
 
 
 def parse_message(message: str) -> dict[str, str]:
@@ -129,6 +134,24 @@ def select_gpus(select: str) -> int:
                     raise ValueError(f"select chunk {chunk!r}: ngpus {value!r} is not a whole number")
                 total += count * int(value)
     return total
+
+
+def exec_nodes(attrs: dict[str, str]) -> str | None:
+    """The distinct hosts of ``exec_host`` (else ``exec_vnode``) in order, comma-joined; None if neither is given."""
+    exec_host = attrs.get("exec_host")
+    if exec_host:
+        hosts = [chunk.split("/", 1)[0] for chunk in exec_host.split("+")]
+    else:
+        exec_vnode = attrs.get("exec_vnode")
+        if not exec_vnode:
+            return None
+        vnodes = [chunk.strip().removeprefix("(").removesuffix(")").split(":", 1)[0] for chunk in exec_vnode.split("+")]
+        hosts = [re.sub(r"\[\d+\]$", "", vnode) for vnode in vnodes]
+    names = list(dict.fromkeys(h for h in hosts if h))
+    bad = [h for h in names if not _HOST.match(h)]
+    if bad:
+        raise ValueError(f"exec_host/exec_vnode host name {bad[0]!r} is not a host name")
+    return ",".join(names) or None
 
 
 def _epoch_attr(attrs: dict[str, str], key: str) -> int | None:
@@ -215,4 +238,5 @@ def parse_line(line: str, line_no: int, zone: ZoneInfo) -> PbsEntry | None:
         gpu_type=gpu_type.lower() if gpu_type else None,
         exit_status=_int_attr(attrs, "Exit_status"),
         run_count=_int_attr(attrs, "run_count"),
+        nodes=exec_nodes(attrs),
     )

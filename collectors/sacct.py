@@ -4,6 +4,9 @@ Columns are found by name, so any order and extra columns work. Each bad line be
 carrying its line number and reason, yielded in place of a record, so one broken line never stops the rest
 of a file from landing and is never silently dropped.
 
+``NodeList`` is optional (files saved before quotad asked for it parse as before, their nodes unknown); when
+present it is kept as printed (``gpu[01-03,07]``) after a strict hostlist check, ``None assigned`` meaning none.
+
 Times: sacct prints local time of the process that ran it (``TZ``) unless ``SLURM_TIME_FORMAT=%s`` makes it
 print epoch seconds; both are accepted. Local times are read in the cluster's configured ``timezone``.
 """
@@ -16,12 +19,22 @@ from datetime import datetime
 from operator import itemgetter
 from zoneinfo import ZoneInfo
 
+from quotad.collectors.hostlist import hostlist_size
 from quotad.config import Settings
 from quotad.errors import InputError, RefusalReason, RefusedValue, refusal_of
 from quotad.ledger.bounds import DEFAULT_BOUNDS, RecordBounds, bounds_for
 from quotad.ledger.records import JobRecord
 
-__all__ = ["REQUIRED_COLUMNS", "SACCT_FORMAT", "ClusterView", "SacctParser", "cluster_views", "parse_alloc_gpus"]
+__all__ = [
+    "NODE_COLUMN",
+    "REQUIRED_COLUMNS",
+    "SACCT_FORMAT",
+    "ClusterView",
+    "SacctParser",
+    "cluster_views",
+    "parse_alloc_gpus",
+    "parse_node_list",
+]
 
 REQUIRED_COLUMNS = (
     "JobID",
@@ -37,10 +50,14 @@ REQUIRED_COLUMNS = (
     "ElapsedRaw",
     "AllocTRES",
 )
-#: The ``--format`` quotad's own collector asks for (the required columns plus context for people).
-SACCT_FORMAT = ",".join((*REQUIRED_COLUMNS, "NodeList", "JobName"))
+#: Read when present: where the segment ran (``jobs.node_list``), for maintenance overlaps.
+NODE_COLUMN = "NodeList"
+#: The ``--format`` quotad's own collector asks for (the required columns, the nodes, context for people).
+SACCT_FORMAT = ",".join((*REQUIRED_COLUMNS, NODE_COLUMN, "JobName"))
 
 _NO_TIME = frozenset({"", "Unknown", "None", "0"})
+#: NodeList values that name no node: a job never started, or a record slurmdbd kept without one.
+_NO_NODES = frozenset({"", "None assigned", "(null)"})
 _STATE = re.compile(r"^[A-Z_]+$")
 #: Bound on the per-minute time cache (entries); it is cleared when full, so memory stays flat.
 _MINUTE_CACHE = 50_000
@@ -203,6 +220,7 @@ class SacctParser:
             )
         width = len(header)
         pick = itemgetter(*(header.index(col) for col in REQUIRED_COLUMNS))
+        node_at = header.index(NODE_COLUMN) if NODE_COLUMN in header else None
         for line_no, raw in numbered:
             line = raw.rstrip("\r\n")
             if not line:
@@ -217,14 +235,14 @@ class SacctParser:
                 )
                 continue
             try:
-                record = self._record(pick(fields))
+                record = self._record(pick(fields), None if node_at is None else fields[node_at])
                 self.clusters[record.cluster].bounds.check(record)
             except (ValueError, OverflowError) as exc:  # RefusedValue (the gate's refusals too) carries its kind
                 yield self._error(line_no, str(exc), line, refusal_of(exc))
                 continue
             yield record
 
-    def _record(self, fields: tuple[str, ...]) -> JobRecord:
+    def _record(self, fields: tuple[str, ...], node_list: str | None) -> JobRecord:
         job_id, raw_id, cluster_name, account, user, partition, state, submit, start, end, elapsed, tres = fields
         cluster = self.clusters.get(cluster_name)
         if cluster is None:
@@ -265,4 +283,17 @@ class SacctParser:
             end_at,
             seconds,
             cluster.gpus(tres),
+            parse_node_list(node_list),
         )
+
+
+def parse_node_list(text: str | None, what: str = "NodeList") -> str | None:
+    """NodeList as stored: None when absent or naming no node (``None assigned``); ``ValueError`` naming ``what``
+    if it is not a hostlist."""
+    if text is None or text in _NO_NODES:
+        return None
+    try:
+        hostlist_size(text)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    return text

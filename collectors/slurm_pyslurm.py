@@ -39,7 +39,7 @@ from types import ModuleType
 from typing import Any
 
 from quotad.collectors.runner import child_environment
-from quotad.collectors.sacct import ClusterView
+from quotad.collectors.sacct import ClusterView, parse_node_list
 from quotad.errors import InputError, QuotadError
 from quotad.ledger.records import JobRecord
 
@@ -340,4 +340,18 @@ def _record(job: Any, cluster: ClusterView) -> JobRecord:
         end,
         elapsed,
         _gpus(job, cluster),
+        _nodes(job),
     )
+
+
+def _nodes(job: Any) -> str | None:
+    """``nodelist`` (sacct's NodeList); None when this pyslurm has no such attribute or the job got no nodes."""
+    try:
+        value = job.nodelist
+    except AttributeError:
+        return None
+    except Exception as exc:
+        raise ValueError(f"attribute 'nodelist' could not be read: {type(exc).__name__}: {exc}") from None
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"attribute 'nodelist' is {value!r}, expected a string")
+    return parse_node_list(value, "attribute 'nodelist'")

@@ -227,3 +227,19 @@ def test_status_and_report_outputs(ready: Cli, tmp_path: Path) -> None:
     assert "| c1:alice |" in md
     empty = json.loads(ready("report", "--period", "2026-10", "--json").stdout)
     assert empty == []
+
+
+def test_status_now_on_an_hour_boundary_counts_only_the_hours_before_it(ready: Cli, tmp_path: Path) -> None:
+    """``--now 2026-07-01T00:00:00`` counts usage strictly before that instant: the hour starting then is not in
+    it; one second later it is (cells are whole hours: the hour begun is counted as far as it was collected)."""
+    ready("company", "add", "acme", "--name-ja", "アクメ", "--name-en", "Acme", "-a", "c1:acme")
+    ready("grant", "set", "acme", "--cluster", "c1", "--gpu-hours", "100", "--start", "2026-06-01", "--end", "2026-12-31")
+    path = tmp_path / "s.txt"
+    run = {"start": "2026-06-30T22:00:00", "end": "2026-07-01T02:00:00", "elapsed": 4 * 3600, "gpus": "gres/gpu=2"}
+    path.write_text("\n".join([HEADER, row("1", 1, **run), row("2", 2, account="ghost", **run)]))
+    assert ready("ingest", "sacct", str(path)).exit_code == 0
+    for now, used in (("2026-07-01T00:00:00", 4.0), ("2026-07-01T00:00:01", 6.0), ("2026-06-30T23:59:59", 4.0)):
+        [acme] = json.loads(ready("status", "--now", now, "--json").stdout)
+        assert acme["used"] == used, now
+        table = ready("status", "--now", now).stdout
+        assert f"c1:ghost {used:.1f} GPU-h" in table, now

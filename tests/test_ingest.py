@@ -293,6 +293,34 @@ def test_real_slurm_22_05_output_is_charged_exactly(engine: Engine, db_url: str)
     with engine.connect() as conn:
         segments = conn.execute(select(Job.state, Job.elapsed_raw).where(Job.job_id == "3").order_by(Job.submit)).all()
     assert [tuple(s) for s in segments] == [("REQUEUED", 4), ("COMPLETED", 20)]
+    with engine.connect() as conn:
+        nodes = {(r.job_id_raw, r.submit): r.node_list for r in conn.execute(select(Job.job_id_raw, Job.submit, Job.node_list))}
+    assert sorted(set(nodes.values()), key=str) == [None, "vm"]  # the test cluster is one node, "vm"
+    assert sum(n is None for n in nodes.values()) == sum(line.split("|")[header.index("NodeList")] == "None assigned" for line in lines[1:])
     with engine.begin() as conn:
         again = ingest_sacct_text(conn, settings, lines, source=str(REAL), now=NOW)
     assert (again.inserted, again.updated) == (0, 0)
+
+
+def test_node_list_is_updated_by_re_ingest_and_kept_when_a_source_does_not_say(engine: Engine, settings: Settings) -> None:
+    """Nodes arriving later (a file with NodeList after one without) update the row and charge nothing again."""
+    line = row("5", 5, elapsed=7200, gpus="gres/gpu:h100=2")
+    header = "JobID|JobIDRaw|Cluster|Account|User|Partition|State|Submit|Start|End|ElapsedRaw|AllocTRES|NodeList"
+
+    def load(*rows: str, head: str | None = None) -> tuple[int, int, int]:
+        with engine.begin() as conn:
+            text = sacct_text(*rows, header=head) if head else sacct_text(*rows)
+            s = ingest_sacct_text(conn, settings, text, source="f.txt", now=NOW)
+        return s.inserted, s.updated, s.unchanged
+
+    def stored() -> str | None:
+        with engine.connect() as conn:
+            return conn.scalar(select(Job.node_list))
+
+    assert load(line) == (1, 0, 0) and stored() is None
+    charged = rollup(engine)
+    assert load(f"{line}|gpu[01-02]", head=header) == (0, 1, 0) and stored() == "gpu[01-02]"
+    assert load(line) == (0, 0, 1) and stored() == "gpu[01-02]"  # an old-format file does not erase them
+    assert load(f"{line}|gpu[01-02]", head=header) == (0, 0, 1)
+    assert load(f"{line}|gpu07", head=header) == (0, 1, 0) and stored() == "gpu07"
+    assert rollup(engine) == charged and sum(charged.values()) == 2 * 7200

@@ -72,6 +72,14 @@ def test_a_bad_sacct_line_is_quarantined_and_the_rest_lands(engine: Engine, sett
         assert conn.scalar(select(IngestError.code)) == code
 
 
+def test_a_bad_node_list_is_quarantined_by_its_kind(engine: Engine, settings: Settings) -> None:
+    """NodeList only says where a job ran, but a NUL (PostgreSQL refuses it) or a garbled hostlist is bad input."""
+    lines = (f"{GOOD}|gpu[01-02]", row("2", 2, elapsed=60) + "|gp\x00u01", row("3", 3, elapsed=60) + "|gpu[3-1]")
+    summary = ingest(engine, settings, *lines, header=f"{HEADER}|NodeList")
+    assert (summary.records_ok, dict(summary.refused)) == (1, {"nul_byte": 1, "invalid": 1})
+    assert [(n, r) for n, r, _ in quarantined(engine)][1] == (4, "NodeList: hostlist 'gpu[3-1]': range '3-1' runs backwards")
+
+
 def test_a_quarantined_line_with_a_nul_byte_anywhere_is_stored_escaped(engine: Engine, settings: Settings) -> None:
     header = HEADER + "|JobName"
     bad = row("2", 2, elapsed=-5) + "|name\x00with nul"

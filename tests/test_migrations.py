@@ -49,3 +49,24 @@ def test_outdated_schema_is_refused(engine: Engine) -> None:
         conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('old0000')"))
     with pytest.raises(SchemaError, match=r"at old0000 but this quotad expects .*quotad db upgrade"):
         check_schema(engine)
+
+
+def test_node_list_arrives_as_null_on_existing_jobs_and_goes_again(engine: Engine) -> None:
+    """0008nodelist: a job stored before it has no known nodes (NULL), and the downgrade keeps the job."""
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0007widen")
+    assert "node_list" not in {c["name"] for c in inspect(engine).get_columns("jobs")}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO clusters (name, scheduler, default_gpu_type) VALUES ('c1', 'slurm', 'h100')"))
+        conn.execute(text(
+            "INSERT INTO jobs (cluster, job_id, job_id_raw, submit, account, user_name, partition, state, elapsed_raw,"
+            " gpu_count, gpu_alloc, charged_seconds) VALUES ('c1', '7', 7, 1, 'acme', 'alice', 'gpu', 'COMPLETED',"
+            " 60, 1, 'h100=1', 60)"
+        ))  # fmt: skip
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT job_id, node_list FROM jobs")).all() == [("7", None)]
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0007widen")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT job_id FROM jobs")).all() == [("7",)]

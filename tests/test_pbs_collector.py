@@ -109,6 +109,10 @@ def test_reading_again_changes_nothing(engine: Engine, settings: Settings, logs:
     poll(engine, settings, logs)  # everything again from the first day: replaces, never adds
     assert (usage(engine), segments(engine)) == before
     with engine.connect() as conn:
+        nodes = dict(conn.execute(select(Job.job_id, Job.node_list).where(Job.job_id.in_(["1001.pbs01", "1006.pbs01"]))).all())
+    # from exec_host; the open run 1006, charged on from the ledger with no record in hand, keeps its host
+    assert nodes == {"1001.pbs01": "g001,g002", "1006.pbs01": "g009"}
+    with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(IngestError)) == 7
 
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from quotad.collectors.pbs import ARRAY_SPAN, PbsCluster, assemble, pbs_job_id_raw, running_elapsed
-from quotad.collectors.pbs_log import parse_duration, parse_line, parse_message, select_gpus
+from quotad.collectors.pbs_log import exec_nodes, parse_duration, parse_line, parse_message, select_gpus
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pbs" / "accounting"
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -72,6 +72,17 @@ def test_line_fields_times_and_skipped_types() -> None:
     assert parse_line("04/15/2026 11:10:01;E;1002[].pbs01;array_indices=1-2", 1, TOKYO) is None
     sub = parse_line("04/15/2026 11:10:00;S;1002[4].pbs01;start=5", 1, TOKYO)
     assert sub is not None and (sub.sequence, sub.array_index) == (1002, 4)
+
+
+def test_hosts_from_exec_host_else_exec_vnode() -> None:
+    assert exec_nodes({"exec_host": "g001/0*96+g002/0*96+g001/1*4"}) == "g001,g002"
+    assert exec_nodes({"exec_vnode": "(g003[0]:ncpus=48:ngpus=4)+(g003[1]:ncpus=48:ngpus=4)+(g004:ncpus=8)"}) == "g003,g004"
+    assert exec_nodes({"exec_host": "g005/0", "exec_vnode": "(other:ncpus=1)"}) == "g005"
+    assert exec_nodes({}) is None
+    with pytest.raises(ValueError, match="'g\\[1-2\\]' is not a host name"):
+        exec_nodes({"exec_host": "g[1-2]/0"})
+    line = "04/15/2026 14:00:00;E;9.s;start=1776211205 end=1776216605 exec_host=g007/0*8 Resource_List.ngpus=1"
+    assert next(iter(assemble([(1, line)], CLUSTER, source="f", now=100).records.values())).nodes == "g007"
 
 
 def test_raw_ids_are_unique_per_subjob() -> None:

@@ -23,6 +23,7 @@ from quotad.cli.main import QuotadGroup
 from quotad.config import Settings
 from quotad.ledger.ingest import load_records, sync_clusters
 from quotad.ledger.records import JobRecord
+from quotad.pool.maintenance import MaintenanceSpec, set_window
 from quotad.pool.models import ProviderContract, ReservedCapacity
 from tests.helpers import utc
 
@@ -172,6 +173,30 @@ def test_maintenance_commands_and_pool_views(run: Run, engine: Engine, settings:
     assert run("pool", "status", "--period", "2026-04", "--start", "2026-04-01", *now).exit_code == 2
     ok(run("maintenance", "remove", str(listed[0]["id"])))
     assert run("maintenance", "remove", "9999").exit_code == 2
+
+
+def test_pool_status_and_maintenance_overlaps_agree_per_node(run: Run, engine: Engine, settings: Settings) -> None:
+    """A window on two nodes: the job whose NodeList names one is the overlap in both commands, the job on other
+    nodes is none, and the job whose nodes nothing records is counted apart as "node unknown" in both."""
+    start = utc("2026-05-01T04:00:00")
+    with engine.begin() as conn:
+        sync_clusters(conn, settings)
+        set_window(conn, MaintenanceSpec("c1", start, start + 4 * H, source="slurm", reference="maint_gpu01",
+                                         node_count=2, nodes="gpu[01-02]"), now=start)  # fmt: skip
+        jobs = [JobRecord("c1", str(n), n, start - 60, "acme", "alice", "gpu", "COMPLETED", start, start + 2 * H, 2 * H,
+                          (("h100", 8),), nodes) for n, nodes in ((1, "gpu[02-03]"), (2, "gpu[05-06]"), (3, None))]  # fmt: skip
+        load_records(conn, jobs, source="t", kind="sacct", now=start + 24 * H)
+    now = ["--now", "2026-05-02T00:00:00"]
+    status = ok(run("pool", "status", "--start", "2026-05-01", "--end", "2026-05-01", *now, "--json"))
+    days = "--start 2026-05-01 --end 2026-05-01"
+    assert f"1 job segment(s) ran on nodes under maintenance (16.0 GPU-h, still charged): see `quotad maintenance overlaps {days}`" in status.output
+    unknown = "1 job segment(s) ran while some nodes of their cluster were under maintenance, on nodes not known"
+    assert unknown in status.output and f"`quotad maintenance overlaps --node-unknown {days}`" in status.output
+    listed = ok(run("maintenance", "overlaps", *days.split(), *now, "--json"))
+    assert [(o["job_id"], o["node_from"], o["overlap_gpu_hours"]) for o in json.loads(listed.stdout)] == [("1", "node list", 16.0)]
+    assert unknown in listed.stderr
+    apart = json.loads(ok(run("maintenance", "overlaps", "--node-unknown", *days.split(), *now, "--json")).stdout)
+    assert [(o["job_id"], o["node_from"]) for o in apart] == [("3", "unknown")]
 
 
 def test_pool_check_warns_and_exits_1_when_grants_exceed_reservations(run: Run, engine: Engine, cli: Any) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, insert
 
 from quotad.amounts import NORMALISED
 from quotad.config import Settings
+from quotad.errors import UsageError
 from quotad.ledger.ingest import load_records, sync_clusters
 from quotad.ledger.models import POOL
 from quotad.ledger.records import JobRecord
@@ -44,11 +45,13 @@ MAINT = (utc("2026-04-30T22:00:00"), utc("2026-05-01T02:00:00"))
 JOB_START = utc("2026-04-30T20:00:00")
 
 
-def job(raw: int, start: int, elapsed: int, gpus: int, *, account: str = "acme", cluster: str = "c1") -> JobRecord:
+def job(
+    raw: int, start: int, elapsed: int, gpus: int, *, account: str = "acme", cluster: str = "c1", nodes: str | None = None
+) -> JobRecord:
     gpu_type = "h100" if cluster == "c1" else "h200"
     return JobRecord(
         cluster, str(raw), raw, start - 60, account, "alice", "gpu", "COMPLETED", start, start + elapsed, elapsed,
-        ((gpu_type, gpus),),
+        ((gpu_type, gpus),), nodes,
     )  # fmt: skip
 
 
@@ -119,9 +122,10 @@ def test_a_day_in_the_programme_time_zone(pool: Engine) -> None:
 
 def test_job_segments_in_maintenance_are_reported_not_dropped(pool: Engine) -> None:
     with pool.connect() as conn:
-        found = maintenance_overlaps(conn, start=APR29, end=MAY2)
+        result = maintenance_overlaps(conn, start=APR29, end=MAY2)
         outside = maintenance_overlaps(conn, start=MAY1 + 3 * H, end=MAY2)
-    assert len(found) == 1
+    found = result.found
+    assert len(found) == 1 and result.node_unknown == []
     o = found[0]
     assert (o.job_id, o.account, o.overlap_s, o.gpu_seconds, o.window_whole_cluster) == (
         "1",
@@ -130,7 +134,7 @@ def test_job_segments_in_maintenance_are_reported_not_dropped(pool: Engine) -> N
         32 * H,
         True,
     )
-    assert outside == []
+    assert outside.found == [] and outside.node_unknown == []
 
 
 def _telemetry(
@@ -232,19 +236,36 @@ def test_slurm_windows_are_reconciled_but_begun_ones_are_kept(engine: Engine, se
 
 
 def test_a_window_on_named_nodes_flags_only_the_jobs_on_those_nodes(pool: Engine) -> None:
-    """10 of 80 nodes down must not flag every job on the cluster: the GPU telemetry says which job ran where."""
+    """10 of 80 nodes down must not flag every job on the cluster: the GPU telemetry says which job ran where,
+    else the scheduler's node list; a job nothing places is counted apart, never flagged."""
     window = (utc("2026-05-01T04:00:00"), utc("2026-05-01T08:00:00"))
     with pool.begin() as conn:
         set_window(conn, MaintenanceSpec("c1", *window, reference="ABCI-node", node_count=2, nodes="gpu[01-02]"),
                    now=APR29)
         set_window(conn, MaintenanceSpec("c1", *window, reference="ABCI-unnamed", node_type="H100x8", node_count=1),
                    now=APR29)
-        load_records(conn, [job(2, window[0], 2 * H, 8), job(3, window[0], 2 * H, 8)], source="test", kind="sacct",
-                     now=MAY2)
+        load_records(conn, [
+            job(2, window[0], 2 * H, 8),  # telemetry: gpu02, on the window
+            job(3, window[0], 2 * H, 8),  # telemetry: gpu07, off it
+            job(4, window[0] + H, H, 4, nodes="gpu[01,09]"),  # no telemetry, NodeList shares gpu01
+            job(5, window[0], H, 4, nodes="gpu[05-06]"),  # no telemetry, NodeList off the window
+            job(6, window[0], 3 * H, 2),  # neither: node unknown
+            job(7, window[0], H, 8, nodes="gpu01"),  # telemetry (gpu07) wins over the node list
+        ], source="test", kind="sacct", now=MAY2)  # fmt: skip
         _telemetry(conn, window[0], 3600, 3600, gpu=0, job_id=2, node="gpu02")
         _telemetry(conn, window[0], 3600, 3600, gpu=0, job_id=3, node="gpu07")
+        _telemetry(conn, window[0], 3600, 3600, gpu=1, job_id=7, node="gpu07")
     with pool.connect() as conn:
-        found = maintenance_overlaps(conn, start=MAY1, end=MAY2)
+        result = maintenance_overlaps(conn, start=MAY1, end=MAY2)
     # the whole-cluster window of Apr 30 - May 1 02:00 still flags job 1; the named-node window flags job 2 (on
-    # gpu02), not job 3 (on gpu07); the window naming no nodes cannot be attributed and flags nothing
-    assert sorted((o.job_id, o.window_whole_cluster) for o in found) == [("1", True), ("2", False)]
+    # gpu02) and job 4 (NodeList), not 3, 5 or 7; the window naming no nodes cannot be attributed and flags nothing
+    assert sorted((o.job_id, o.window_whole_cluster, o.nodes_from) for o in result.found) == [
+        ("1", True, "cluster"), ("2", False, "telemetry"), ("4", False, "node_list"),
+    ]  # fmt: skip
+    assert [(o.job_id, o.overlap_s, o.gpu_seconds) for o in result.node_unknown] == [("6", 3 * H, 6 * H)]
+    assert result.gpu_seconds == 2 * H * 8 + 2 * H * 8 + H * 4  # job 1 from May 1 00:00, job 2, job 4
+
+
+def test_a_window_whose_node_names_are_no_hostlist_is_refused(pool: Engine) -> None:
+    with pool.begin() as conn, pytest.raises(UsageError, match=r"nodes: hostlist 'gpu\[02-01\]'"):
+        set_window(conn, MaintenanceSpec("c1", MAY1, MAY2, node_count=2, nodes="gpu[02-01]"), now=APR29)

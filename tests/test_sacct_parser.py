@@ -72,6 +72,19 @@ def test_columns_found_by_name_in_any_order_with_extra_columns() -> None:
     assert (rec.job_id, rec.account, rec.elapsed, rec.gpus) == ("77", "acme", 60, (("h100", 8),))
 
 
+def test_node_list_is_kept_as_printed_and_files_without_it_still_parse() -> None:
+    """NodeList is optional: files saved before quotad asked for it (no column) give nodes None (not known)."""
+    run = "|c1|acme|bob|gpu|COMPLETED|2026-11-01T00:00:00|2026-11-01T00:00:00|2026-11-01T00:01:00|60|gres/gpu=8"
+    [old] = parse(sacct_text(f"7|7{run}"))
+    assert isinstance(old, JobRecord) and old.nodes is None
+    header = f"{HEADER}|NodeList"
+    found = parse(sacct_text(f"7|7{run}|gpu[01-02,07]", f"8|8{run}|None assigned", f"9|9{run}|gpu[07-01]",
+                             f"10|10{run}|node-3", header=header))  # fmt: skip
+    assert [r.nodes if isinstance(r, JobRecord) else r.line_no for r in found] == ["gpu[01-02,07]", None, 4, "node-3"]
+    bad = found[2]
+    assert isinstance(bad, InputError) and "NodeList: hostlist 'gpu[07-01]': range '07-01' runs backwards" in bad.reason
+
+
 @pytest.mark.parametrize(
     ("state", "expected"),
     [

@@ -86,6 +86,7 @@ class DbJob:
     heterogeneous_id: int | None = None
     heterogeneous_offset: int | None = None
     allocated_tres: Any = None
+    nodelist: Any = None
 
 
 def convert(*jobs: Any, view: ClusterView = UTC_VIEW) -> list[JobRecord | InputError]:
@@ -135,6 +136,19 @@ def test_completed_gpu_job_matches_sacct_on_a_tokyo_cluster() -> None:
         5400,
         (("h100", 2),),
     )
+
+
+def test_node_list_matches_sacct_and_is_unknown_where_pyslurm_has_none() -> None:
+    tres = gpus(8, h100=8)
+    rec = one(DbJob(11, elapsed_time=60, end_time=T0 + 60, allocated_tres=tres, nodelist="gpu[01-02]"))
+    header = "JobID|JobIDRaw|Cluster|Account|User|Partition|State|Submit|Start|End|ElapsedRaw|AllocTRES|NodeList"
+    line = f"11|11|c1|acme|alice|gpu|COMPLETED|{T0}|{T0}|{T0 + 60}|60|billing=16,cpu=16,gres/gpu:h100=8,gres/gpu=8,mem=100G,node=1|gpu[01-02]"
+    [same] = SacctParser(clusters={"c1": UTC_VIEW}, source="sacct").parse(sacct_text(line, header=header))
+    assert rec.nodes == "gpu[01-02]" and rec == same
+    assert one(DbJob(12, nodelist="None assigned")).nodes is None
+    assert one(SimpleNamespace(**{k: v for k, v in vars(DbJob(13)).items() if k != "nodelist"})).nodes is None
+    [bad] = convert(DbJob(14, nodelist="gpu[2-1]"))
+    assert isinstance(bad, InputError) and "attribute 'nodelist': hostlist 'gpu[2-1]'" in bad.reason
 
 
 def test_array_task_is_printed_like_sacct() -> None:

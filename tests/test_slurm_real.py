@@ -91,6 +91,20 @@ def reference(lines: list[str]) -> dict[tuple[int, int], tuple[str, int]]:
     return out
 
 
+def reference_nodes(lines: list[str]) -> dict[tuple[int, int], str | None]:
+    """(JobIDRaw, Submit) -> NodeList as sacct printed it, None for "None assigned"."""
+    out: dict[tuple[int, int], str | None] = {}
+    header: list[str] = []
+    for text in lines:
+        fields = text.split("|")
+        if "JobIDRaw" in fields:
+            header = fields
+            continue
+        rec = dict(zip(header, fields, strict=True))
+        out[(int(rec["JobIDRaw"]), int(rec["Submit"]))] = None if rec["NodeList"] == "None assigned" else rec["NodeList"]
+    return out
+
+
 def ledger_segments(engine: Engine) -> dict[tuple[int, int], tuple[str, int]]:
     with engine.connect() as conn:
         rows = conn.execute(select(Job.job_id_raw, Job.submit, Job.account, Job.charged_seconds)).all()
@@ -157,6 +171,10 @@ def test_ledger_equals_sacct_exactly_for_every_kind_of_job(real_settings: Settin
     poll_cluster(real_engine, real_settings, slurm_cluster, runner=tee, since=since)
     expected = reference(tee.lines)
     assert ledger_segments(real_engine) == expected
+    # where each segment ran: sacct's NodeList as printed (the one node, "vm"), none for a job never started
+    with real_engine.connect() as conn:
+        nodes = {(r.job_id_raw, r.submit): r.node_list for r in conn.execute(select(Job.job_id_raw, Job.submit, Job.node_list))}
+    assert nodes == reference_nodes(tee.lines) and "vm" in nodes.values()
     totals: defaultdict[str, int] = defaultdict(int)
     for account, seconds in expected.values():
         totals[account] += seconds

@@ -11,13 +11,13 @@ output or the real test cluster. Parsing is pure and tested against real 22.05 o
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from quotad.collectors.hostlist import expand_hostlist
 from quotad.collectors.nvml.counters import AgentCounters
 from quotad.collectors.nvml.errors import SlurmQueryError
 from quotad.collectors.runner import CommandFailed, run_captured
@@ -64,20 +64,6 @@ def subprocess_runner(argv: Sequence[str], timeout: float) -> str:
     return done.stdout
 
 
-def _split_top(text: str) -> list[str]:
-    items, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(text[start:i])
-            start = i + 1
-    items.append(text[start:])
-    return [item for item in items if item]
-
-
 def _range(spec: str) -> list[str]:
     out: list[str] = []
     for part in spec.split(","):
@@ -88,16 +74,6 @@ def _range(spec: str) -> list[str]:
         width = len(lo)
         out.extend(str(n).zfill(width) for n in range(int(lo), int(hi) + 1))
     return out
-
-
-def expand_hostlist(expr: str) -> list[str]:
-    """Slurm hostlist syntax: ``gpu[01-03,07]``, ``a,b[1-2]``, ``r[1-2]n[1-2]`` (zero padding kept)."""
-    names: list[str] = []
-    for item in _split_top(expr.strip()):
-        pieces = re.split(r"(\[[^\]]*\])", item)
-        choices = [_range(p[1:-1]) if p.startswith("[") else [p] for p in pieces if p]
-        names.extend("".join(combo) for combo in itertools.product(*choices))
-    return names
 
 
 def expand_indices(spec: str) -> frozenset[int]:

@@ -2,7 +2,9 @@
 
 Windows come from the CLI, CSV, or Slurm MAINT reservations (``import-slurm`` runs ``scontrol show reservation``).
 Times are ``YYYY-MM-DDTHH:MM`` in the programme's time zone unless they carry an offset. ``overlaps`` lists job
-segments that ran during a window: their charges are kept, a person decides what they mean.
+segments that ran during a window: their charges are kept, a person decides what they mean. A window on named
+nodes lists only the segments on them (GPU telemetry, else the scheduler's node list); segments whose node nothing
+records are counted apart ("node unknown", ``overlaps --node-unknown`` lists them).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from quotad.cli.context import FormatOption, JsonOption, NowOption, parse_now, pick_format, state
-from quotad.cli.pool import window_from_options
+from quotad.cli.pool import NODE_UNKNOWN_NOTE, window_from_options
 from quotad.cli.provider import run_csv_import
 from quotad.collectors.runner import Runner, SubprocessRunner
 from quotad.config import ClusterConfig
@@ -178,6 +180,9 @@ def overlaps(
     start: str | None = typer.Option(None, "--start", help="First day YYYY-MM-DD (instead of --period)."),
     end: str | None = typer.Option(None, "--end", help="Last day YYYY-MM-DD, inclusive."),
     cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster."),
+    node_unknown: bool = typer.Option(
+        False, "--node-unknown", help="List instead the segments whose nodes nothing records (not counted)."
+    ),
     now_text: str | None = NowOption,
     fmt: str = FormatOption,
     as_json: bool = JsonOption,
@@ -188,7 +193,8 @@ def overlaps(
     now = parse_now(now_text)
     lo, hi = window_from_options(period, start, end, now=now, tz=tz)
     with app_state.ledger().connect() as conn:  # up to now, as `pool status` counts them
-        found = maintenance_overlaps(conn, start=lo, end=min(hi, now), cluster=cluster)
+        result = maintenance_overlaps(conn, start=lo, end=min(hi, now), cluster=cluster)
+    found = result.node_unknown if node_unknown else result.found
     table = Table(
         [
             "Window",
@@ -203,6 +209,7 @@ def overlaps(
             "GPUs",
             "Overlap h",
             "Overlap GPU-h",
+            "Node from",
         ],
         [
             [
@@ -218,6 +225,7 @@ def overlaps(
                 o.gpu_count,
                 round(o.overlap_s / 3600, 2),
                 round(o.gpu_seconds / 3600, 2),
+                o.nodes_from.replace("_", " "),
             ]
             for o in found
         ],
@@ -234,6 +242,9 @@ def overlaps(
             "gpus",
             "overlap_hours",
             "overlap_gpu_hours",
+            "node_from",
         ],
     )
     emit(table, pick_format(fmt, as_json))
+    if result.node_unknown and not node_unknown:
+        log.warning(NODE_UNKNOWN_NOTE, len(result.node_unknown), "the same command with --node-unknown")

@@ -24,7 +24,7 @@ from quotad.render import Cell, Format, Table, emit
 from quotad.timeutil import format_day, month_bounds, month_start, parse_day, parse_month
 from quotad.units import eflops_hours, gpu_hours
 
-__all__ = ["app", "check_table", "pool_table", "render_pool", "window_from_options"]
+__all__ = ["NODE_UNKNOWN_NOTE", "app", "check_table", "pool_table", "render_pool", "window_from_options"]
 
 log = logging.getLogger("quotad.pool")
 
@@ -164,6 +164,13 @@ def window_from_options(
     return month_bounds(year, month, tz)
 
 
+#: The line both ``pool status`` and ``maintenance overlaps`` log for segments no source places on a node.
+NODE_UNKNOWN_NOTE = (
+    "%d job segment(s) ran while some nodes of their cluster were under maintenance, on nodes not known (no GPU "
+    "telemetry, no scheduler node list): not counted as overlapping; see %s"
+)
+
+
 def render_pool(app_state: AppState, *, start: int, end: int, now: int, by: str, fmt: Format) -> None:
     """Print the pool table for [start, end) and log the grant and maintenance warnings (``report --pool`` too)."""
     if by not in ("day", "cluster"):
@@ -179,17 +186,18 @@ def render_pool(app_state: AppState, *, start: int, end: int, now: int, by: str,
         log.warning("no reserved capacity in this window: add it with `quotad provider reserve add`")
     emit(pool_table(view, by=by, tz=tz, fmt=fmt), fmt)
     _warn_check(checks)
-    if overlaps:
-        seconds = sum(o.gpu_seconds for o in overlaps)
-        tz = settings.programme.timezone
+    days = f"--start {format_day(start, tz)} --end {format_day(min(end, now) - 1, tz)}"
+    if overlaps.found:
         log.warning(
             "%d job segment(s) ran on nodes under maintenance (%.1f GPU-h, still charged): "
-            "see `quotad maintenance overlaps --start %s --end %s`",
-            len(overlaps),
-            gpu_hours(seconds),
-            format_day(start, tz),
-            format_day(min(end, now) - 1, tz),
+            "see `quotad maintenance overlaps %s`",
+            len(overlaps.found),
+            gpu_hours(overlaps.gpu_seconds),
+            days,
         )
+    if overlaps.node_unknown:
+        hint = f"`quotad maintenance overlaps --node-unknown {days}`"
+        log.warning(NODE_UNKNOWN_NOTE, len(overlaps.node_unknown), hint)
     if not view.has_telemetry:
         log.info("no NVML telemetry for these clusters: busy GPU-hours are n/a")
 

@@ -104,10 +104,9 @@ class RecordBounds:
                     RefusalReason.TOO_LONG,
                     f"{name} is {len(value)} characters; the ledger holds at most {_LENGTHS[column]}",
                 )
-            problem = storable_text(value)
-            if problem is not None:
-                what = "a NUL byte" if problem is RefusalReason.NUL_BYTE else "text that is not valid UTF-8"
-                raise RefusedRecord(problem, f"{name} contains {what}")
+            _check_storable(name, value)
+        if record.nodes is not None:  # jobs.node_list is TEXT: any length, but PostgreSQL refuses a NUL in it too
+            _check_storable("NodeList", record.nodes)
         if not 0 <= record.job_id_raw <= INT64_MAX:
             raise RefusedRecord(RefusalReason.INTEGER_RANGE, f"job id {record.job_id_raw} is beyond a 64-bit integer")
         for name, at in (("Submit", record.submit), ("Start", record.start), ("End", record.end)):
@@ -131,6 +130,13 @@ class RecordBounds:
     def _years(self) -> str:
         first = datetime.fromtimestamp(self.first_time, UTC).year
         return f"{first}-{datetime.fromtimestamp(self.end_time - 1, UTC).year}"
+
+
+def _check_storable(name: str, value: str) -> None:
+    problem = storable_text(value)
+    if problem is not None:
+        what = "a NUL byte" if problem is RefusalReason.NUL_BYTE else "text that is not valid UTF-8"
+        raise RefusedRecord(problem, f"{name} contains {what}")
 
 
 def _show(epoch: int) -> str:

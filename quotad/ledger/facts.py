@@ -211,7 +211,7 @@ class LedgerFacts:
             self.companies(),
             self.active_grants(),
             gpus_held_now(self.conn),
-            lambda start: self.usage_cells(start, now + 1),
+            lambda start: self.usage_cells(start, now),  # hours begun before now, as `quotad status`
             self.catalog,
             now=now,
         )

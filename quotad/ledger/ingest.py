@@ -3,7 +3,9 @@
 Why it looks the way it does:
 - Idempotent: a segment already stored with identical fields is skipped; a changed one (running ->
   completed, a longer ElapsedRaw) first takes back what it had charged, then charges anew. Ingesting the same
-  records twice, or overlapping windows, therefore changes nothing.
+  records twice, or overlapping windows, therefore changes nothing. The node list is updated like the other
+  fields, except that a record that does not know it (None) keeps the stored one, and a change of nodes alone
+  charges nothing again.
 - Transactional: the caller owns the transaction (``engine.begin()``), so a poll and its watermark, or a
   whole file with its quarantined lines, land together or not at all.
 - Fast: records arrive in batches; existing rows are fetched once per batch, new rows go in with one
@@ -66,6 +68,7 @@ _COMPARED = (
     "gpu_count",
     "gpu_alloc",
     "charged_seconds",
+    "node_list",
 )
 _INSERTED = ("cluster", "job_id_raw", "submit", *_COMPARED)
 
@@ -252,21 +255,26 @@ class SegmentWriter:
         changed_rows: list[dict[str, object]] = []
         charge = self._charge
         for key, rec in latest.items():
-            cluster, job_id, raw_id, submit, account, user, partition, state, start, end, elapsed, gpus = rec
+            cluster, job_id, raw_id, submit, account, user, partition, state, start, end, elapsed, gpus, nodes = rec
             gpus_text, gpu_count = self._encode(gpus)
             charged = elapsed * gpu_count if start is not None else 0
             values = (job_id, account, user, partition, state, start, end, elapsed, gpu_count, gpus_text, charged)
             old = existing.get(key)
             if old is None:
-                new_rows.append((cluster, raw_id, submit, *values))
-            else:
-                row_id, old_values = old
-                if old_values == values:
-                    self.unchanged += 1
-                    continue
-                _, o_account, o_user, o_partition, _, o_start, _, o_elapsed, _, o_gpus, _ = old_values
-                charge(cluster, o_account, o_user, o_partition, o_start, o_elapsed, decode_gpus(o_gpus), -1)
-                changed_rows.append({"row_id": row_id, **dict(zip(_COMPARED, values, strict=True))})
+                new_rows.append((cluster, raw_id, submit, *values, nodes))
+                charge(cluster, account, user, partition, start, elapsed, gpus, 1)
+                continue
+            row_id, old_values = old
+            # A source that does not say where the job ran (None) leaves the nodes the ledger knows.
+            full = (*values, old_values[-1] if nodes is None else nodes)
+            if old_values == full:
+                self.unchanged += 1
+                continue
+            changed_rows.append({"row_id": row_id, **dict(zip(_COMPARED, full, strict=True))})
+            if old_values[:-1] == values:
+                continue  # only the nodes became known or changed: nothing to charge again
+            _, o_account, o_user, o_partition, _, o_start, _, o_elapsed, _, o_gpus, _, _ = old_values
+            charge(cluster, o_account, o_user, o_partition, o_start, o_elapsed, decode_gpus(o_gpus), -1)
             charge(cluster, account, user, partition, start, elapsed, gpus, 1)
         if new_rows:
             self.conn.exec_driver_sql(self._insert_sql, new_rows)
@@ -401,4 +409,5 @@ def _refuse(summary: IngestSummary, bad: list[InputError], error: InputError) ->
 
 def _describe(record: JobRecord) -> str:
     """A refused record that came without a line (pyslurm, the open-run refresh), as quarantined text."""
-    return "|".join("" if v is None else str(v) for v in record[:11]) + "|" + encode_gpus(record.gpus)
+    line = "|".join("" if v is None else str(v) for v in record[:11]) + "|" + encode_gpus(record.gpus)
+    return line if record.nodes is None else f"{line}|{record.nodes}"

@@ -141,6 +141,9 @@ class Job(Base):
     gpu_count: Mapped[int] = mapped_column(Integer)
     gpu_alloc: Mapped[str] = mapped_column(String(128))
     charged_seconds: Mapped[int] = mapped_column(BigInteger)
+    #: The nodes the segment ran on as the scheduler prints them (compact hostlist ``gpu[01-03,07]``); NULL when
+    #: not known (rows from before migration 0008nodelist, sources without it). Read by maintenance overlaps.
+    node_list: Mapped[str | None] = mapped_column(Text)
 
 
 class UsageHourly(Base):

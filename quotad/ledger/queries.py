@@ -316,7 +316,7 @@ def unclaimed_since(conn: Connection, now: int) -> dict[tuple[str, str, str], in
     """Unclaimed accounts' GPU-seconds in the whole hours of the trailing ``UNCLAIMED_WINDOW_S`` up to ``now``
     (what ``quotad status`` lists and ``quotad_unclaimed_gpu_seconds`` serves)."""
     start = (now - UNCLAIMED_WINDOW_S) // SECONDS_PER_HOUR * SECONDS_PER_HOUR
-    return unclaimed_usage(conn, start, now + 1)
+    return unclaimed_usage(conn, start, now)
 
 def gpus_held_now(conn: Connection) -> dict[str, int]:
     """GPUs held by each company's running jobs, as of the last collection."""
@@ -378,7 +378,8 @@ class Position:
     period_end: int
 
 
-#: usage cells in [start, now + 1) for a start; callers memoise it, since companies share starts.
+#: usage cells of the hours that began before ``now`` ([start, now)) for a start; callers memoise it, since
+#: companies share starts. Strictly before: at ``--now 2026-07-01T00:00:00`` the hour starting then is not counted.
 CellsSince = Callable[[int], UsageCells]
 
 
@@ -412,12 +413,12 @@ def grant_position(grants: Sequence[GrantInfo], cells_since: CellsSince, catalog
 
 
 def memoised_cells(conn: Connection, *, now: int) -> CellsSince:
-    """``usage_cells(start, now + 1)`` read once per distinct start."""
+    """``usage_cells(start, now)`` read once per distinct start: the hours that began before ``now``."""
     ranges: dict[int, UsageCells] = {}
 
     def cells_since(start: int) -> UsageCells:
         if start not in ranges:
-            ranges[start] = usage_cells(conn, start, now + 1)
+            ranges[start] = usage_cells(conn, start, now)
         return ranges[start]
 
     return cells_since

@@ -29,6 +29,9 @@ class JobRecord(NamedTuple):
     elapsed: int
     #: ((gpu_type, count), ...) sorted by type; empty when the segment held no GPU.
     gpus: tuple[tuple[str, int], ...]
+    #: The nodes it ran on as the scheduler prints them (``gpu[01-03,07]``); None when the source does not say
+    #: (an older sacct file without NodeList, a PBS record without exec_host): the ledger then keeps what it had.
+    nodes: str | None = None
 
     @property
     def gpu_count(self) -> int:

@@ -122,7 +122,7 @@ def compute_snapshot(conn: Connection, catalog: GpuCatalog, *, now: int, token: 
 
     def cells_since(start: int) -> UsageCells:
         if start not in ranges:
-            ranges[start] = range_cells(conn, start, now + 1, now=now)
+            ranges[start] = range_cells(conn, start, now, now=now)  # hours begun before now, as `quotad status`
         return ranges[start]
 
     by_company: defaultdict[str, list[GrantInfo]] = defaultdict(list)

@@ -5,7 +5,8 @@ provider maintains its hosts, so maintenance is taken out of reserved capacity (
 counted as capacity the companies left unused. Policies call ``maintenance_seconds`` so underuse or pacing is not
 held against anyone for it. Jobs are never re-charged here: a job segment that overlaps a window is *reported*
 (``maintenance_overlaps``) — it is either a job the provider let run (e.g. on nodes outside the window) or a
-wrong window, and a person must decide which.
+wrong window, and a person must decide which. A window on named nodes takes only the segments that ran on them
+(GPU telemetry, else the scheduler's node list); one whose node nobody knows is reported apart as "node unknown".
 
 Slurm-sourced windows are reconciled (``sync_windows``): the scheduler is the truth for future windows, so a
 reservation deleted or moved before it began disappears here too; windows that have begun are history and stay.
@@ -14,12 +15,14 @@ reservation deleted or moved before it began disappears here too; windows that h
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select, update
 
+from quotad.collectors.hostlist import hostlist_size, hosts_in
 from quotad.errors import NotFoundError, UsageError
 from quotad.ledger.models import Cluster, Job
 from quotad.pool.capacity import Outage, union_seconds
@@ -33,6 +36,8 @@ __all__ = [
     "MaintenanceOverlap",
     "MaintenanceSource",
     "MaintenanceSpec",
+    "NodeBasis",
+    "Overlaps",
     "SyncResult",
     "list_windows",
     "maintenance_overlaps",
@@ -108,6 +113,11 @@ def _validate(conn: Connection, spec: MaintenanceSpec) -> None:
         raise UsageError(f"maintenance on {spec.cluster}: the end must be after the start")
     if spec.node_count is not None and spec.node_count <= 0:
         raise UsageError(f"maintenance on {spec.cluster}: the node count must be positive")
+    if spec.nodes:
+        try:
+            hostlist_size(spec.nodes)
+        except ValueError as exc:
+            raise UsageError(f"maintenance on {spec.cluster}: nodes: {exc}") from None
     if spec.source not in MAINTENANCE_SOURCES:
         raise UsageError(f"maintenance source {spec.source!r}: expected one of {', '.join(MAINTENANCE_SOURCES)}")
 
@@ -236,6 +246,12 @@ def maintenance_seconds(conn: Connection, cluster: str, start: int, end: int) ->
     return union_seconds(((w.start, w.end) for w in windows), start, end)
 
 
+#: How a segment was placed relative to a window's nodes: the window takes the whole cluster ("cluster"), the
+#: GPU telemetry saw where it ran ("telemetry"), the scheduler's node list says ("node_list"), or nothing says
+#: ("unknown": reported apart, never as an overlap).
+NodeBasis = Literal["cluster", "telemetry", "node_list", "unknown"]
+
+
 @dataclass(frozen=True)
 class MaintenanceOverlap:
     """A charged job segment that ran while a maintenance window was open: reported, charges left as they are."""
@@ -253,41 +269,97 @@ class MaintenanceOverlap:
     run_end: int
     gpu_count: int
     overlap_s: int
+    nodes_from: NodeBasis = "cluster"
 
     @property
     def gpu_seconds(self) -> int:
         return self.overlap_s * self.gpu_count
 
 
-def _jobs_on_nodes(conn: Connection, cluster: str, nodes: Sequence[str], lo: int, hi: int) -> set[int]:
-    """Jobs the GPU telemetry saw on any of ``nodes`` in hours overlapping [lo, hi)."""
+@dataclass(frozen=True)
+class Overlaps:
+    """What ``maintenance_overlaps`` found: segments on the window's nodes, and those whose nodes nobody knows.
+
+    ``node_unknown`` are segments that ran on the cluster while a window on some of its nodes was open, with
+    neither GPU telemetry nor a node list (sacct NodeList, PBS exec_host) to say where: counted apart so they
+    are neither flagged as overlapping nor silently dropped.
+    """
+
+    found: list[MaintenanceOverlap]
+    node_unknown: list[MaintenanceOverlap]
+
+    @property
+    def gpu_seconds(self) -> int:
+        return sum(o.gpu_seconds for o in self.found)
+
+
+def _telemetry_nodes(conn: Connection, cluster: str, lo: int, hi: int) -> dict[int, list[tuple[int, str]]]:
+    """(hour, node) pairs the GPU telemetry saw each job on, in hours overlapping [lo, hi)."""
     from quotad.ledger.telemetry_models import GpuUsageHourly
 
     t = GpuUsageHourly
-    stmt = select(t.job_id).distinct().where(
-        t.cluster == cluster, t.node.in_(list(nodes)), t.hour < hi, t.hour + 3600 > lo
-    )
-    return {int(job) for (job,) in conn.execute(stmt)}
+    stmt = select(t.job_id, t.hour, t.node).distinct().where(t.cluster == cluster, t.hour < hi, t.hour + 3600 > lo)
+    seen: defaultdict[int, list[tuple[int, str]]] = defaultdict(list)
+    for job, hour, node in conn.execute(stmt):
+        seen[int(job)].append((int(hour), str(node)))
+    return seen
 
 
-def maintenance_overlaps(
-    conn: Connection, *, start: int, end: int, cluster: str | None = None
-) -> list[MaintenanceOverlap]:
+def _window_hosts(window: MaintenanceInfo) -> frozenset[str] | None:
+    """The window's nodes as a set; None (logged) when it names none or names them in a form no hostlist has."""
+    if window.nodes:
+        try:
+            return hosts_in(window.nodes)
+        except ValueError as exc:
+            log.warning("maintenance window #%d on %s: %s; its overlaps cannot be told per node", window.id,
+                        window.cluster, exc)  # fmt: skip
+            return None
+    log.info("maintenance window #%d on %s names no nodes (%s of them%s): its overlaps cannot be told per node; "
+             "give the node names", window.id, window.cluster, window.node_count,
+             f", {window.node_type}" if window.node_type else "")  # fmt: skip
+    return None
+
+
+def _placed(
+    job_id_raw: int, node_list: str | None, begin: int, finish: int, hosts: frozenset[str], seen: list[tuple[int, str]]
+) -> tuple[NodeBasis, bool]:
+    """Where a segment ran while [begin, finish) was under the window, and whether that was on its ``hosts``.
+
+    Telemetry wins (it saw the job on a node in those hours); else the segment's node list; else unknown.
+    """
+    nodes = {node for hour, node in seen if hour < finish and hour + 3600 > begin}
+    if nodes:
+        return "telemetry", not nodes.isdisjoint(hosts)
+    if node_list is not None:
+        try:
+            return "node_list", not hosts_in(node_list).isdisjoint(hosts)
+        except ValueError:
+            log.warning("job %s: stored node list %r is not a hostlist; its node is taken as unknown", job_id_raw,
+                        node_list)  # fmt: skip
+    return "unknown", False
+
+
+def maintenance_overlaps(conn: Connection, *, start: int, end: int, cluster: str | None = None) -> Overlaps:
     """Charged segments whose run [start, start + elapsed) overlaps a window that overlaps [start, end).
 
-    Per node: a window on the whole cluster takes every job running then; a window naming its nodes takes only
-    the jobs the GPU telemetry saw on those nodes (10 of 80 nodes down flags the jobs on those 10, not every
-    job on the cluster); a window on part of the cluster without node names cannot be attributed and is
-    logged, not counted.
+    Per node: a window on the whole cluster takes every segment running then; a window naming its nodes takes
+    the segments that ran on one of them, as the GPU telemetry saw (in the hours of the overlap), else as the
+    segment's node list says (sacct NodeList, PBS exec_host). A segment with neither is ``node_unknown``: 10 of
+    80 nodes down must not flag every job on the cluster, nor hide the jobs nobody can place. A window on part
+    of the cluster without node names cannot be attributed and is logged, not counted.
     """
-    from quotad.collectors.nvml.slurm import expand_hostlist
-
-    out: list[MaintenanceOverlap] = []
+    found: list[MaintenanceOverlap] = []
+    unknown: list[MaintenanceOverlap] = []
     run_end = Job.start_time + Job.elapsed_raw
     for window in list_windows(conn, cluster=cluster, start=start, end=end):
         lo, hi = max(window.start, start), min(window.end, end)
         if hi <= lo:
             continue
+        hosts: frozenset[str] | None = None
+        if not window.whole_cluster or window.nodes:
+            hosts = _window_hosts(window)
+            if hosts is None:
+                continue
         conditions = [
             Job.cluster == window.cluster,
             Job.start_time.is_not(None),
@@ -295,20 +367,17 @@ def maintenance_overlaps(
             run_end > lo,
             Job.charged_seconds > 0,
         ]
-        if window.nodes:
-            on_nodes = _jobs_on_nodes(conn, window.cluster, expand_hostlist(window.nodes), lo, hi)
-            if not on_nodes:
-                continue
-            conditions.append(Job.job_id_raw.in_(sorted(on_nodes)))
-        elif not window.whole_cluster:
-            log.info("maintenance window #%d on %s names no nodes (%s of them%s): its overlaps cannot be told per "
-                     "node; give the node names", window.id, window.cluster, window.node_count,
-                     f", {window.node_type}" if window.node_type else "")
-            continue
+        seen = _telemetry_nodes(conn, window.cluster, lo, hi) if hosts is not None else {}
         stmt = select(Job).where(and_(*conditions)).order_by(Job.start_time, Job.id)
         for j in conn.execute(stmt):
             begin, finish = int(j.start_time), int(j.start_time) + int(j.elapsed_raw)
-            out.append(
+            clipped = (max(begin, lo), min(finish, hi))
+            basis: NodeBasis = "cluster"
+            if hosts is not None:
+                basis, on_window = _placed(j.job_id_raw, j.node_list, *clipped, hosts, seen.get(int(j.job_id_raw), []))
+                if basis != "unknown" and not on_window:
+                    continue
+            (unknown if basis == "unknown" else found).append(
                 MaintenanceOverlap(
                     window_id=window.id,
                     window_whole_cluster=window.whole_cluster,
@@ -322,7 +391,8 @@ def maintenance_overlaps(
                     run_start=begin,
                     run_end=finish,
                     gpu_count=j.gpu_count,
-                    overlap_s=min(finish, hi) - max(begin, lo),
+                    overlap_s=clipped[1] - clipped[0],
+                    nodes_from=basis,
                 )
             )
-    return out
+    return Overlaps(found, unknown)
