@@ -17,6 +17,7 @@ from quotad.ledger.telemetry import (
     upsert_gpu_usage,
 )
 from quotad.ledger.telemetry_models import GpuUsageHourly
+from quotad.plugins.host import load_plugins
 from quotad.tables import Base
 from tests.test_nvml_support import T0
 
@@ -64,6 +65,7 @@ def row(**kw: object) -> GpuUsageRow:
 
 def test_migration_builds_the_model(engine: Engine) -> None:
     assert "gpu_usage_hourly" in inspect(engine).get_table_names()
+    assert not load_plugins().failed  # the plugins' tables join Base.metadata as they load, as in the CLI
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diff == []
