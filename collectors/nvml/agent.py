@@ -7,6 +7,9 @@ threads: the aggregator is touched only under one lock, and the database write h
 slow or unreachable ledger never delays sampling.
 
 The exporter reads ``view()``, an immutable snapshot replaced after every sample, so a scrape needs no lock.
+
+``flush`` first waits a random part of ``[agent] flush_jitter_s`` (``pacing.FlushPacing``), then takes the
+totals: agents started together do not reach the ledger together, and the window written is the newest.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from quotad.collectors.nvml.attribution import Attributor, Ownership
 from quotad.collectors.nvml.companies import CompanyDirectory
 from quotad.collectors.nvml.counters import AgentCounters
 from quotad.collectors.nvml.device import GpuIdentity, GpuReading, NvmlDevices
+from quotad.collectors.nvml.pacing import FlushPacing
 from quotad.collectors.nvml.sink import Delivery, LedgerSink
 from quotad.collectors.nvml.spool import SpoolStats
 
@@ -70,6 +74,7 @@ class NodeAgent:
         companies: CompanyDirectory,
         counters: AgentCounters,
         clock: Callable[[], float],
+        pacing: FlushPacing | None = None,
     ) -> None:
         self.cluster = cluster
         self.node = node
@@ -80,6 +85,7 @@ class NodeAgent:
         self.companies = companies
         self.counters = counters
         self.clock = clock
+        self.pacing = pacing if pacing is not None else FlushPacing.single()
         self._lock = threading.Lock()
         self._view = NodeView(cluster, node, 0.0, False, "", (), None, SpoolStats(0, 0))
         self._last_flush: int | None = None
@@ -116,7 +122,9 @@ class NodeAgent:
         return view
 
     def flush(self) -> Delivery:
-        """Write the running totals' absolute values (or spool them); forget hours that ended."""
+        """After the jitter delay, write the running totals' absolute values (or spool them); forget hours that
+        ended."""
+        self.pacing.spread()
         now = int(self.clock())
         with self._lock:
             rows = self.aggregator.rows(updated_at=now)
@@ -131,7 +139,9 @@ class NodeAgent:
         self.companies.refresh()
 
     def stop(self) -> None:
-        """Final flush and NVML shutdown; a failing flush is logged, not raised (the spool keeps it)."""
+        """Final flush (at once: no jitter, no backoff) and NVML shutdown; a failing flush is logged, not raised
+        (the spool keeps it, and the next start replays it)."""
+        self.pacing.hurry()
         try:
             self.flush()
         except OSError as exc:

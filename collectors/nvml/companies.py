@@ -2,7 +2,8 @@
 
 Why cached and refreshed on a timer: ``/metrics`` is scraped every few seconds from a thread that must not
 block, and the mapping changes only when an operator registers an account. A failed refresh keeps the last
-good mapping (and counts the failure); unknown accounts export ``company=""``.
+good mapping (and counts the failure); unknown accounts export ``company=""``. Only ``company_accounts`` is
+read (account, company id), through one short connection: the agent's database role needs nothing more.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from quotad.collectors.nvml.counters import AgentCounters
-from quotad.ledger.queries import list_companies
+from quotad.ledger.queries import account_companies
 
 __all__ = ["CompanyDirectory"]
 
@@ -35,14 +36,11 @@ class CompanyDirectory:
             return False
         try:
             with self.engine.connect() as conn:
-                companies = list_companies(conn)
+                self._by_account = account_companies(conn, self.cluster)
         except SQLAlchemyError as exc:
             self.counters.inc("company_refresh_failures")
             log.warning("cannot refresh account->company mapping: %s", str(exc).splitlines()[0][:200])
             return False
-        self._by_account = {
-            acc.account: company.id for company in companies for acc in company.accounts if acc.cluster == self.cluster
-        }
         return True
 
     def company_of(self, account: str) -> str:

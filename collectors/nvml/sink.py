@@ -4,6 +4,12 @@ Why the spool is replayed before the current window is written: windows then rea
 they were taken, so the ledger never even briefly holds older totals after newer ones (the upsert's
 ``last_sample`` guard would refuse them anyway). Each spool file is replayed in its own transaction and
 removed after commit; a crash in between replays it again, harmlessly, since it holds absolute values.
+
+Why one connection per flush, closed after it: the agent runs on every GPU node, and a connection held open
+between flushes is one of PostgreSQL's ``max_connections`` per node, whether it is used or not (past ~95 nodes
+the agents, the daemon and the operators would be refused). A flush opens one connection (the engine has no
+pool, see ``service.ledger_engine``), replays the spool and writes the window through it, each window in its
+own transaction, and closes it. Transient failures are retried by ``FlushPacing`` with jittered backoff.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from quotad.collectors.nvml.counters import AgentCounters
+from quotad.collectors.nvml.pacing import FlushPacing
 from quotad.collectors.nvml.spool import Spool
 from quotad.ledger.telemetry import GpuUsageRow, node_hour_rows, upsert_gpu_usage
 from quotad.ledger.telemetry_models import GpuUsageHourly
@@ -43,23 +50,36 @@ class Delivery:
 class LedgerSink:
     """Writes rows through ``quotad.ledger.telemetry``; falls back to ``spool``."""
 
-    def __init__(self, engine: Engine | None, spool: Spool, *, counters: AgentCounters) -> None:
+    def __init__(
+        self, engine: Engine | None, spool: Spool, *, counters: AgentCounters, pacing: FlushPacing | None = None
+    ) -> None:
         self.engine = engine
         self.spool = spool
         self.counters = counters
+        #: Retries of a refused connection (none by default: the daemon's ``spool_replay`` tries once a run).
+        self.pacing = pacing if pacing is not None else FlushPacing.single()
         self._down = False
 
     def deliver(self, rows: Sequence[GpuUsageRow], *, now: int) -> Delivery:
-        """Replay the spool, then write ``rows``; on any ledger failure spool ``rows`` (``OSError`` if that fails)."""
+        """Replay the spool, then write ``rows``, through one connection closed afterwards; a transient failure
+        is retried (``FlushPacing``), any remaining ledger failure spools ``rows`` (``OSError`` if that fails)."""
+        engine = self.engine
         replayed = 0
+
+        def once() -> int:
+            nonlocal replayed
+            assert engine is not None
+            with engine.connect() as conn:
+                replayed += self.replay(conn)
+                if not rows:
+                    return 0
+                with conn.begin():
+                    return upsert_gpu_usage(conn, rows)
+
         try:
-            if self.engine is None:
+            if engine is None:
                 raise ConnectionError("no ledger configured")
-            replayed = self.replay()
-            written = 0
-            if rows:
-                with self.engine.begin() as conn:
-                    written = upsert_gpu_usage(conn, rows)
+            written = self.pacing.attempt(once, what="flush")
         except (SQLAlchemyError, ConnectionError) as exc:
             self.counters.inc("flush_failures")
             message = _first_line(exc)
@@ -89,8 +109,14 @@ class LedgerSink:
         if self.engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
             log.error("no ledger at %s (run `quotad db upgrade`): windows are spooled until it exists", database)
             return False
+        engine = self.engine
+
+        def probe() -> bool:
+            with engine.connect() as conn:
+                return inspect(conn).has_table(GpuUsageHourly.__tablename__)
+
         try:
-            found = inspect(self.engine).has_table(GpuUsageHourly.__tablename__)
+            found = self.pacing.attempt(probe, what="start-up check")
         except SQLAlchemyError as exc:
             log.error("ledger unreachable now (%s): windows are spooled until it answers", _first_line(exc))
             return False
@@ -101,21 +127,28 @@ class LedgerSink:
             )
         return found
 
-    def replay(self) -> int:
-        """Write every spooled window, oldest first; stop (raising) at the first ledger failure.
+    def replay(self, conn: Connection | None = None) -> int:
+        """Write every spooled window, oldest first, each in its own transaction on ``conn`` (else on one
+        connection of its own); stop (raising) at the first ledger failure.
 
         A window that vanishes between listing and reading was replayed by another process sharing the
         directory (the daemon's ``spool_replay`` beside a live agent): it is skipped, not an error.
         """
-        assert self.engine is not None
+        pending = self.spool.pending()
+        if not pending:
+            return 0
+        if conn is None:
+            assert self.engine is not None
+            with self.engine.connect() as own:
+                return self.replay(own)
         done = 0
-        for path in self.spool.pending():
+        for path in pending:
             try:
                 rows = self.spool.read(path)
             except FileNotFoundError:
                 continue
             if rows:
-                with self.engine.begin() as conn:
+                with conn.begin():
                     upsert_gpu_usage(conn, rows)
             self.spool.remove(path)
             self.counters.inc("spool_windows_replayed")
@@ -131,9 +164,16 @@ class LedgerSink:
                 return rows
         if self.engine is None:
             return []
-        try:
-            with self.engine.connect() as conn:
+        engine = self.engine
+
+        def read() -> list[GpuUsageRow]:
+            with engine.connect() as conn:
                 return node_hour_rows(conn, cluster, node, hour)
+
+        try:
+            # retried: starting from zero while the ledger holds this hour's totals would lower them at the
+            # next flush, so a refused connection (many agents starting at once) is worth a few seconds
+            return self.pacing.attempt(read, what="resume")
         except SQLAlchemyError as exc:
             log.warning(
                 "cannot resume this hour's totals from the ledger (%s): starting from zero",

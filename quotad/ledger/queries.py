@@ -43,6 +43,7 @@ __all__ = [
     "ReportRow",
     "StatusRow",
     "UsageCells",
+    "account_companies",
     "account_window_compute",
     "allocated_gpus",
     "charged_by_hour",
@@ -116,6 +117,17 @@ def list_companies(conn: Connection) -> list[CompanyInfo]:
         CompanyInfo(row.id, row.name_ja, row.name_en, tuple(accounts[row.id]), tuple(contacts[row.id]))
         for row in conn.execute(select(Company).order_by(Company.id))
     ]
+
+
+def account_companies(conn: Connection, cluster: str) -> dict[str, str]:
+    """Account -> company id on one cluster, from ``company_accounts`` alone: what a node agent labels its
+    metrics with, and all it may read of the registry (no names, no contacts)."""
+    stmt = (
+        select(CompanyAccount.account, CompanyAccount.company_id)
+        .where(CompanyAccount.cluster == cluster)
+        .order_by(CompanyAccount.account)
+    )
+    return {account: company for account, company in conn.execute(stmt)}
 
 
 def get_company(conn: Connection, company_id: str) -> CompanyInfo:
