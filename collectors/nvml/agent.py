@@ -93,15 +93,21 @@ class NodeAgent:
         self._last_xid: dict[int, int] = {}
 
     def start(self) -> tuple[GpuIdentity, ...]:
-        """Open NVML (``NvmlUnavailableError`` if it cannot be used), resume this hour's totals, load companies."""
+        """Open NVML (``NvmlUnavailableError`` if it cannot be used), resume this hour's totals, load companies.
+
+        The ledger is read after the jitter delay, like a flush (nodes booted together would otherwise all
+        connect in the same second), through one connection closed afterwards."""
         now = self.clock()
         identities = self.devices.open(now)
-        self.sink.check()
+        self.pacing.spread()
         hour = int(now) // HOUR * HOUR
-        seeded = self.aggregator.seed(self.sink.resume_rows(cluster=self.cluster, node=self.node, hour=hour))
+        with self.sink.session() as conn:
+            rows = self.sink.resume_rows(cluster=self.cluster, node=self.node, hour=hour, conn=conn)
+            if conn is not None:
+                self.companies.refresh(conn)
+        seeded = self.aggregator.seed(rows)
         if seeded:
             log.info("resumed %d running total(s) of the current hour", seeded)
-        self.companies.refresh()
         self._spool_stats = self.sink.spool.stats()
         self._view = self._build_view(now, (), {})
         return identities
@@ -139,8 +145,8 @@ class NodeAgent:
         self.companies.refresh()
 
     def stop(self) -> None:
-        """Final flush (at once: no jitter, no backoff) and NVML shutdown; a failing flush is logged, not raised
-        (the spool keeps it, and the next start replays it)."""
+        """Final flush (at once: no jitter delay; refused connections still back off) and NVML shutdown; a
+        failing flush is logged, not raised (the spool keeps it, and the next start replays it)."""
         self.pacing.hurry()
         try:
             self.flush()

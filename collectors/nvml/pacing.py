@@ -10,8 +10,9 @@ window goes to the spool, as before.
 
 Safe to retry: a flush writes absolute values in one transaction, so a second attempt after an unknown outcome
 leaves the ledger as one attempt would. The random source and the sleep are injected: tests draw from a
-seeded ``random.Random`` and record the delays instead of waiting. ``hurry`` (on SIGTERM) cuts every wait
-short, so a stopping agent makes its final flush at once and spools it if the ledger refuses.
+seeded ``random.Random`` and record the delays instead of waiting. ``hurry`` (on SIGTERM) cuts the spread
+short, so a stopping agent makes its final flush at once; its retries still back off (a whole cluster shut
+down together must not retry in lockstep), a few seconds at most, well inside the unit's stop timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -62,7 +64,9 @@ class FlushPacing:
         self.rng = rng if rng is not None else random.Random()
         self.counters = counters
         self._hurried = threading.Event()
-        self._sleep: Callable[[float], object] = sleep if sleep is not None else self._hurried.wait
+        # production: the spread ends early when hurried; a backoff is short and always waited out
+        self._spread_sleep: Callable[[float], object] = sleep if sleep is not None else self._hurried.wait
+        self._backoff_sleep: Callable[[float], object] = sleep if sleep is not None else time.sleep
 
     @classmethod
     def single(cls) -> FlushPacing:
@@ -70,16 +74,20 @@ class FlushPacing:
         return cls(jitter_s=0.0, retries=0)
 
     def spread(self) -> float:
-        """Wait a random time in ``[0, jitter_s]`` (nothing once hurried); returns the delay drawn."""
+        """Wait a random time in ``[0, jitter_s]`` (nothing once hurried); returns the delay waited."""
+        if self._hurried.is_set():
+            return 0.0
         delay = self.rng.uniform(0.0, self.jitter_s) if self.jitter_s > 0 else 0.0
-        self._wait(delay)
+        if delay > 0:
+            self._spread_sleep(delay)
         return delay
 
     def backoff(self, attempt: int) -> float:
         """Wait before retry number ``attempt`` (0 for the first): uniform in ``[0, min(max, base·2^attempt)]``."""
         ceiling = min(self.backoff_max_s, self.backoff_s * 2**attempt)
         delay = self.rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
-        self._wait(delay)
+        if delay > 0:
+            self._backoff_sleep(delay)
         return delay
 
     def attempt(self, action: Callable[[], T], *, what: str) -> T:
@@ -102,13 +110,5 @@ class FlushPacing:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def hurry(self) -> None:
-        """From now on, wait no more (the agent is stopping: its final flush goes at once)."""
+        """From now on, no spread (the agent is stopping: its final flush goes at once, a spread under way ends)."""
         self._hurried.set()
-
-    @property
-    def hurried(self) -> bool:
-        return self._hurried.is_set()
-
-    def _wait(self, delay: float) -> None:
-        if delay > 0 and not self._hurried.is_set():
-            self._sleep(delay)

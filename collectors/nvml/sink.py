@@ -15,7 +15,8 @@ own transaction, and closes it. Transient failures are retried by ``FlushPacing`
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,37 +96,45 @@ class LedgerSink:
         self.counters.inc("rows_written", written)
         return Delivery(written=written, replayed_windows=replayed, spooled=False)
 
-    def check(self) -> bool:
-        """Whether the ledger is reachable and has the telemetry table; logs why not. Never raises.
+    @contextmanager
+    def session(self) -> Iterator[Connection | None]:
+        """One connection for the agent's start-up reads, closed afterwards; None (and a log line saying why)
+        when the ledger is not configured, unreachable after the retries, or has no telemetry table. Never
+        raises for the ledger's sake.
 
         Only the table the agent writes is checked, not the whole schema revision: an agent must keep working
         across a central ``quotad db upgrade`` that does not touch it (and this keeps Alembic out of the
-        agent's memory).
+        agent's memory). A missing SQLite file is reported without connecting, which would create it.
         """
-        if self.engine is None:
-            log.warning("no ledger configured: every window goes to the spool at %s", self.spool.directory)
-            return False
-        database = self.engine.url.database
-        if self.engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
-            log.error("no ledger at %s (run `quotad db upgrade`): windows are spooled until it exists", database)
-            return False
         engine = self.engine
-
-        def probe() -> bool:
-            with engine.connect() as conn:
-                return inspect(conn).has_table(GpuUsageHourly.__tablename__)
-
+        if engine is None:
+            log.warning("no ledger configured: every window goes to the spool at %s", self.spool.directory)
+            yield None
+            return
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:" and not Path(database).exists():
+            log.error("no ledger at %s (run `quotad db upgrade`): windows are spooled until it exists", database)
+            yield None
+            return
         try:
-            found = self.pacing.attempt(probe, what="start-up check")
+            conn = self.pacing.attempt(engine.connect, what="start-up")
         except SQLAlchemyError as exc:
             log.error("ledger unreachable now (%s): windows are spooled until it answers", _first_line(exc))
-            return False
-        if not found:
-            log.error(
-                "the ledger has no %s table (run `quotad db upgrade`): windows are spooled until it has",
-                GpuUsageHourly.__tablename__,
-            )
-        return found
+            yield None
+            return
+        with conn:
+            try:
+                with conn.begin():
+                    found = inspect(conn).has_table(GpuUsageHourly.__tablename__)
+            except SQLAlchemyError as exc:
+                log.error("ledger unreachable now (%s): windows are spooled until it answers", _first_line(exc))
+                found = None
+            if found is False:
+                log.error(
+                    "the ledger has no %s table (run `quotad db upgrade`): windows are spooled until it has",
+                    GpuUsageHourly.__tablename__,
+                )
+            yield conn if found else None
 
     def replay(self, conn: Connection | None = None) -> int:
         """Write every spooled window, oldest first, each in its own transaction on ``conn`` (else on one
@@ -155,25 +164,19 @@ class LedgerSink:
             done += 1
         return done
 
-    def resume_rows(self, *, cluster: str, node: str, hour: int) -> list[GpuUsageRow]:
-        """This node's rows of ``hour`` as last recorded: the newest spool window's, else the ledger's."""
+    def resume_rows(self, *, cluster: str, node: str, hour: int, conn: Connection | None) -> list[GpuUsageRow]:
+        """This node's rows of ``hour`` as last recorded: the newest spool window's, else the ledger's (read on
+        ``conn``, the start-up ``session``; none when it is None)."""
         pending = self.spool.pending()
         if pending:
             rows = [r for r in self.spool.read(pending[-1]) if (r.cluster, r.node, r.hour) == (cluster, node, hour)]
             if rows:
                 return rows
-        if self.engine is None:
+        if conn is None:
             return []
-        engine = self.engine
-
-        def read() -> list[GpuUsageRow]:
-            with engine.connect() as conn:
-                return node_hour_rows(conn, cluster, node, hour)
-
         try:
-            # retried: starting from zero while the ledger holds this hour's totals would lower them at the
-            # next flush, so a refused connection (many agents starting at once) is worth a few seconds
-            return self.pacing.attempt(read, what="resume")
+            with conn.begin():
+                return node_hour_rows(conn, cluster, node, hour)
         except SQLAlchemyError as exc:
             log.warning(
                 "cannot resume this hour's totals from the ledger (%s): starting from zero",
