@@ -36,9 +36,8 @@ class CompanyDirectory:
         if self.engine is None:
             return False
         try:
-            if conn is not None:
-                with conn.begin():
-                    self._by_account = account_companies(conn, self.cluster)
+            if conn is not None:  # the caller's connection and transaction (the agent's start-up session)
+                self._by_account = account_companies(conn, self.cluster)
             else:
                 with self.engine.connect() as own:
                     self._by_account = account_companies(own, self.cluster)

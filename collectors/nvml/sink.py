@@ -122,10 +122,9 @@ class LedgerSink:
             log.error("ledger unreachable now (%s): windows are spooled until it answers", _first_line(exc))
             yield None
             return
-        with conn:
+        with conn:  # one read-only transaction for every start-up read, rolled back on close: fewest round trips
             try:
-                with conn.begin():
-                    found = inspect(conn).has_table(GpuUsageHourly.__tablename__)
+                found = inspect(conn).has_table(GpuUsageHourly.__tablename__)
             except SQLAlchemyError as exc:
                 log.error("ledger unreachable now (%s): windows are spooled until it answers", _first_line(exc))
                 found = None
@@ -175,8 +174,7 @@ class LedgerSink:
         if conn is None:
             return []
         try:
-            with conn.begin():
-                return node_hour_rows(conn, cluster, node, hour)
+            return node_hour_rows(conn, cluster, node, hour)
         except SQLAlchemyError as exc:
             log.warning(
                 "cannot resume this hour's totals from the ledger (%s): starting from zero",
