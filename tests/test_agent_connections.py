@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import random
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
+from quotad.agent_config import AgentConfig
 from quotad.cli.agent import agent_config
 from quotad.collectors.nvml.counters import AgentCounters
 from quotad.collectors.nvml.pacing import FlushPacing
@@ -181,3 +184,10 @@ def test_the_agent_holds_no_connection_after_a_flush(db_url: str, tmp_path: Path
         assert set(seen["names"]) == {f"quotad-agent/{node}"}
     parts.agent.stop()
     assert seen["open"] == 0 and server_side() == 0
+
+
+def test_the_documented_jitter_settings_are_valid_agent_configuration() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "deploy" / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"^```toml\n(\[agent\]\nflush_jitter_s.*?)^```", readme, re.M | re.S)
+    config = AgentConfig.model_validate(tomllib.loads(block)["agent"])
+    assert config.flush_jitter == 20.0 == AgentConfig().flush_jitter and config.flush_retries == AgentConfig().flush_retries
