@@ -93,14 +93,26 @@ class NodeAgent:
         self._last_xid: dict[int, int] = {}
 
     def start(self) -> tuple[GpuIdentity, ...]:
-        """Open NVML (``NvmlUnavailableError`` if it cannot be used), resume this hour's totals, load companies.
+        """``open`` then ``resume``: NVML, then this hour's totals and the companies from the ledger."""
+        identities = self.open()
+        self.resume()
+        return identities
+
+    def open(self) -> tuple[GpuIdentity, ...]:
+        """Open NVML (``NvmlUnavailableError`` if it cannot be used); the view lists the GPUs from here on."""
+        now = self.clock()
+        identities = self.devices.open(now)
+        self._spool_stats = self.sink.spool.stats()
+        self._view = self._build_view(now, (), {})
+        return identities
+
+    def resume(self) -> None:
+        """Resume this hour's totals (spool, else ledger) and load companies; call before the first sample.
 
         The ledger is read after the jitter delay, like a flush (nodes booted together would otherwise all
         connect in the same second), through one connection closed afterwards."""
-        now = self.clock()
-        identities = self.devices.open(now)
         self.pacing.spread()
-        hour = int(now) // HOUR * HOUR
+        hour = int(self.clock()) // HOUR * HOUR
         with self.sink.session() as conn:
             rows = self.sink.resume_rows(cluster=self.cluster, node=self.node, hour=hour, conn=conn)
             if conn is not None:
@@ -108,9 +120,6 @@ class NodeAgent:
         seeded = self.aggregator.seed(rows)
         if seeded:
             log.info("resumed %d running total(s) of the current hour", seeded)
-        self._spool_stats = self.sink.spool.stats()
-        self._view = self._build_view(now, (), {})
-        return identities
 
     def sample(self) -> NodeView:
         """Read every GPU, attribute it, add it to the running totals; returns the new view."""

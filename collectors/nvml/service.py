@@ -176,13 +176,18 @@ def serve(parts: AgentParts, config: AgentConfig, *, stop: threading.Event, list
     agent, counters = parts.agent, parts.counters
     scheduler_log = logging.getLogger("apscheduler")
     scheduler_log.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))  # one line per run: noise
-    agent.start()
+    agent.open()
     addr, port = listen
     server = LimitedServer(
         metrics_app(parts.registry, lambda: agent_health(agent.view()), index=_INDEX),
         addr, port, limits=config.http, name="quotad-agent-http",
     )
-    server.start()
+    server.start()  # before the resume's jitter delay: /metrics and /healthz answer from the start
+    try:
+        agent.resume()
+    except BaseException:
+        server.stop()
+        raise
     log.info(
         "serving /metrics and /healthz on %s:%d; sampling every %gs, flushing every %ds (after a random delay "
         "of up to %gs)",
