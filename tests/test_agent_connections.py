@@ -182,6 +182,7 @@ def test_the_agent_holds_no_connection_after_a_flush(db_url: str, tmp_path: Path
         assert seen["opened"] == 2 + n and seen["open"] == 0 and server_side() == 0
     if db_url.startswith("postgresql"):
         assert set(seen["names"]) == {f"quotad-agent/{node}"}
+    assert parts.agent.sink.deliver([], now=0).written == 0 and seen["opened"] == 3  # nothing to send: no connection
     parts.agent.stop()
     assert seen["open"] == 0 and server_side() == 0
 

@@ -66,6 +66,8 @@ class LedgerSink:
         is retried (``FlushPacing``), any remaining ledger failure spools ``rows`` (``OSError`` if that fails)."""
         engine = self.engine
         replayed = 0
+        if engine is not None and not rows and not self.spool.pending():
+            return Delivery(written=0, replayed_windows=0, spooled=False)  # nothing to send: no connection
 
         def once() -> int:
             nonlocal replayed
