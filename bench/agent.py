@@ -95,6 +95,7 @@ def _build(tmp: Path, gpus: int, hz: float) -> AgentParts:
         proc_root=proc,
         gres_conf=gres,
         job_discovery=("listpids",),
+        flush_jitter_s=0,  # measured here: sampling and flushing, not the wait before a flush
     )
     return build_agent(
         config,

@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from quotad.httpserve import HttpLimits
 from quotad.listen import parse_listen
@@ -35,6 +44,12 @@ class AgentConfig(BaseModel):
     node: str | None = None
     interval_s: PositiveFloat = 10.0
     flush_interval_s: PositiveInt = 60
+    #: Each flush first waits a random time in [0, flush_jitter_s], so agents started together do not reach
+    #: the ledger together; unset: a third of flush_interval_s (20 s). At most half of flush_interval_s.
+    flush_jitter_s: NonNegativeFloat | None = None
+    #: A refused ledger connection is retried this many times, after a jittered backoff (1 s, 2 s, 4 s, ...
+    #: at most the jitter window), before the window goes to the spool.
+    flush_retries: int = Field(default=3, ge=0, le=10)
     #: A sample at or below this GPU utilisation (%) counts as idle.
     idle_util_pct: int = Field(default=0, ge=0, le=100)
     #: GPU memory at or above this counts as "held" (an idle GPU with memory held is a parked job).
@@ -81,7 +96,17 @@ class AgentConfig(BaseModel):
             raise ValueError(f"recent_window_s = {self.recent_window_s}: expected a whole number of minutes")
         if self.max_gap_s < self.interval_s:
             raise ValueError(f"max_gap_s = {self.max_gap_s} is shorter than interval_s = {self.interval_s}")
+        if self.flush_jitter_s is not None and self.flush_jitter_s > self.flush_interval_s / 2:
+            raise ValueError(
+                f"flush_jitter_s = {self.flush_jitter_s} is more than half of flush_interval_s = "
+                f"{self.flush_interval_s}: the delay and the retries must fit inside one flush interval"
+            )
         return self
+
+    @property
+    def flush_jitter(self) -> float:
+        """The jitter window in seconds: ``flush_jitter_s``, or a third of ``flush_interval_s`` when unset."""
+        return self.flush_interval_s / 3 if self.flush_jitter_s is None else self.flush_jitter_s
 
     @property
     def listen_address(self) -> tuple[str, int]:

@@ -105,6 +105,7 @@ def make_agent(
         api=api,
         runner=runner,
         clock=clock,
+        sleep=lambda _seconds: None,  # the flush jitter and retry backoff are drawn but not waited for
     )
     return parts, api
 

@@ -11,6 +11,7 @@ One job per module, in the direction data flows:
     aggregate.py    running totals per (job, GPU, hour) and a trailing window; O(GPUs) memory
     spool.py        one atomic, fsync'd file per flush window while the ledger is unreachable
     sink.py         deliver a window: replay the spool, upsert into the ledger, else spool
+    pacing.py       random delay before each flush, jittered backoff on a refused connection
     companies.py    cached account -> company mapping for the owner info metric
     counters.py     thread-safe counters the exporter reads
     exporter.py     /metrics: custom Collector on its own registry (dcgm-exporter names)

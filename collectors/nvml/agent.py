@@ -7,6 +7,9 @@ threads: the aggregator is touched only under one lock, and the database write h
 slow or unreachable ledger never delays sampling.
 
 The exporter reads ``view()``, an immutable snapshot replaced after every sample, so a scrape needs no lock.
+
+``flush`` first waits a random part of ``[agent] flush_jitter_s`` (``pacing.FlushPacing``), then takes the
+totals: agents started together do not reach the ledger together, and the window written is the newest.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from quotad.collectors.nvml.attribution import Attributor, Ownership
 from quotad.collectors.nvml.companies import CompanyDirectory
 from quotad.collectors.nvml.counters import AgentCounters
 from quotad.collectors.nvml.device import GpuIdentity, GpuReading, NvmlDevices
+from quotad.collectors.nvml.pacing import FlushPacing
 from quotad.collectors.nvml.sink import Delivery, LedgerSink
 from quotad.collectors.nvml.spool import SpoolStats
 
@@ -70,6 +74,7 @@ class NodeAgent:
         companies: CompanyDirectory,
         counters: AgentCounters,
         clock: Callable[[], float],
+        pacing: FlushPacing | None = None,
     ) -> None:
         self.cluster = cluster
         self.node = node
@@ -80,6 +85,7 @@ class NodeAgent:
         self.companies = companies
         self.counters = counters
         self.clock = clock
+        self.pacing = pacing if pacing is not None else FlushPacing.single()
         self._lock = threading.Lock()
         self._view = NodeView(cluster, node, 0.0, False, "", (), None, SpoolStats(0, 0))
         self._last_flush: int | None = None
@@ -87,18 +93,33 @@ class NodeAgent:
         self._last_xid: dict[int, int] = {}
 
     def start(self) -> tuple[GpuIdentity, ...]:
-        """Open NVML (``NvmlUnavailableError`` if it cannot be used), resume this hour's totals, load companies."""
+        """``open`` then ``resume``: NVML, then this hour's totals and the companies from the ledger."""
+        identities = self.open()
+        self.resume()
+        return identities
+
+    def open(self) -> tuple[GpuIdentity, ...]:
+        """Open NVML (``NvmlUnavailableError`` if it cannot be used); the view lists the GPUs from here on."""
         now = self.clock()
         identities = self.devices.open(now)
-        self.sink.check()
-        hour = int(now) // HOUR * HOUR
-        seeded = self.aggregator.seed(self.sink.resume_rows(cluster=self.cluster, node=self.node, hour=hour))
-        if seeded:
-            log.info("resumed %d running total(s) of the current hour", seeded)
-        self.companies.refresh()
         self._spool_stats = self.sink.spool.stats()
         self._view = self._build_view(now, (), {})
         return identities
+
+    def resume(self) -> None:
+        """Resume this hour's totals (spool, else ledger) and load companies; call before the first sample.
+
+        The ledger is read after the jitter delay, like a flush (nodes booted together would otherwise all
+        connect in the same second), through one connection closed afterwards."""
+        self.pacing.spread()
+        hour = int(self.clock()) // HOUR * HOUR
+        with self.sink.session() as conn:
+            rows = self.sink.resume_rows(cluster=self.cluster, node=self.node, hour=hour, conn=conn)
+            if conn is not None:
+                self.companies.refresh(conn)
+        seeded = self.aggregator.seed(rows)
+        if seeded:
+            log.info("resumed %d running total(s) of the current hour", seeded)
 
     def sample(self) -> NodeView:
         """Read every GPU, attribute it, add it to the running totals; returns the new view."""
@@ -116,7 +137,9 @@ class NodeAgent:
         return view
 
     def flush(self) -> Delivery:
-        """Write the running totals' absolute values (or spool them); forget hours that ended."""
+        """After the jitter delay, write the running totals' absolute values (or spool them); forget hours that
+        ended."""
+        self.pacing.spread()
         now = int(self.clock())
         with self._lock:
             rows = self.aggregator.rows(updated_at=now)
@@ -131,7 +154,9 @@ class NodeAgent:
         self.companies.refresh()
 
     def stop(self) -> None:
-        """Final flush and NVML shutdown; a failing flush is logged, not raised (the spool keeps it)."""
+        """Final flush (at once: no jitter delay; refused connections still back off) and NVML shutdown; a
+        failing flush is logged, not raised (the spool keeps it, and the next start replays it)."""
+        self.pacing.hurry()
         try:
             self.flush()
         except OSError as exc:

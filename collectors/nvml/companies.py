@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from quotad.collectors.nvml.counters import AgentCounters
@@ -31,18 +31,21 @@ class CompanyDirectory:
         self.counters = counters
         self._by_account: dict[str, str] = {}
 
-    def refresh(self) -> bool:
-        """Reload the mapping; False (old mapping kept) when the ledger cannot be read."""
+    def refresh(self, conn: Connection | None = None) -> bool:
+        """Reload the mapping, on ``conn`` or else a connection of its own; False (old mapping kept) when the
+        ledger cannot be read."""
         if self.engine is None:
             return False
         try:
-            with self.engine.connect() as conn:
-                by_account = account_companies(conn, self.cluster)
+            if conn is not None:  # the caller's connection and transaction (the agent's start-up session)
+                self._by_account = account_companies(conn, self.cluster)
+            else:
+                with self.engine.connect() as own:
+                    self._by_account = account_companies(own, self.cluster)
         except SQLAlchemyError as exc:
             self.counters.inc("company_refresh_failures")
             log.warning("cannot refresh account->company mapping: %s", str(exc).splitlines()[0][:200])
             return False
-        self._by_account = by_account
         return True
 
     def company_of(self, account: str) -> str:

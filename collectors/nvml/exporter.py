@@ -58,6 +58,10 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "nvml_errors": ("quotad_agent_nvml_errors", "NVML calls that failed, by GPU, field and NVML error."),
     "attribution_errors": ("quotad_agent_attribution_errors", "Failed Slurm queries (job discovery/allocation)."),
     "flush_failures": ("quotad_agent_flush_failures", "Flushes the ledger refused or could not be reached for."),
+    "ledger_retries": (
+        "quotad_agent_ledger_retries",
+        "Ledger connections retried after a transient error (too many clients, a restart), with jittered backoff.",
+    ),
     "rows_written": ("quotad_agent_rows_written", "Telemetry rows upserted into the ledger."),
     "spool_windows_written": ("quotad_agent_spool_windows_written", "Flush windows written to the local spool."),
     "spool_windows_replayed": ("quotad_agent_spool_windows_replayed", "Spooled windows replayed into the ledger."),
@@ -75,6 +79,7 @@ COUNTERS: dict[str, tuple[str, str]] = {
 _UNLABELLED = (
     "samples",
     "flush_failures",
+    "ledger_retries",
     "rows_written",
     "spool_windows_written",
     "spool_windows_replayed",

@@ -9,6 +9,7 @@ work gives. The steps themselves live in ``agent.NodeAgent`` and are tested with
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import socket
 import threading
@@ -22,7 +23,8 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import CollectorRegistry
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.pool import NullPool
 
 from quotad.agent_config import AgentConfig
 from quotad.collectors.nvml.agent import NodeAgent, NodeView
@@ -33,6 +35,7 @@ from quotad.collectors.nvml.counters import AgentCounters
 from quotad.collectors.nvml.device import NvmlApi, NvmlDevices, load_nvml
 from quotad.collectors.nvml.exporter import AgentCollector, build_registry, unattributed_gpus
 from quotad.collectors.nvml.gres import gres_minors
+from quotad.collectors.nvml.pacing import FlushPacing
 from quotad.collectors.nvml.procmap import ProcessJobs
 from quotad.collectors.nvml.sink import LedgerSink
 from quotad.collectors.nvml.slurm import Runner, SlurmView, subprocess_runner
@@ -80,9 +83,15 @@ def build_agent(
     api: NvmlApi,
     runner: Runner | None,
     clock: Callable[[], float] = time.time,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], object] | None = None,
 ) -> AgentParts:
-    """Assemble the agent; ``runner`` None (or no discovery sources) means no Slurm on this machine."""
+    """Assemble the agent; ``runner`` None (or no discovery sources) means no Slurm on this machine. ``rng``
+    and ``sleep`` drive the flush jitter and retry backoff (tests inject them; production waits for real)."""
     counters = AgentCounters()
+    pacing = FlushPacing(
+        jitter_s=config.flush_jitter, retries=config.flush_retries, rng=rng, sleep=sleep, counters=counters
+    )
     slurm = None
     if runner is not None and config.job_discovery:
         slurm = SlurmView(
@@ -113,10 +122,11 @@ def build_agent(
             max_gap_s=config.max_gap_s,
             recent_window_s=config.recent_window_s,
         ),
-        sink=LedgerSink(engine, spool, counters=counters),
+        sink=LedgerSink(engine, spool, counters=counters, pacing=pacing),
         companies=companies,
         counters=counters,
         clock=clock,
+        pacing=pacing,
     )
     collector = AgentCollector(view=agent.view, counters=counters, company_of=companies.company_of)
     return AgentParts(agent=agent, counters=counters, registry=build_registry(collector))
@@ -166,19 +176,26 @@ def serve(parts: AgentParts, config: AgentConfig, *, stop: threading.Event, list
     agent, counters = parts.agent, parts.counters
     scheduler_log = logging.getLogger("apscheduler")
     scheduler_log.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))  # one line per run: noise
-    agent.start()
+    agent.open()
     addr, port = listen
     server = LimitedServer(
         metrics_app(parts.registry, lambda: agent_health(agent.view()), index=_INDEX),
         addr, port, limits=config.http, name="quotad-agent-http",
     )
-    server.start()
+    server.start()  # before the resume's jitter delay: /metrics and /healthz answer from the start
+    try:
+        agent.resume()
+    except BaseException:
+        server.stop()
+        raise
     log.info(
-        "serving /metrics and /healthz on %s:%d; sampling every %gs, flushing every %ds",
+        "serving /metrics and /healthz on %s:%d; sampling every %gs, flushing every %ds (after a random delay "
+        "of up to %gs)",
         addr,
         port,
         config.interval_s,
         config.flush_interval_s,
+        config.flush_jitter,
     )
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -219,16 +236,30 @@ def serve(parts: AgentParts, config: AgentConfig, *, stop: threading.Event, list
         stop.wait()
     finally:
         log.info("stopping: final flush")
+        agent.pacing.hurry()  # a flush waiting out its jitter goes now, so the unit's stop timeout is kept
         scheduler.shutdown(wait=True)
         agent.stop()
         server.stop()
 
 
-def ledger_engine(settings: Settings) -> Engine:
-    """The ledger engine without the schema check ``open_ledger`` does: the agent starts (and spools) while the
-    ledger is down or being migrated; ``LedgerSink.check`` reports a ledger it cannot use once NVML is up."""
-    connect_args = {"connect_timeout": 5} if settings.database.url.startswith("postgresql") else {}
-    return create_ledger_engine(settings, pool_pre_ping=True, connect_args=connect_args)
+def ledger_engine(settings: Settings, *, node: str) -> Engine:
+    """The agent's ledger engine: no pool, so no connection is held between flushes, and no schema check.
+
+    Why no pool: one agent runs on every GPU node and talks to the ledger once a minute; a pooled connection
+    would sit idle the rest of the time and take one of PostgreSQL's ``max_connections`` per node (past ~95
+    nodes agents, daemon and operators would be refused). Opening one per flush costs a few milliseconds.
+    No schema check (``open_ledger`` does one): the agent starts (and spools) while the ledger is down or
+    being migrated; ``LedgerSink.check`` reports a ledger it cannot use once NVML is up. On PostgreSQL the
+    connection is named ``quotad-agent/<node>`` (``application_name``), so ``pg_stat_activity`` shows
+    which node holds one.
+    """
+    connect_args: dict[str, Any] = {}
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = 5
+        if "application_name" not in url.query:
+            connect_args["application_name"] = f"quotad-agent/{node}"[:63]
+    return create_ledger_engine(settings, poolclass=NullPool, connect_args=connect_args)
 
 
 def pick_cluster(settings: Settings, config: AgentConfig) -> str:
@@ -251,11 +282,12 @@ def open_agent(settings: Settings, config: AgentConfig, *, fake: Path | None, sl
         api: NvmlApi = FakeNvml(load_scenario(fake), clock=time.time)
     else:
         api = load_nvml()
+    node = config.node or default_node()
     return build_agent(
         config,
         cluster=pick_cluster(settings, config),
-        node=config.node or default_node(),
-        engine=ledger_engine(settings),
+        node=node,
+        engine=ledger_engine(settings, node=node),
         api=api,
         runner=subprocess_runner if slurm else None,
     )
