@@ -109,6 +109,11 @@ class GrantPlan(Base):
 
 
 _RUNNING = text("state = 'RUNNING'")
+#: States whose record sacct may still change: each Slurm poll (``collectors/slurm.py``) re-reads those of its
+#: cluster that its window missed until they are final, and finds them by ``ix_jobs_open`` (migration 0008scale)
+#: without walking the cluster's history.
+OPEN_STATES = ("RUNNING", "PENDING", "SUSPENDED", "REQUEUED", "RESIZING")
+_OPEN = text("state IN (" + ", ".join(f"'{s}'" for s in OPEN_STATES) + ")")
 
 
 class Job(Base):
@@ -124,6 +129,8 @@ class Job(Base):
         Index("ix_jobs_running", "cluster", "state", sqlite_where=_RUNNING, postgresql_where=_RUNNING),
         # "Jobs that finished in the last day" (low_efficiency, out_of_programme) without scanning history.
         Index("ix_jobs_end_time", "end_time"),
+        # The open segments of one cluster, which every poll reads (migration 0008scale).
+        Index("ix_jobs_open", "cluster", "job_id_raw", sqlite_where=_OPEN, postgresql_where=_OPEN),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"))
