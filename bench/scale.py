@@ -33,10 +33,11 @@ growth of each figure between sizes beside the growth of history. A figure that 
 should grow only with the poll is a defect (``--top N`` prints each step's slowest statements to find it).
 Targets at the largest size: poll <= 2 s, tick <= 1 s, scrape <= 100 ms, status <= 1 s, report <= 2 s.
 
-``large`` at the full target (365 days: 10,000,000 segments, ~17,500,000 hourly rows) takes far longer than
-ten minutes to build on a shared 2-core machine; ``--large-days`` (default 90) picks how much of it to build.
+``large`` at the full target (365 days: 10,000,000 segments, ~21,000,000 hourly rows) takes far longer than
+ten minutes to build on a shared 2-core machine; ``--large-days`` (default 182, half of it: about ten minutes
+there) picks how much of it to build.
 
-    .venv/bin/python bench/scale.py [--sizes programme,x10,large] [--large-days 90] [--pg URL] [--top N] [--keep]
+    .venv/bin/python bench/scale.py [--sizes programme,x10,large] [--large-days 182] [--pg URL] [--top N] [--keep]
 """
 
 from __future__ import annotations
@@ -535,7 +536,7 @@ def run_size(admin: Engine, pg: str, size: Size, top: int, keep: bool) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="programme,x10,large")
-    parser.add_argument("--large-days", type=int, default=90)
+    parser.add_argument("--large-days", type=int, default=182)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--top", type=int, default=0, help="print each step's N slowest statements")
     parser.add_argument("--keep", action="store_true", help="leave the schemas behind (for EXPLAIN ANALYZE)")

@@ -47,7 +47,7 @@ from quotad.ledger.ingest import (
     retrying,
     sync_clusters,
 )
-from quotad.ledger.models import OPEN_STATES, Grant, Job
+from quotad.ledger.models import OPEN_SEGMENT, Grant, Job
 from quotad.ledger.records import JobRecord
 
 __all__ = ["SOURCE", "PollResult", "ingest_sacct_text", "poll_cluster", "sacct_argv", "sacct_env"]
@@ -178,9 +178,8 @@ def poll_cluster(
                     start = mark - cluster.sacct.overlap_s
                 else:
                     start = _first_start(conn, poll_end)
-                open_ids = set(
-                    conn.scalars(select(Job.job_id_raw).where(Job.cluster == cluster.name, Job.state.in_(OPEN_STATES)))
-                )
+                # The segments Slurm may still change, by ``ix_jobs_open`` (a few hundred, whatever the history).
+                open_ids = set(conn.scalars(select(Job.job_id_raw).where(Job.cluster == cluster.name, OPEN_SEGMENT)))
             isolate = last_error.startswith(WRITE_FAILED)
             jobs = _pyslurm_jobs(cluster, pyslurm_loader, start=start, end=poll_end)
             seen: set[int] = set()
