@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Connection, Executable, and_, func, or_, s
 from quotad.amounts import NORMALISED, Amount, Unit
 from quotad.errors import NotFoundError
 from quotad.ledger.models import (
+    OPEN_SEGMENT,
     POOL,
     Company,
     CompanyAccount,
@@ -614,7 +615,12 @@ def allocated_gpus(conn: Connection) -> dict[CellKey, int]:
 def running_job_gpu_types(conn: Connection, jobs: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
     """The single GPU type of each running job among ``jobs`` (jobs of mixed types are left out)."""
     ids = sorted({job_id for _, job_id in jobs})
-    stmt = select(Job.cluster, Job.job_id_raw, Job.gpu_alloc).where(Job.state == "RUNNING", Job.job_id_raw.in_(ids))
+    clusters = sorted({cluster for cluster, _ in jobs})
+    # Cluster and open state named, so each id is one seek in ``ix_jobs_open`` rather than a filter over every
+    # running job (the exporter asks at every scrape).
+    stmt = select(Job.cluster, Job.job_id_raw, Job.gpu_alloc).where(
+        Job.cluster.in_(clusters), OPEN_SEGMENT, Job.state == "RUNNING", Job.job_id_raw.in_(ids)
+    )
     types: dict[tuple[str, int], str] = {}
     for cluster, job_id, alloc in conn.execute(stmt):
         kinds = {t for t, _ in decode_gpus(alloc)}
