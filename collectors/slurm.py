@@ -47,7 +47,7 @@ from quotad.ledger.ingest import (
     retrying,
     sync_clusters,
 )
-from quotad.ledger.models import Grant, Job
+from quotad.ledger.models import OPEN_SEGMENT, Grant, Job
 from quotad.ledger.records import JobRecord
 
 __all__ = ["SOURCE", "PollResult", "ingest_sacct_text", "poll_cluster", "sacct_argv", "sacct_env"]
@@ -55,8 +55,6 @@ __all__ = ["SOURCE", "PollResult", "ingest_sacct_text", "poll_cluster", "sacct_a
 log = logging.getLogger("quotad.collect.slurm")
 
 SOURCE = "sacct"
-#: States whose record sacct may still change: re-read each poll until they are final.
-OPEN_STATES = ("RUNNING", "PENDING", "SUSPENDED", "REQUEUED", "RESIZING")
 #: First poll without a watermark and without any grant: look back this far.
 DEFAULT_LOOKBACK_S = 7 * 86400
 _RECHECK_CHUNK = 500
@@ -180,9 +178,8 @@ def poll_cluster(
                     start = mark - cluster.sacct.overlap_s
                 else:
                     start = _first_start(conn, poll_end)
-                open_ids = set(
-                    conn.scalars(select(Job.job_id_raw).where(Job.cluster == cluster.name, Job.state.in_(OPEN_STATES)))
-                )
+                # The segments Slurm may still change, by ``ix_jobs_open`` (a few hundred, whatever the history).
+                open_ids = set(conn.scalars(select(Job.job_id_raw).where(Job.cluster == cluster.name, OPEN_SEGMENT)))
             isolate = last_error.startswith(WRITE_FAILED)
             jobs = _pyslurm_jobs(cluster, pyslurm_loader, start=start, end=poll_end)
             seen: set[int] = set()

@@ -13,6 +13,8 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, MetaData, String,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "OPEN_SEGMENT",
+    "OPEN_STATES",
     "POOL",
     "Base",
     "Cluster",
@@ -109,6 +111,13 @@ class GrantPlan(Base):
 
 
 _RUNNING = text("state = 'RUNNING'")
+#: States whose record sacct may still change: each Slurm poll (``collectors/slurm.py``) re-reads those of its
+#: cluster that its window missed until they are final, and finds them by ``ix_jobs_open`` (migration 0009scale)
+#: without walking the cluster's history.
+OPEN_STATES = ("RUNNING", "PENDING", "SUSPENDED", "REQUEUED", "RESIZING")
+#: The index's predicate; a query uses it verbatim so that SQLite, which matches a partial index's WHERE only
+#: term for term (bound values do not count), can use the index too.
+OPEN_SEGMENT = text("state IN (" + ", ".join(f"'{s}'" for s in OPEN_STATES) + ")")
 
 
 class Job(Base):
@@ -124,6 +133,8 @@ class Job(Base):
         Index("ix_jobs_running", "cluster", "state", sqlite_where=_RUNNING, postgresql_where=_RUNNING),
         # "Jobs that finished in the last day" (low_efficiency, out_of_programme) without scanning history.
         Index("ix_jobs_end_time", "end_time"),
+        # The open segments of one cluster, which every poll reads (migration 0009scale).
+        Index("ix_jobs_open", "cluster", "job_id_raw", sqlite_where=OPEN_SEGMENT, postgresql_where=OPEN_SEGMENT),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     cluster: Mapped[str] = mapped_column(ForeignKey("clusters.name"))

@@ -63,11 +63,13 @@ def idle_gpus(conn: Connection, *, now: int, stale_after_s: int) -> list[IdleGpu
     equal), read as one narrow query instead of one per cluster, since this runs at every scrape. The GPU
     type is the running job's when its allocation has one type, else the cluster's default.
     """
-    idle = ledger_idle_gpus(conn, now=now, stale_s=stale_after_s)
+    defaults = {name: gpu_type for name, gpu_type in conn.execute(select(Cluster.name, Cluster.default_gpu_type))}
+    # Every cluster named: the (cluster, last_sample) index then reads only the fresh rows of each; without
+    # them the scrape walked the whole index, every row the agents ever wrote (``bench/scale.py``).
+    idle = ledger_idle_gpus(conn, now=now, stale_s=stale_after_s, clusters=sorted(defaults))
     if not idle:
         return []
     owners = {(a.cluster, a.account): a.company_id for a in conn.execute(select(CompanyAccount))}
-    defaults = {name: gpu_type for name, gpu_type in conn.execute(select(Cluster.name, Cluster.default_gpu_type))}
     types = running_job_gpu_types(conn, {(r.cluster, r.job_id) for r in idle})
     return [
         IdleGpuSeries(
