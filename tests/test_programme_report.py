@@ -121,7 +121,7 @@ def test_public_totals_never_reveal_one_undisclosed_company(engine: Engine, sett
     for key, text in public.items():
         assert TOTAL_GPU_HOURS not in text and FUJI_GPU_HOURS not in text, key
         assert WITHHELD_NOTE.pick("ja" if key.endswith("ja") else "en") in text, key
-    assert "<td>GPU-hours</td><td class=\"num\">—</td>" in public["html-en"]
+    assert '<td>GPU-hours</td><td class="num">—</td>' in public["html-en"]
     assert "| GPU時間 | — |" in public["md-ja"] and "| EFLOPS時間 | — |" in public["md-ja"]
     assert "| GPU-hours | — |" in public["md-en"] and "| EFLOPS-hours | — |" in public["md-en"]
     assert "Months withheld in the monthly chart: 2026-11." in public["md-en"]
