@@ -21,7 +21,7 @@ from quotad.plugins.api import LedgerView, read_only
 from quotad.plugins.disclosure import WITHHELD_NOTE
 from quotad.plugins.programme.report import build_report
 from quotad.units import GpuCatalog
-from tests.test_plugin_common import FIXTURES, LM_EVAL_EN, LM_EVAL_JA, seed_programme
+from tests.test_plugin_common import FIXTURES, LM_EVAL_EN, LM_EVAL_JA, seed_fuji_december, seed_programme
 
 PERIOD = "2026-11..2027-04"
 #: fuji's November use (see seed_programme): 56 GPUs x 98,771 s.
@@ -152,6 +152,23 @@ def test_public_totals_stand_when_two_undisclosed_companies_used_compute(
     assert TOTAL_GPU_HOURS in public["html-en"]
     for text in public.values():
         assert WITHHELD_NOTE.en not in text and WITHHELD_NOTE.ja not in text
+
+
+def test_the_period_total_is_withheld_when_its_withheld_months_reveal_one_company(
+    engine: Engine, settings: Settings, cli: Any
+) -> None:
+    """Nobody discloses: November (sakura and fuji) stands in the chart, December (fuji alone) is withheld, so
+    the period's total less November's would be fuji's December; the total is withheld with it."""
+    seed_programme(engine, settings)
+    seed_fuji_december(engine, settings)
+    result = cli("programme", "report", "--period", "2026-11..2026-12", "--now", "2026-12-20T00:00:00",
+                 "--edition", "public", "--format", "md", "--lang", "en")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| GPU-hours | — |" in result.stdout and "1,646.7" not in result.stdout
+    assert "Months withheld in the monthly chart: 2026-12." in result.stdout
+    office = cli("programme", "report", "--period", "2026-11..2026-12", "--now", "2026-12-20T00:00:00",
+                 "--edition", "office", "--format", "md", "--lang", "en")  # fmt: skip
+    assert "| GPU-hours | 1,646.7 |" in office.stdout
 
 
 def test_without_a_disclosure_share_nobody_counts_as_disclosed(engine: Engine, settings: Settings) -> None:
