@@ -17,10 +17,12 @@ import pytest
 from sqlalchemy import Engine
 
 from quotad.config import Settings
+from quotad.ledger.telemetry import upsert_gpu_usage
 from quotad.plugins.api import LedgerView, read_only
 from quotad.plugins.disclosure import WITHHELD_NOTE
 from quotad.plugins.programme.report import build_report
 from quotad.units import GpuCatalog
+from tests.test_nvml_ledger import row as usage_row
 from tests.test_plugin_common import FIXTURES, LM_EVAL_EN, LM_EVAL_JA, seed_fuji_december, seed_programme
 
 PERIOD = "2026-11..2027-04"
@@ -169,6 +171,31 @@ def test_the_period_total_is_withheld_when_its_withheld_months_reveal_one_compan
     office = cli("programme", "report", "--period", "2026-11..2026-12", "--now", "2026-12-20T00:00:00",
                  "--edition", "office", "--format", "md", "--lang", "en")  # fmt: skip
     assert "| GPU-hours | 1,646.7 |" in office.stdout
+
+
+def test_the_idle_share_is_withheld_while_one_company_alone_was_measured(
+    engine: Engine, settings: Settings, cli: Any
+) -> None:
+    """No plugin publishes a company's idle share, so the programme's is withheld only when it is one company's:
+    fuji alone measured (1/6 idle). With sakura measured too (1/2 idle), the ratio of both (1/3) is printed."""
+    seed_programme(engine, settings)
+    nov3 = 1793491200 + 2 * 86400
+
+    def measured(cluster: str, job_id: int, account: str, idle: int) -> None:
+        with engine.begin() as conn:
+            upsert_gpu_usage(conn, [usage_row(cluster=cluster, job_id=job_id, account=account, hour=nov3,
+                                              first_sample=nov3, last_sample=nov3 + 3599, idle_seconds=idle)])  # fmt: skip
+
+    def idle_row(edition: str) -> str:
+        text = _report(cli, "--format", "md", "--lang", "en", "--edition", edition)
+        return next(line for line in text.splitlines() if line.startswith("| Idle share % (measured) |"))
+
+    measured("c2", 2, "fuji", 600)
+    assert idle_row("office") == "| Idle share % (measured) | 16.7 |"
+    assert idle_row("public") == "| Idle share % (measured) | — |"
+    assert "only one company was measured" in _report(cli, "--format", "md", "--lang", "en", "--edition", "public")
+    measured("c1", 1, "sakura", 1800)
+    assert idle_row("public") == "| Idle share % (measured) | 33.3 |"
 
 
 def test_without_a_disclosure_share_nobody_counts_as_disclosed(engine: Engine, settings: Settings) -> None:

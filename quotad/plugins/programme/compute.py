@@ -126,14 +126,14 @@ def public_totals(request: SurveyRequest, disclosed: frozenset[str] | None) -> P
 def _withheld_note(totals: PublicTotals) -> Bilingual:
     """Why a dash: the site's words, and which months of the chart are withheld."""
     months = ", ".join(totals.withheld_months)
-    ja, en = WITHHELD_NOTE.ja, WITHHELD_NOTE.en
+    ja, en = (WITHHELD_NOTE.ja, WITHHELD_NOTE.en) if totals.period is None or months else ("", "")
     if months:
         ja += f"月別の図で非公開の月: {months}。"
         en += f" Months withheld in the monthly chart: {months}."
     if totals.idle_withheld:
         ja += "遊休率は計測された企業が1社だけのため掲載していません。"
         en += " The idle share is withheld: only one company was measured."
-    return Bilingual(ja, en)
+    return Bilingual(ja, en.strip())
 
 
 _STATE_LABELS = (
