@@ -212,6 +212,19 @@ def seed_programme(engine: Engine, settings: Settings) -> None:
         ingest_sacct_text(conn, settings, lines, source="seed", now=NOW, timezone="UTC")
 
 
+def seed_fuji_december(engine: Engine, settings: Settings) -> None:
+    """On top of ``seed_programme``: fuji alone uses compute in December, 3 GPUs x 12,345 s = 10.29 GPU-h.
+
+    With sakura and fuji both undisclosed, November's total stands (two users) and December's is withheld (fuji
+    alone), so a total over both months less November's would be fuji's December: it must be withheld too."""
+    lines = sacct_text(
+        row("3", 3, submit="2026-12-02T00:00:00", start="2026-12-02T00:00:00", end="2026-12-02T03:25:45",
+            elapsed=12345, gpus="gres/gpu:h200=3,gres/gpu=3", cluster="c2", account="fuji"),
+    )  # fmt: skip
+    with engine.begin() as conn:
+        ingest_sacct_text(conn, settings, lines, source="seed", now=NOW + 30 * 86400, timezone="UTC")
+
+
 class PluginCli:
     """``quotad -c CONFIG ...`` in-process, with the built-in plugins mounted as main.py will mount them."""
 

@@ -17,7 +17,13 @@ import pytest
 from sqlalchemy import Engine
 
 from quotad.config import Settings
-from tests.test_plugin_common import FIXTURES, LM_EVAL_EN, LM_EVAL_JA, seed_programme
+from quotad.ledger.telemetry import upsert_gpu_usage
+from quotad.plugins.api import LedgerView, read_only
+from quotad.plugins.disclosure import WITHHELD_NOTE
+from quotad.plugins.programme.report import build_report
+from quotad.units import GpuCatalog
+from tests.test_nvml_ledger import row as usage_row
+from tests.test_plugin_common import FIXTURES, LM_EVAL_EN, LM_EVAL_JA, seed_fuji_december, seed_programme
 
 PERIOD = "2026-11..2027-04"
 #: fuji's November use (see seed_programme): 56 GPUs x 98,771 s.
@@ -69,12 +75,15 @@ def test_editions_differ_by_what_each_audience_may_see(engine: Engine, settings:
     assert compute_row.search(consortium).group(1) == "1"  # type: ignore[union-attr]
     assert compute_row.search(public) is None  # the consortium entry is not public either
 
-    # Per-company compute: office and consortium; the public gets programme totals only.
+    # Per-company compute: office and consortium; the public gets programme totals only, and not this one:
+    # sakura publishes its 100 GPU-h on the site and fuji alone keeps its figures private, so the total
+    # would be fuji's use plus 100 (see test_public_totals_never_reveal_one_undisclosed_company).
     assert FUJI_GPU_HOURS in office and FUJI_GPU_HOURS in consortium
     assert FUJI_GPU_HOURS not in public and "富士ラボ" not in public
-    programme_total = re.compile(r"^\| GPU時間 \| ([\d,.]+) \|", re.M)
-    totals = {programme_total.search(t).group(1) for t in (office, consortium, public)}  # type: ignore[union-attr]
-    assert totals == {"1,636.4"}  # sakura's 100 GPU-h + fuji's, the same in every edition
+    programme_total = re.compile(r"^\| GPU時間 \| ([\d,.]+|—) \|", re.M)
+    totals = {programme_total.search(t).group(1) for t in (office, consortium)}  # type: ignore[union-attr]
+    assert totals == {"1,636.4"}  # sakura's 100 GPU-h + fuji's
+    assert programme_total.search(public).group(1) == "—"  # type: ignore[union-attr]
 
     # What the site published, counted for the period, in every edition.
     for text in (office, consortium, public):
@@ -89,6 +98,116 @@ def test_editions_differ_by_what_each_audience_may_see(engine: Engine, settings:
     # Partner names stay inside the consortium; the public sees counts.
     assert "Example Labs" not in public
     assert "| テック企業 | 1 | 0 |" in public
+
+
+def _public(cli: Any) -> dict[str, str]:
+    """The public edition in Markdown (ja, en) and HTML (en)."""
+    return {
+        f"{fmt}-{lang}": _report(cli, "--format", fmt, "--lang", lang, "--edition", "public")
+        for fmt, lang in (("md", "ja"), ("md", "en"), ("html", "en"))
+    }
+
+
+#: The programme's November (and period) total, and what it less sakura's published 100 GPU-h would give.
+TOTAL_GPU_HOURS, TOTAL_EFLOPS_HOURS = "1,636.4", "0.000"
+
+
+def test_public_totals_never_reveal_one_undisclosed_company(engine: Engine, settings: Settings, cli: Any) -> None:
+    """Sakura and kumo publish their compute on the site; fuji alone does not, and used compute in November:
+    the period's total and November's, less the site's figures, would be fuji's use. Both are withheld in the
+    public edition (md and html, ja and en) with the site's note; the office edition keeps them."""
+    seed_programme(engine, settings)
+    for company in ("sakura", "kumo"):
+        assert cli("site", "company", "set", company, "--public").exit_code == 0
+    public = _public(cli)
+    for key, text in public.items():
+        assert TOTAL_GPU_HOURS not in text and FUJI_GPU_HOURS not in text, key
+        assert WITHHELD_NOTE.pick("ja" if key.endswith("ja") else "en") in text, key
+    assert '<td>GPU-hours</td><td class="num">—</td>' in public["html-en"]
+    assert "| GPU時間 | — |" in public["md-ja"] and "| EFLOPS時間 | — |" in public["md-ja"]
+    assert "| GPU-hours | — |" in public["md-en"] and "| EFLOPS-hours | — |" in public["md-en"]
+    assert "Months withheld in the monthly chart: 2026-11." in public["md-en"]
+    office = _report(cli, "--format", "md", "--lang", "en", "--edition", "office")
+    assert f"| GPU-hours | {TOTAL_GPU_HOURS} |" in office and WITHHELD_NOTE.en not in office
+
+    # The chart the HTML draws: November is a withheld slot (None), the other months their (zero) totals.
+    with read_only(engine) as conn:
+        report = build_report(
+            LedgerView(conn, GpuCatalog(settings.gpu_types)), [], conn, settings, start=1793491200,
+            end=1809129600, audience="public", lang="en", now=1796083200,
+            disclosures=[("site", lambda _conn: frozenset({"sakura", "kumo"}))],
+        )  # fmt: skip
+    monthly = report.chapters[0].charts[0]
+    assert monthly.labels[0] == "2026-11" and monthly.values["GPU-h"] == (None, 0, 0, 0, 0, 0)  # type: ignore[union-attr]
+
+
+def test_public_totals_stand_when_two_undisclosed_companies_used_compute(
+    engine: Engine, settings: Settings, cli: Any
+) -> None:
+    """Kumo alone publishes (it used nothing); sakura and fuji both keep theirs private, so the total less the
+    site's figures is a sum of two companies nobody can split: it is printed."""
+    seed_programme(engine, settings)
+    assert cli("site", "company", "set", "kumo", "--public").exit_code == 0
+    public = _public(cli)
+    assert f"| GPU-hours | {TOTAL_GPU_HOURS} |" in public["md-en"]
+    assert "| GPU時間 | 1,636.4 |" in public["md-ja"]
+    assert TOTAL_GPU_HOURS in public["html-en"]
+    for text in public.values():
+        assert WITHHELD_NOTE.en not in text and WITHHELD_NOTE.ja not in text
+
+
+def test_the_period_total_is_withheld_when_its_withheld_months_reveal_one_company(
+    engine: Engine, settings: Settings, cli: Any
+) -> None:
+    """Nobody discloses: November (sakura and fuji) stands in the chart, December (fuji alone) is withheld, so
+    the period's total less November's would be fuji's December; the total is withheld with it."""
+    seed_programme(engine, settings)
+    seed_fuji_december(engine, settings)
+    result = cli("programme", "report", "--period", "2026-11..2026-12", "--now", "2026-12-20T00:00:00",
+                 "--edition", "public", "--format", "md", "--lang", "en")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| GPU-hours | — |" in result.stdout and "1,646.7" not in result.stdout
+    assert "Months withheld in the monthly chart: 2026-12." in result.stdout
+    office = cli("programme", "report", "--period", "2026-11..2026-12", "--now", "2026-12-20T00:00:00",
+                 "--edition", "office", "--format", "md", "--lang", "en")  # fmt: skip
+    assert "| GPU-hours | 1,646.7 |" in office.stdout
+
+
+def test_the_idle_share_is_withheld_while_one_company_alone_was_measured(
+    engine: Engine, settings: Settings, cli: Any
+) -> None:
+    """No plugin publishes a company's idle share, so the programme's is withheld only when it is one company's:
+    fuji alone measured (1/6 idle). With sakura measured too (1/2 idle), the ratio of both (1/3) is printed."""
+    seed_programme(engine, settings)
+    nov3 = 1793491200 + 2 * 86400
+
+    def measured(cluster: str, job_id: int, account: str, idle: int) -> None:
+        with engine.begin() as conn:
+            upsert_gpu_usage(conn, [usage_row(cluster=cluster, job_id=job_id, account=account, hour=nov3,
+                                              first_sample=nov3, last_sample=nov3 + 3599, idle_seconds=idle)])  # fmt: skip
+
+    def idle_row(edition: str) -> str:
+        text = _report(cli, "--format", "md", "--lang", "en", "--edition", edition)
+        return next(line for line in text.splitlines() if line.startswith("| Idle share % (measured) |"))
+
+    measured("c2", 2, "fuji", 600)
+    assert idle_row("office") == "| Idle share % (measured) | 16.7 |"
+    assert idle_row("public") == "| Idle share % (measured) | — |"
+    assert "only one company was measured" in _report(cli, "--format", "md", "--lang", "en", "--edition", "public")
+    measured("c1", 1, "sakura", 1800)
+    assert idle_row("public") == "| Idle share % (measured) | 33.3 |"
+
+
+def test_without_a_disclosure_share_nobody_counts_as_disclosed(engine: Engine, settings: Settings) -> None:
+    """No plugin shares disclosure (the site is not installed): every company counts as undisclosed, so a total
+    stands unless one company alone used compute in its period (the rule itself: tests/test_disclosure_rule.py)."""
+    seed_programme(engine, settings)
+    with read_only(engine) as conn:
+        report = build_report(LedgerView(conn, GpuCatalog(settings.gpu_types)), [], conn, settings,
+                              start=1793491200, end=1809129600, audience="public", lang="en", now=1796083200)  # fmt: skip
+    compute = report.chapters[0]
+    assert compute.tables[0][1].rows[0][1] == 1636.4  # sakura and fuji both used compute in November
+    assert compute.charts[0].values["GPU-h"][0] == pytest.approx(1636.4, abs=0.05)  # type: ignore[union-attr]
 
 
 def test_findings_are_pulled_into_their_chapter_in_their_language(

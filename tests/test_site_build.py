@@ -33,6 +33,7 @@ from tests.test_plugin_common import (
     plugin_cli,
     plugin_tables,
     registry,
+    seed_fuji_december,
     seed_programme,
     upgrade_all,
     with_builtins,
@@ -202,6 +203,22 @@ def test_no_private_figure_by_subtraction_through_site_build(
     assert plugin_cli("site", "company", "set", "sakura", "--public").exit_code == 0
     text = pages()  # everyone with use publishes: the total is their own sum
     assert "1,636" in text and "1,536" in text and "subtracting the published" not in text
+
+
+def test_the_all_time_total_is_withheld_when_the_withheld_months_reveal_one_company(
+    plugin_cli: PluginCli, ledger: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Nobody discloses; November (sakura and fuji) stands, December (fuji alone) is withheld, so the all-time
+    total less November's would be fuji's December: the total is withheld with it (quotad.plugins.disclosure)."""
+    seed_programme(ledger, settings)
+    seed_fuji_december(ledger, settings)
+    out = tmp_path / "public"
+    built = plugin_cli("site", "build", str(out), "--now", "2026-12-20T00:00:00")
+    assert built.exit_code == 0, built.output
+    text = (out / "en" / "compute.html").read_text(encoding="utf-8")
+    assert '<th scope="row">2026-11</th><td class="num">1,636</td>' in text  # November's total
+    assert "1,647" not in text and "<dd>—</dd>" in text  # the all-time total (1,647 less 1,636 = fuji's December)
+    assert "subtracting the published" in text
 
 
 # --- headless Chromium ---------------------------------------------------------------------------------------

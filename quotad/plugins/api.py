@@ -22,6 +22,10 @@ owns, the folder of its Alembic branch and, optionally, a ``Publisher`` of publi
 - **Other plugins.** A plugin never reads another's tables; what one shares with another goes through typed
   publications that the host collects: ``PublicContent`` for public output (``Host.publishers``) and
   ``CommitteeContent`` for the review committee's end-of-term pack (``Host.committee_reporters``).
+- **Disclosure.** Which companies publish their own compute is the site's decision (its own table), yet every
+  plugin that publishes a programme-wide total needs it: a total minus the published figures must not be one
+  company's private use (``quotad.plugins.disclosure``). The site shares that list alone (``Plugin.disclosure``,
+  collected by ``Host.disclosures``), never its table.
 - **Charts.** A share may carry pictures as plain chart data (``quotad.charts.data``), each of figures its
   own tables already hold for that audience; the site and the pack draw them (``quotad.charts.draw``).
 - **Two audiences, two shares.** A publisher decides what the public may see. A committee reporter writes for
@@ -85,6 +89,7 @@ __all__ = [
     "CommitteeRequest",
     "CompanyCompute",
     "DirectiveCount",
+    "Disclosure",
     "Host",
     "IdleShare",
     "Language",
@@ -501,6 +506,12 @@ SurveyReporter = Callable[[SurveyRequest], SurveyContent]
 #: community event) must refuse a dangling id without reading the other plugin's tables.
 ReferenceCheck = Callable[[Connection, str], bool]
 
+#: The companies that publish their own compute (their figures are on the public site), asked on a connection
+#: that can read the sharing plugin's tables. Why a share: whoever publishes a programme-wide total must know
+#: which companies' figures can be subtracted from it (``quotad.plugins.disclosure``), and may not read the
+#: site's table to find out.
+Disclosure = Callable[[Connection], frozenset[str]]
+
 
 class Host(Protocol):
     """What the host offers a plugin factory: the other plugins' shares, looked up when needed."""
@@ -512,6 +523,8 @@ class Host(Protocol):
     def reference_checks(self) -> Mapping[str, ReferenceCheck]: ...
 
     def survey_reporters(self) -> Sequence[tuple[str, SurveyReporter]]: ...
+
+    def disclosures(self) -> Sequence[tuple[str, Disclosure]]: ...
 
 
 def table_of(*models: type[object]) -> tuple[Table, ...]:
@@ -540,4 +553,6 @@ class Plugin:
     references: Mapping[str, ReferenceCheck] = field(default_factory=dict)
     #: The plugin's chapters of the programme's survey report (``quotad programme report``).
     survey: SurveyReporter | None = None
+    #: Which companies publish their own compute (the site's flags), for the rule on public totals.
+    disclosure: Disclosure | None = None
     api_version: int = API_VERSION

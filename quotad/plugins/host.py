@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from quotad.ledger.models import Base
-from quotad.plugins.api import API_VERSION, CommitteeReporter, Plugin, Publisher, ReferenceCheck, SurveyReporter
+from quotad.plugins.api import (
+    API_VERSION,
+    CommitteeReporter,
+    Disclosure,
+    Plugin,
+    Publisher,
+    ReferenceCheck,
+    SurveyReporter,
+)
 
 if TYPE_CHECKING:  # neither is needed to find migration folders, which is all the ledger asks of this module
     import typer
@@ -105,6 +113,10 @@ class PluginRegistry:
     def survey_reporters(self) -> Sequence[tuple[str, SurveyReporter]]:
         """The loaded plugins' chapters of the survey report, in load (name) order."""
         return [(p.name, p.plugin.survey) for p in self._loaded if p.plugin.survey is not None]
+
+    def disclosures(self) -> Sequence[tuple[str, Disclosure]]:
+        """The loaded plugins' lists of companies that publish their compute (the site's), in load order."""
+        return [(p.name, p.plugin.disclosure) for p in self._loaded if p.plugin.disclosure is not None]
 
     def reference_checks(self) -> Mapping[str, ReferenceCheck]:
         """Every loaded plugin's id kinds and their existence checks; a kind claimed twice is refused at load."""

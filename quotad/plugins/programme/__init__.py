@@ -4,7 +4,8 @@ The programme is a survey of how foundation-model development can be accelerated
 its end the office submits a report. This plugin assembles it: the compute chapter from the ledger view, every
 other chapter from the plugins' survey shares (``Plugin.survey``), and the office's own findings, an editable
 text per chapter and language kept in the plugin's one table. Editions for the office, the consortium and the
-public differ by what each reporter lets that audience see.
+public differ by what each reporter lets that audience see; the public edition's programme totals follow the
+site's "no figure by subtraction" rule, told which companies disclose by the site's share (``Host.disclosures``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ __all__ = ["plugin"]
 
 
 def plugin(host: Host) -> Plugin:
-    """Entry point of the ``quotad.plugins`` group; ``host`` gives the survey reporters at command time."""
+    """Entry point of the ``quotad.plugins`` group; ``host`` gives the survey reporters and the disclosure shares
+    at command time."""
     from quotad.plugins.programme import models
     from quotad.plugins.programme.cli import make_app
 

@@ -48,7 +48,8 @@ def _period(text: str | None, view: LedgerView, tz: str) -> tuple[int, int]:
 
 
 def make_app(host: Host) -> typer.Typer:
-    """The ``programme`` command group; ``host`` supplies the survey reporters when a report is built."""
+    """The ``programme`` command group; ``host`` supplies the survey reporters and the disclosure shares when a
+    report is built."""
     app = typer.Typer(help="The programme's survey report and the office's findings.", no_args_is_help=True)
     findings_app = typer.Typer(help="The office's findings: an editable text per chapter and language.",
                                no_args_is_help=True)  # fmt: skip
@@ -78,7 +79,7 @@ def make_app(host: Host) -> typer.Typer:
             start, end = _period(period, view, pc.settings.programme.timezone)
             report = build_report(
                 view, host.survey_reporters(), conn, pc.settings, start=start, end=end,
-                audience=audience, lang=chosen_lang, now=now,
+                audience=audience, lang=chosen_lang, now=now, disclosures=host.disclosures(),
             )  # fmt: skip
         if chosen_fmt == "pdf":
             assert out is not None

@@ -2,7 +2,9 @@
 from the plugins' survey reporters (``Host.survey_reporters``), and the office's findings per chapter.
 
 No plugin's tables are read here but the programme plugin's own findings: what a chapter holds, and what an
-audience may see of it, is each reporter's decision (``SurveyRequest.audience``).
+audience may see of it, is each reporter's decision (``SurveyRequest.audience``). Which companies publish their
+compute comes from the plugins' disclosure shares (``Host.disclosures``), and only the public edition asks:
+its totals follow the site's rule (``quotad.plugins.disclosure``), see ``compute``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from quotad.plugins.api import (
     SURVEY_PARTS,
     Audience,
     Bilingual,
+    Disclosure,
     Language,
     LedgerView,
     ReportTable,
@@ -27,7 +30,8 @@ from quotad.plugins.api import (
     SurveyReporter,
     SurveyRequest,
 )
-from quotad.plugins.programme.compute import compute_charts, compute_tables
+from quotad.plugins.disclosure import disclosing
+from quotad.plugins.programme.compute import compute_charts, compute_tables, public_totals
 from quotad.plugins.programme.findings import findings
 from quotad.timeutil import format_day
 
@@ -109,13 +113,24 @@ def build_report(
     audience: Audience,
     lang: Language,
     now: int,
+    disclosures: Sequence[tuple[str, Disclosure]] = (),
 ) -> SurveyReport:
+    """The report for one audience; ``disclosures`` (``Host.disclosures``) say whose compute is public, which
+    decides the public edition's totals (none: nobody's is)."""
     if end <= start:
         raise UsageError("the report's period must end after it starts")
     request = SurveyRequest(settings=settings, ledger=view, conn=conn, now=now, start=start, end=end, audience=audience)
     parts, charts = _contributions(reporters, request)
-    parts["compute"][:0] = [("ledger", t) for t in compute_tables(request) if t.rows]
-    charts["compute"][:0] = compute_charts(request, lang)
+    try:
+        disclosed = disclosing(disclosures, conn) if audience == "public" else None
+    except QuotadError:
+        raise
+    except Exception as exc:  # a plugin's bug: say whose, and never print totals unchecked
+        names = ", ".join(name for name, _share in disclosures)
+        raise ReportError(f"plugins' disclosure shares ({names}) failed: {type(exc).__name__}: {exc}") from exc
+    totals = public_totals(request, disclosed)
+    parts["compute"][:0] = [("ledger", t) for t in compute_tables(request, totals) if t.rows]
+    charts["compute"][:0] = compute_charts(request, totals, lang)
     texts = {(f.part, f.lang): f.text for f in findings(conn)}
     tz = settings.programme.timezone
     chapters = tuple(

@@ -8,7 +8,10 @@ then receive nothing they must not print.
 No figure by subtraction: a total minus the published companies' figures is what the undisclosed companies
 used. When exactly one undisclosed company used compute in a total's period, that difference *is* its private
 figure, so the total is withheld (None, printed as a dash with a note). With none, the total is the published
-companies' own sum; with two or more, the difference is a sum nobody can split.
+companies' own sum; with two or more, the difference is a sum nobody can split. The rule is
+``quotad.plugins.disclosure``, shared with the survey report's public edition so the two cannot drift; the
+all-time total is also withheld when the withheld months, taken together, have one undisclosed user (the
+total minus the months shown would be their sum).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from quotad.plugins.api import (
     Publisher,
     PublishRequest,
 )
+from quotad.plugins.disclosure import total_reveals
 from quotad.plugins.site.store import NewsItem, list_news, public_companies
 from quotad.timeutil import add_months, format_day, month_bounds, month_start
 
@@ -94,36 +98,41 @@ def _safe_total(
     start: int,
     end: int,
     used: Mapping[str, CompanyCompute] | None = None,
+    withheld_parts: Sequence[Mapping[str, CompanyCompute]] = (),
 ) -> CompanyCompute | None:
-    """The programme total of [start, end), or None when exactly one undisclosed company used compute in it."""
+    """The programme total of [start, end), or None when publishing it would reveal one undisclosed company's
+    use (``quotad.plugins.disclosure.total_reveals``)."""
     if used is None:
         used = view.compute_by_company(start=start, end=end)
-    undisclosed = [cid for cid, c in used.items() if cid not in disclosing and (c.gpu_seconds or c.tflop)]
-    if len(undisclosed) == 1:
+    if total_reveals(used, disclosing, withheld_parts=withheld_parts):
         return None
     return view.compute_total(start=start, end=end)
 
 
 def _months(
     view: LedgerView, tz: str, now: int, disclosing: frozenset[str]
-) -> tuple[tuple[str, str] | None, tuple[MonthCompute, ...]]:
+) -> tuple[tuple[str, str] | None, tuple[MonthCompute, ...], list[Mapping[str, CompanyCompute]]]:
+    """The grants' span, its months up to now, and each withheld month's use per company (for the total)."""
     grants = view.grants()
     if not grants:
-        return None, ()
+        return None, (), []
     start = min(g.period_start for g in grants)
     end = max(g.period_end for g in grants)
     period = (format_day(start, tz), format_day(end - 1, tz))
     year, month = month_start(start, tz)
     last = month_start(min(now, end - 1), tz)
     months: list[MonthCompute] = []
+    withheld: list[Mapping[str, CompanyCompute]] = []
     while (year, month) <= last:
         lo, hi = month_bounds(year, month, tz)
         used = view.compute_by_company(start=lo, end=min(hi, now + 1))
         total = _safe_total(view, disclosing, start=lo, end=min(hi, now + 1), used=used)
         shown = {cid: used.get(cid, CompanyCompute(0, 0)) for cid in sorted(disclosing)}
         months.append(MonthCompute(f"{year:04d}-{month:02d}", total, shown))
+        if total is None:
+            withheld.append(used)
         year, month = add_months(year, month, 1)
-    return period, tuple(months)
+    return period, tuple(months), withheld
 
 
 def gather(
@@ -146,7 +155,7 @@ def gather(
         )
         for c in view.companies()
     )
-    period, months = _months(view, tz, now, disclosing)
+    period, months, withheld = _months(view, tz, now, disclosing)
     request = PublishRequest(settings=settings, ledger=view, conn=conn, now=now, compute_public=disclosing)
     contributions: list[Contribution] = []
     for name, publish in publishers:
@@ -162,7 +171,7 @@ def gather(
         built_day=datetime.fromtimestamp(now, ZoneInfo(tz)).date().isoformat(),
         period=period,
         companies=companies,
-        total=_safe_total(view, disclosing, start=0, end=now + 1),
+        total=_safe_total(view, disclosing, start=0, end=now + 1, withheld_parts=withheld),
         months=months,
         contributions=tuple(c for c in contributions if c.content.tables or c.content.events),
         news=tuple(list_news(conn)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from quotad.plugins.api import Bilingual
+from quotad.plugins.disclosure import WITHHELD_NOTE
 
 __all__ = ["PAGES", "UI"]
 
@@ -38,11 +39,7 @@ UI: dict[str, Bilingual] = {
     "monthly": Bilingual("月別の利用 (プログラム全体)", "Monthly use (whole programme)"),
     "by_company": Bilingual("企業別の利用 (公開に同意した企業)", "Use by company (companies that publish theirs)"),
     "by_company_monthly": Bilingual("企業別・月別の利用", "Use by company and month"),
-    "withheld": Bilingual(
-        "「—」の合計は、非公開の企業が1社だけのため、公開企業の値を差し引くとその企業の利用量が分かってしまうので掲載していません。",
-        "A total shown as — is withheld: only one company keeping its figures private used compute then, so "
-        "subtracting the published companies would reveal its use.",
-    ),
+    "withheld": WITHHELD_NOTE,  # the same words as the survey report's public edition
     "others": Bilingual(
         "その他の企業の利用は合計にのみ含まれます。", "Other companies' use is included in the totals only."
     ),
