@@ -327,3 +327,19 @@ def test_evaluation_chapter_shows_each_audience_the_runs_it_may_see(
     assert "sakura-13b-public" in chapter(office) and "fuji-secret-7b" in chapter(office)
     assert "sakura-13b-public" in chapter(public) and "fuji-secret-7b" not in public
     assert "Evaluation coverage in Japanese and English" in chapter(public)
+
+
+def test_public_edition_covers_whole_months(engine: Engine, settings: Settings, cli: Any) -> None:
+    """A public total over part of a month could be set against the site's monthly figures: refused, with the
+    form that works; the office edition takes any days."""
+    seed_programme(engine, settings)
+    days = ("programme", "report", "--period", "2026-11-01..2026-11-15", "--now", "2026-12-01T00:00:00",
+            "--format", "md", "--lang", "en")  # fmt: skip
+    refused = cli(*days, "--edition", "public")
+    assert refused.exit_code == 2
+    assert "whole months" in refused.output and "--period YYYY-MM..YYYY-MM" in refused.output
+    assert "Traceback" not in refused.output
+    assert cli(*days, "--edition", "office").exit_code == 0
+    whole = cli("programme", "report", "--period", "2026-11-01..2026-11-30", "--now", "2026-12-01T00:00:00",
+                "--format", "md", "--lang", "en", "--edition", "public")  # fmt: skip
+    assert whole.exit_code == 0, whole.output

@@ -14,7 +14,7 @@ from quotad.plugins.api import AUDIENCES, LANGUAGES, SURVEY_PARTS, Host, LedgerV
 from quotad.plugins.programme.findings import findings, set_finding
 from quotad.plugins.programme.render import FORMATS, report_html, report_markdown, write_pdf
 from quotad.plugins.programme.report import build_report
-from quotad.timeutil import month_bounds, parse_day
+from quotad.timeutil import month_bounds, month_start, parse_day
 
 __all__ = ["make_app"]
 
@@ -47,6 +47,23 @@ def _period(text: str | None, view: LedgerView, tz: str) -> tuple[int, int]:
     return start, end
 
 
+def _whole_months(start: int, end: int, tz: str, *, given: bool) -> tuple[int, int]:
+    """The public edition's period: whole months in the programme's time zone.
+
+    Why: the site publishes figures by month; a public total over a part of a month could be set against them
+    (or against another partial period) and the difference be one private company's use. A period given in
+    days is refused; the grants' span, taken by default, is widened to the months it touches.
+    """
+    first_year, first_month = month_start(start, tz)
+    last_year, last_month = month_start(end - 1, tz)
+    whole = (month_bounds(first_year, first_month, tz)[0], month_bounds(last_year, last_month, tz)[1])
+    if given and whole != (start, end):
+        raise UsageError(
+            "--edition public covers whole months (the site publishes months): give --period YYYY-MM..YYYY-MM"
+        )
+    return whole
+
+
 def make_app(host: Host) -> typer.Typer:
     """The ``programme`` command group; ``host`` supplies the survey reporters and the disclosure shares when a
     report is built."""
@@ -76,7 +93,10 @@ def make_app(host: Host) -> typer.Typer:
         pc = plugin_context(ctx)
         now = parse_now(now_text)
         with pc.reading() as (conn, view):
-            start, end = _period(period, view, pc.settings.programme.timezone)
+            tz = pc.settings.programme.timezone
+            start, end = _period(period, view, tz)
+            if audience == "public":
+                start, end = _whole_months(start, end, tz, given=period is not None)
             report = build_report(
                 view, host.survey_reporters(), conn, pc.settings, start=start, end=end,
                 audience=audience, lang=chosen_lang, now=now, disclosures=host.disclosures(),
