@@ -192,7 +192,7 @@ def run_loop(engine: Engine, settings: Settings, programme: DemoProgramme, where
             burn_down(chart, charts[0])
         days = pool_days_data(conn, catalog, start=now - 30 * SECONDS_PER_DAY, end=now, now=now, tz=tz)
         pool_days("Pool by day, last 30 days / プールの日別利用（直近30日）", days, charts[1])
-        stacked_bars(monthly_use_data(conn, catalog, companies, start=programme.period_start, end=now + 1, tz=tz),
+        stacked_bars(monthly_use_data(conn, catalog, companies, start=programme.period_start, end=now, tz=tz),
                      charts[2])
     return DemoLoop(written, idle, busy, opened, notice, tuple(c for c in charts if c.exists()), maintenance)
 
