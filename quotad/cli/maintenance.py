@@ -121,7 +121,19 @@ def list_cmd(
             ]
             for w in windows
         ],
-        keys=["id", "cluster", "start", "end", "hours", "source", "reference", "node_type", "nodes", "node_names", "reason"],
+        keys=[
+            "id",
+            "cluster",
+            "start",
+            "end",
+            "hours",
+            "source",
+            "reference",
+            "node_type",
+            "nodes",
+            "node_names",
+            "reason",
+        ],
     )
     emit(table, pick_format(fmt, as_json))
 
@@ -139,7 +151,9 @@ def remove(
 @app.command("import")
 def import_csv_cmd(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., help="CSV: cluster,start,end[,node_type,nodes,reference,reason]; nodes: a count or a hostlist"),
+    path: Path = typer.Argument(
+        ..., help="CSV: cluster,start,end[,node_type,nodes,reference,reason]; nodes: a hostlist or a count"
+    ),
 ) -> None:
     """Import maintenance windows from CSV; exit 1 if any row was refused."""
     run_csv_import(ctx, "maintenance", path)

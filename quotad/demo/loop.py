@@ -95,8 +95,8 @@ def _telemetry(engine: Engine, programme: DemoProgramme, *, now: int) -> tuple[i
         ).all()
         idle = [r for r in running if r.company_id == idle_company][:1]
         busy = [r for r in running if r.company_id != idle_company][:6]
-        rows = [row for r in idle for row in _rows((r[0], r[1], r[2], r[3], r[4], r[5]), idle=True, now=now)]
-        rows += [row for r in busy for row in _rows((r[0], r[1], r[2], r[3], r[4], r[5]), idle=False, now=now)]
+        rows = [row for r in idle for row in _rows((r[0], r[1], r[2], r[3], r[4], r[5] or ""), idle=True, now=now)]
+        rows += [row for r in busy for row in _rows((r[0], r[1], r[2], r[3], r[4], r[5] or ""), idle=False, now=now)]
         written = upsert_gpu_usage(conn, rows)
     return written, len(idle), len(busy)
 
