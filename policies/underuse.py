@@ -126,7 +126,7 @@ class Underuse:
             if planned <= 0:
                 out.held_back(subject, "nothing is planned up to now")
                 continue
-            used = facts.used(grant, start=grant.period_start, end=now + 1)
+            used = facts.used(grant, start=grant.period_start, end=now)
             pct = figures.ratio_pct(used, planned)
             shortfall = planned - used
             short_h = _gpu_hours(max(0, shortfall), grant, facts.catalog, cfg.reference_gpu_type)

@@ -81,3 +81,15 @@ def test_early_period_and_missing_plan(engine: Engine, settings: Settings) -> No
     assert linear.findings[0].figure("planned_to_date").value == 188.9  # 1800 h x 19 / 181 days
     skipped = run(engine, settings, UnderuseConfig(without_plan="skip"))
     assert skipped.findings == () and skipped.checks[0].missing_data
+
+
+def test_now_on_an_hour_boundary_counts_only_the_hours_before_it(engine: Engine, settings: Settings) -> None:
+    """At exactly 00:00 the hour bucket starting then is not "used so far" (as ``quotad status``); one second
+    later it is: 133 h - 1 s before now is under 70 % of the 190 h planned, the hour at now lifts it above."""
+    build(engine, settings, 133 * H - 1)
+    with engine.begin() as conn:
+        Ledger(conn, settings).charge("acme", NOW, H)
+    (finding,) = run(engine, settings, now=NOW).findings
+    assert finding.figure("shortfall_gpu_hours").value == 57.0
+    after = run(engine, settings, now=NOW + 1)
+    assert after.findings == () and "is 70.5% of the plan to date" in after.checks[0].reason

@@ -199,6 +199,43 @@ def test_pool_status_and_maintenance_overlaps_agree_per_node(run: Run, engine: E
     assert [(o["job_id"], o["node_from"]) for o in apart] == [("3", "unknown")]
 
 
+def test_maintenance_add_names_nodes_and_flags_only_jobs_on_them(
+    run: Run, engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """``maintenance add --nodes gpu[01-10]`` on an 80-node cluster: of three jobs running then, only the one on
+    those nodes is an overlap, in ``maintenance overlaps`` and ``pool status`` alike; a bad hostlist is a usage
+    error naming it; the CSV ``nodes`` column takes a hostlist too; ``maintenance list`` shows the names."""
+    ok(run("provider", "add", "abci", "--name-ja", "産総研", "--name-en", "ABCI", "--kind", "national-hpc"))
+    ok(run("provider", "reserve", "add", "abci", "--cluster", "c1", "--node-type", "rt_HF", "--nodes", "80",
+           "--gpus-per-node", "8", "--gpu-type", "h100", "--start", "2026-05-01", "--end", "2026-05-31"))  # fmt: skip
+    window = ["--cluster", "c1", "--start", "2026-05-01T04:00", "--end", "2026-05-01T08:00", "--ref", "M-1"]
+    bad = run("maintenance", "add", *window, "--nodes", "gpu[01-10")
+    assert bad.exit_code == 2 and "--nodes: hostlist 'gpu[01-10'" in bad.output and "Traceback" not in bad.output
+    ok(run("maintenance", "add", *window, "--nodes", "gpu[01-10]"))
+    start = utc("2026-05-01T04:00:00")
+    with engine.begin() as conn:
+        sync_clusters(conn, settings)
+        jobs = [JobRecord("c1", str(n), n, start - 60, "acme", "alice", "gpu", "COMPLETED", start, start + 2 * H, 2 * H,
+                          (("h100", 16),), nodes) for n, nodes in ((1, "gpu[10-11]"), (2, "gpu[11-12]"), (3, "gpu80"))]  # fmt: skip
+        load_records(conn, jobs, source="t", kind="sacct", now=start + 24 * H)
+    days, now = ["--start", "2026-05-01", "--end", "2026-05-01"], ["--now", "2026-05-02T00:00:00"]
+    listed = json.loads(ok(run("maintenance", "overlaps", *days, *now, "--json")).stdout)
+    assert [(o["job_id"], o["node_from"], o["overlap_gpu_hours"]) for o in listed] == [("1", "node list", 32.0)]
+    status = ok(run("pool", "status", *days, *now, "--json"))
+    assert "1 job segment(s) ran on nodes under maintenance (32.0 GPU-h, still charged)" in status.output
+    total = json.loads(status.stdout)["rows"][-1]
+    assert total["maintenance_gpu_hours"] == 10 * 8 * 4  # the 10 named nodes, not the cluster's 80
+    csv_file = write(tmp_path / "m.csv", ["cluster,start,end,nodes,reference",
+                                          "c1,2026-05-03T00:00,2026-05-03T01:00,\"gpu[20-21],gpu30\",M-2",
+                                          "c1,2026-05-04T00:00,2026-05-04T01:00,gpu[2-,M-3"])  # fmt: skip
+    refused = run("maintenance", "import", str(csv_file))
+    assert refused.exit_code == 1 and "nodes: hostlist 'gpu[2-'" in refused.output
+    shown = json.loads(ok(run("maintenance", "list", "--json")).stdout)
+    assert [(w["reference"], w["nodes"], w["node_names"]) for w in shown] == [
+        ("M-1", 10, "gpu[01-10]"), ("M-2", 3, "gpu[20-21],gpu30")
+    ]
+
+
 def test_pool_check_warns_and_exits_1_when_grants_exceed_reservations(run: Run, engine: Engine, cli: Any) -> None:
     ok(run("provider", "add", "abci", "--name-ja", "産総研", "--name-en", "ABCI", "--kind", "national-hpc"))
     ok(run("provider", "reserve", "add", "abci", "--cluster", "c1", "--node-type", "rt_HF", "--nodes", "1",

@@ -55,7 +55,7 @@ def burn_down_data(
         for i, value in enumerate(_planned_by_day(grant, days, tz)):
             plan_daily[i] += value
     used_daily = [0.0] * len(days)
-    query = UsageQuery(start, min(end, now + 1), "day", company.id, tz)
+    query = UsageQuery(start, min(end, now), "day", company.id, tz)
     for line in usage_lines(conn, catalog, query):
         at = index.get(line.key)
         if at is not None:

@@ -1,7 +1,9 @@
 """``quotad maintenance``: provider maintenance windows, taken out of reserved capacity and charged to nobody.
 
 Windows come from the CLI, CSV, or Slurm MAINT reservations (``import-slurm`` runs ``scontrol show reservation``).
-Times are ``YYYY-MM-DDTHH:MM`` in the programme's time zone unless they carry an offset. ``overlaps`` lists job
+Times are ``YYYY-MM-DDTHH:MM`` in the programme's time zone unless they carry an offset. ``--nodes`` (and the
+CSV ``nodes`` column) takes the nodes as a Slurm hostlist (``gpu[01-10]``), stored as Slurm-imported windows
+store theirs, or only how many (``10``), which cannot be matched per node. ``overlaps`` lists job
 segments that ran during a window: their charges are kept, a person decides what they mean. A window on named
 nodes lists only the segments on them (GPU telemetry, else the scheduler's node list); segments whose node nothing
 records are counted apart ("node unknown", ``overlaps --node-unknown`` lists them).
@@ -57,13 +59,16 @@ def add(
     start: str = typer.Option(..., "--start", help="Start, YYYY-MM-DDTHH:MM (programme time zone)."),
     end: str = typer.Option(..., "--end", help="End, YYYY-MM-DDTHH:MM."),
     node_type: str = typer.Option("", "--node-type", help="Only nodes of this reserved node type [default: all]."),
-    nodes: int | None = typer.Option(None, "--nodes", help="How many nodes [default: all of them]."),
+    nodes: str = typer.Option(
+        "", "--nodes", help="Which nodes, as a Slurm hostlist (gpu[01-10]), or how many (10) [default: all of them]."
+    ),
     reference: str = typer.Option("", "--ref", help="The provider's notice or ticket reference."),
     reason: str = typer.Option("", "--reason", help="Free text."),
 ) -> None:
     """Enter a maintenance window (or update the one with the same cluster, reference, node type and start)."""
     tz = state(ctx).settings.programme.timezone
     try:
+        node_count, node_names = fields.node_spec(nodes, field="--nodes")
         spec = MaintenanceSpec(
             cluster=cluster,
             start=fields.moment(start, tz, field="--start"),
@@ -71,7 +76,8 @@ def add(
             source="manual",
             reference=reference,
             node_type=node_type,
-            node_count=nodes,
+            node_count=node_count,
+            nodes=node_names,
             reason=reason,
         )
     except ValueError as exc:
@@ -98,7 +104,7 @@ def list_cmd(
     with app_state.ledger().connect() as conn:
         windows = list_windows(conn, cluster=cluster, start=lo, end=hi)
     table = Table(
-        ["Id", "Cluster", "Start", "End", "Hours", "Source", "Reference", "Node type", "Nodes", "Reason"],
+        ["Id", "Cluster", "Start", "End", "Hours", "Source", "Reference", "Node type", "Nodes", "Node names", "Reason"],
         [
             [
                 w.id,
@@ -110,11 +116,24 @@ def list_cmd(
                 w.reference,
                 w.node_type or "all",
                 w.node_count if w.node_count is not None else "all",
+                w.nodes,
                 w.reason,
             ]
             for w in windows
         ],
-        keys=["id", "cluster", "start", "end", "hours", "source", "reference", "node_type", "nodes", "reason"],
+        keys=[
+            "id",
+            "cluster",
+            "start",
+            "end",
+            "hours",
+            "source",
+            "reference",
+            "node_type",
+            "nodes",
+            "node_names",
+            "reason",
+        ],
     )
     emit(table, pick_format(fmt, as_json))
 
@@ -132,7 +151,9 @@ def remove(
 @app.command("import")
 def import_csv_cmd(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., help="CSV: cluster,start,end[,node_type,nodes,reference,reason]"),
+    path: Path = typer.Argument(
+        ..., help="CSV: cluster,start,end[,node_type,nodes,reference,reason]; nodes: a hostlist or a count"
+    ),
 ) -> None:
     """Import maintenance windows from CSV; exit 1 if any row was refused."""
     run_csv_import(ctx, "maintenance", path)

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
+from quotad.collectors.hostlist import expand_hostlist
 from quotad.config import Settings
 from quotad.demo.synthetic import DemoProgramme
 from quotad.ledger.models import CompanyAccount, Job
@@ -48,11 +49,18 @@ class DemoLoop:
     opened: tuple[str, ...]
     notice: str
     charts: tuple[Path, ...]
+    maintenance: str = ""
 
 
-def _rows(job: tuple[str, int, str, str, int], *, idle: bool, now: int) -> Iterator[GpuUsageRow]:
-    """The agent's hourly rows for one running job: the last few hours, every GPU (8 per node)."""
-    cluster, job_id, account, user, gpus = job
+def _rows(job: tuple[str, int, str, str, int, str], *, idle: bool, now: int) -> Iterator[GpuUsageRow]:
+    """The agent's hourly rows for one running job: the last few hours, every GPU (8 per node).
+
+    The rows name the nodes the job's sacct NodeList names (its GPUs 0-7 on the first, 8-15 on the second...),
+    as the agent on those nodes would: telemetry and the scheduler must agree on where a job ran, or per-node
+    maintenance overlaps would place it on two different nodes.
+    """
+    cluster, job_id, account, user, gpus, node_list = job
+    hosts = expand_hostlist(node_list)
     current = now - now % SECONDS_PER_HOUR
     for back in range(TELEMETRY_HOURS):
         hour = current - back * SECONDS_PER_HOUR
@@ -60,7 +68,7 @@ def _rows(job: tuple[str, int, str, str, int], *, idle: bool, now: int) -> Itera
         for g in range(gpus):
             util = 0 if idle else 88
             yield GpuUsageRow(
-                cluster=cluster, job_id=job_id, node=f"{cluster}-n{job_id % 89 + g // 8:03d}", gpu_index=g % 8,
+                cluster=cluster, job_id=job_id, node=hosts[min(g // 8, len(hosts) - 1)], gpu_index=g % 8,
                 hour=hour, gpu_uuid=f"GPU-{cluster}-{job_id}-{g}", account=account, user_name=user,
                 samples=observed // 10, observed_seconds=observed, idle_seconds=observed if idle else 0,
                 idle_mem_held_seconds=observed if idle else 0, util_pct_seconds=util * observed,
@@ -78,15 +86,17 @@ def _telemetry(engine: Engine, programme: DemoProgramme, *, now: int) -> tuple[i
     idle_company = next(c.id for c in programme.companies if c.behaviour == IDLE_COMPANY_BEHAVIOUR)
     with engine.begin() as conn:
         running = conn.execute(
-            select(Job.cluster, Job.job_id_raw, Job.account, Job.user_name, Job.gpu_count, CompanyAccount.company_id)
+            select(Job.cluster, Job.job_id_raw, Job.account, Job.user_name, Job.gpu_count, Job.node_list,
+                   CompanyAccount.company_id)
             .join(CompanyAccount, (CompanyAccount.cluster == Job.cluster) & (CompanyAccount.account == Job.account))
-            .where(Job.state == "RUNNING", Job.gpu_count > 0, Job.start_time <= now - TELEMETRY_HOURS * 3600)
+            .where(Job.state == "RUNNING", Job.gpu_count > 0, Job.node_list.is_not(None),
+                   Job.start_time <= now - TELEMETRY_HOURS * 3600)
             .order_by(Job.gpu_count.desc(), Job.job_id_raw)
         ).all()
         idle = [r for r in running if r.company_id == idle_company][:1]
         busy = [r for r in running if r.company_id != idle_company][:6]
-        rows = [row for r in idle for row in _rows((r[0], r[1], r[2], r[3], r[4]), idle=True, now=now)]
-        rows += [row for r in busy for row in _rows((r[0], r[1], r[2], r[3], r[4]), idle=False, now=now)]
+        rows = [row for r in idle for row in _rows((r[0], r[1], r[2], r[3], r[4], r[5] or ""), idle=True, now=now)]
+        rows += [row for r in busy for row in _rows((r[0], r[1], r[2], r[3], r[4], r[5] or ""), idle=False, now=now)]
         written = upsert_gpu_usage(conn, rows)
     return written, len(idle), len(busy)
 
@@ -111,6 +121,43 @@ def _capacity(engine: Engine, settings: Settings, programme: DemoProgramme) -> N
             )
 
 
+#: The demo's maintenance window: 8 of the cloud's 64 nodes, 4 hours, two days before now.
+MAINT_CLUSTER, MAINT_FIRST, MAINT_NODES, MAINT_HOURS = "sora-cloud", 1, 8, 4
+
+
+def _maintenance(engine: Engine, programme: DemoProgramme, *, now: int) -> str:
+    """A provider's window on named nodes, and what per-node matching makes of it: only the jobs on them.
+
+    The line it returns says how many segments ran on the window's nodes (the overlaps) against how many ran
+    elsewhere on the cluster meanwhile (not flagged): a window on 8 of 64 nodes must not flag the whole cluster.
+    """
+    from quotad.pool.maintenance import MaintenanceSpec, maintenance_overlaps, set_window
+
+    cluster = programme.cluster(MAINT_CLUSTER)
+    prefix = f"{cluster.gpu_type}n"
+    nodes = f"{prefix}[{MAINT_FIRST:03d}-{MAINT_FIRST + MAINT_NODES - 1:03d}]"
+    start = now - now % SECONDS_PER_DAY - 2 * SECONDS_PER_DAY + 2 * SECONDS_PER_HOUR
+    end = start + MAINT_HOURS * SECONDS_PER_HOUR
+    with engine.begin() as conn:
+        window_id, _ = set_window(
+            conn,
+            MaintenanceSpec(cluster.name, start, end, source="manual", reference="SORA-MAINT-1",
+                            node_count=MAINT_NODES, nodes=nodes, reason="demo: firmware update"),
+            now=programme.period_start,
+        )  # fmt: skip
+        found = maintenance_overlaps(conn, start=start, end=end, cluster=cluster.name)
+        running = conn.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.cluster == cluster.name, Job.charged_seconds > 0, Job.start_time < end,
+                   Job.start_time + Job.elapsed_raw > start)
+        )  # fmt: skip
+    return (f"maintenance window #{window_id} on {cluster.name} {nodes} ({MAINT_NODES} of {cluster.nodes} nodes, "
+            f"{MAINT_HOURS} h): {len(found.found)} job segment(s) ran on those nodes (still charged, listed by "
+            f"`maintenance overlaps`); {int(running or 0) - len(found.found) - len(found.node_unknown)} elsewhere "
+            f"on the cluster meanwhile, not flagged")  # fmt: skip
+
+
 def quotad_command() -> str:
     """The full path of this environment's ``quotad`` (what a reader pastes next)."""
     beside = Path(sys.executable).parent / "quotad"
@@ -128,6 +175,7 @@ def run_loop(engine: Engine, settings: Settings, programme: DemoProgramme, where
 
     written, idle, busy = _telemetry(engine, programme, now=now)
     _capacity(engine, settings, programme)
+    maintenance = _maintenance(engine, programme, now=now)
     report = policy_tick(engine, settings, rules_from(settings), now=now)
     opened = tuple(f"#{d.id} [{d.severity.label}] {d.policy}: {d.summary}" for d in report.result.opened)
     idle_ids = {d.id for d in report.result.opened if d.policy == "idle_allocation"}
@@ -144,9 +192,9 @@ def run_loop(engine: Engine, settings: Settings, programme: DemoProgramme, where
             burn_down(chart, charts[0])
         days = pool_days_data(conn, catalog, start=now - 30 * SECONDS_PER_DAY, end=now, now=now, tz=tz)
         pool_days("Pool by day, last 30 days / プールの日別利用（直近30日）", days, charts[1])
-        stacked_bars(monthly_use_data(conn, catalog, companies, start=programme.period_start, end=now + 1, tz=tz),
+        stacked_bars(monthly_use_data(conn, catalog, companies, start=programme.period_start, end=now, tz=tz),
                      charts[2])
-    return DemoLoop(written, idle, busy, opened, notice, tuple(c for c in charts if c.exists()))
+    return DemoLoop(written, idle, busy, opened, notice, tuple(c for c in charts if c.exists()), maintenance)
 
 
 def _text_of(conn: Connection, message_id: int) -> str:

@@ -160,6 +160,8 @@ def run_demo(directory: Path | None, *, now: int, seed: int, loop: bool = False)
         return where
     print(f"\nGPU telemetry: {done.telemetry_rows:,} hourly rows written through the agent's upsert "
           f"({done.idle_jobs} job allocated and idle, {done.busy_jobs} busy)")
+    if done.maintenance:
+        print(f"\nPer-node maintenance: {done.maintenance}")
     print(f"\nOne policy tick opened {len(done.opened)} directive(s):")
     for line in done.opened:
         print(f"  {line}")

@@ -403,7 +403,7 @@ def _plan(
     companies = list_companies(conn)
     grants = [g for g in list_grants(conn) if g.active(now)]
     start = min((g.period_start for g in grants), default=now)
-    cells = usage_cells(conn, start, now + 1)
+    cells = usage_cells(conn, start, now)  # hours begun before now, as company_status
     status = company_status(conn, catalog, now=now)
     plan = _Plan()
     states: dict[str, _ClusterState] = {}

@@ -104,6 +104,7 @@ def _reservation(conn: Connection, row: Mapping[str, str], ctx: _Context) -> Non
 
 
 def _maintenance(conn: Connection, row: Mapping[str, str], ctx: _Context) -> None:
+    node_count, node_names = fields.node_spec(row.get("nodes", ""), field="nodes")
     spec = MaintenanceSpec(
         cluster=row["cluster"].strip(),
         start=fields.moment(row["start"], ctx.tz, field="start"),
@@ -111,7 +112,8 @@ def _maintenance(conn: Connection, row: Mapping[str, str], ctx: _Context) -> Non
         source="csv",
         reference=row.get("reference", "").strip(),
         node_type=row.get("node_type", "").strip(),
-        node_count=fields.optional_count(row.get("nodes", ""), field="nodes"),
+        node_count=node_count,
+        nodes=node_names,
         reason=row.get("reason", "").strip(),
     )
     set_window(conn, spec, now=ctx.now)

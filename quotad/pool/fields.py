@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from quotad.collectors.hostlist import hosts_in
 from quotad.errors import UsageError
 from quotad.pool.money import Money, parse_price
 from quotad.pool.registry import CONTRACT_KINDS, PROVIDER_KINDS, ContractKind, ProviderKind
@@ -18,6 +19,7 @@ __all__ = [
     "contract_kind",
     "day",
     "moment",
+    "node_spec",
     "optional_count",
     "positive_int",
     "price",
@@ -54,6 +56,24 @@ def positive_int(text: str, *, field: str) -> int:
 def optional_count(text: str, *, field: str) -> int | None:
     """Empty means "all"."""
     return positive_int(text, field=field) if text.strip() else None
+
+
+def node_spec(text: str, *, field: str) -> tuple[int | None, str]:
+    """(node count, node names) of a window's nodes: empty is all, ``10`` a count, else a Slurm hostlist.
+
+    Why both: a provider's notice says either "10 nodes" or which ones (``gpu[01-10]``); only the names let
+    overlaps be told per node, and a count taken from them is their number of distinct hosts, as Slurm's
+    NodeCnt is. A bare number is a count (no cluster names a host by digits alone), as ``--nodes`` always was.
+    """
+    value = text.strip()
+    if not value:
+        return None, ""
+    if value.isdigit():
+        return positive_int(value, field=field), ""
+    try:
+        return len(hosts_in(value)), value
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}; expected a node count or a Slurm hostlist such as gpu[01-10]") from None
 
 
 def price(text: str, currency: str) -> Money | None:

@@ -147,7 +147,7 @@ def leaderboard_cmd(
         )
         companies = view.companies()
         # The public board shows no per-company compute: which companies disclose theirs is the site's decision.
-        compute = {} if who == "public" else view.compute_by_company(start=0, end=now + 1)
+        compute = {} if who == "public" else view.compute_by_company(start=0, end=now)
         linked = resolve_all(view, load_links(conn, company_id=company)) if compute else {}
     board = build_leaderboard(
         scores,

@@ -148,7 +148,7 @@ def committee(request: CommitteeRequest) -> CommitteeContent:
         scores,
         catalog,
         company_names={c.id: Bilingual(c.name_ja, c.name_en) for c in request.ledger.companies()},
-        compute=request.ledger.compute_by_company(start=0, end=request.now + 1),
+        compute=request.ledger.compute_by_company(start=0, end=request.now),
         audience="office",
         linked=resolve_all(request.ledger, [x for x in load_links(request.conn) if x.company_id in wanted]),
     )

@@ -37,7 +37,7 @@ def public_leaderboard(request: PublishRequest) -> Leaderboard:
     catalog = load_catalog(plugin_settings(request.settings, "eval", EvalConfig))
     scores = load_scores(request.conn, visibilities={"public"}, include_limited=False)
     companies = request.ledger.companies()
-    compute = request.ledger.compute_by_company(start=0, end=request.now + 1)
+    compute = request.ledger.compute_by_company(start=0, end=request.now)
     public = {k: v for k, v in compute.items() if k in request.compute_public}
     links = [link for link in load_links(request.conn) if link.company_id in public]
     return build_leaderboard(

@@ -125,8 +125,8 @@ def _months(
     withheld: list[Mapping[str, CompanyCompute]] = []
     while (year, month) <= last:
         lo, hi = month_bounds(year, month, tz)
-        used = view.compute_by_company(start=lo, end=min(hi, now + 1))
-        total = _safe_total(view, disclosing, start=lo, end=min(hi, now + 1), used=used)
+        used = view.compute_by_company(start=lo, end=min(hi, now))
+        total = _safe_total(view, disclosing, start=lo, end=min(hi, now), used=used)
         shown = {cid: used.get(cid, CompanyCompute(0, 0)) for cid in sorted(disclosing)}
         months.append(MonthCompute(f"{year:04d}-{month:02d}", total, shown))
         if total is None:
@@ -146,7 +146,7 @@ def gather(
     """The site's content as of ``now``: read-only, through the ledger view and the site's own tables."""
     tz = settings.programme.timezone
     disclosing = public_companies(conn)
-    compute = view.compute_by_company(start=0, end=now + 1)
+    compute = view.compute_by_company(start=0, end=now)
     companies = tuple(
         CompanyEntry(
             c.id,
@@ -171,7 +171,7 @@ def gather(
         built_day=datetime.fromtimestamp(now, ZoneInfo(tz)).date().isoformat(),
         period=period,
         companies=companies,
-        total=_safe_total(view, disclosing, start=0, end=now + 1, withheld_parts=withheld),
+        total=_safe_total(view, disclosing, start=0, end=now, withheld_parts=withheld),
         months=months,
         contributions=tuple(c for c in contributions if c.content.tables or c.content.events),
         news=tuple(list_news(conn)),
