@@ -29,7 +29,7 @@ from quotad.notify.config import OutboxConfig
 from quotad.notify.message import build_message, message_id_for
 from quotad.notify.outbox import OutgoingMessage, deliver, enqueue, list_outbox
 from quotad.notify.render import Rendered
-from tests.conftest import PG_URL, make_settings
+from tests.conftest import fresh_pg_schema, make_settings
 from tests.fixtures.policy.smtp import SmtpServer, free_port, running_server
 from tests.test_notify_outbox import smtp
 
@@ -43,16 +43,8 @@ PATIENCE_S = 30.0
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL schema (dropped afterwards) as a ledger URL."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
