@@ -31,6 +31,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from quotad.collectors.nvml.aggregate import HOUR, Aggregator, TrackView
 from quotad.collectors.nvml.attribution import Attributor, Ownership
@@ -44,6 +45,10 @@ from quotad.collectors.nvml.spool import PendingBase, SpoolStats
 __all__ = ["GpuView", "NodeAgent", "NodeView"]
 
 log = logging.getLogger("quotad.agent")
+
+
+def _utc(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +145,10 @@ class NodeAgent:
         self.pending_base = resumed.pending
         if resumed.pending is not None:
             log.warning(
-                "this hour's earlier totals could not be read: counting on, they are added at the first flush "
-                "that reaches the ledger"
+                "the node's totals of hour %s from before %s are not under the running totals (the ledger could "
+                "not be read): they are added at the first flush that reaches the ledger",
+                _utc(resumed.pending.hour),
+                _utc(resumed.pending.since),
             )
 
     def sample(self) -> NodeView:
