@@ -15,14 +15,16 @@ Resuming without the ledger: every flush writes absolute totals, and the upsert 
 an older one, so an agent that counted the hour from zero would replace the totals its previous process wrote
 (after a restart while the ledger was down and the spool empty) with smaller ones: up to an hour of that
 node's telemetry lost. So ``resume`` remembers what it could not read (a ``PendingBase``: node, hour, and the
-start time ``since``), and the first flush that reaches the ledger reads that hour's rows of the previous
-process (``first_sample`` before ``since``) and writes this process's totals stacked on them
-(``aggregate.stack``), before it replays anything spooled meanwhile (``sink``); only then are the in-memory
-totals rebased (``Aggregator.rebase``) and the base forgotten. Later flushes write the rebased totals: a
-repeated flush changes nothing. Windows spooled before that hold totals without the base and carry the mark;
-the upsert refuses them after the stacked write (they are older), and an agent restarted from such a window
-keeps the mark. If the hour ends first, its buckets are kept in memory (``forget_closed(keep_hour=...)``)
-until the base is added: the base only concerns the hour the agent started in.
+start time ``since``), and the first flush that reaches the ledger, in one transaction, reads that hour's
+rows of the previous process (``first_sample`` before ``since``) BEFORE it replays anything spooled meanwhile,
+then writes this process's totals stacked on them (``aggregate.stack``) last (``LedgerSink._rebase``); only
+after that commit are the in-memory totals rebased (``Aggregator.rebase``) and the base forgotten, so a failed
+attempt leaves it pending. Later flushes write the rebased totals: a repeated flush changes nothing. Windows
+spooled before that hold totals without the base and carry the mark (``spool.PendingBase``): replayed in that
+transaction they are overwritten by the stacked rows, replayed later they are older and refused, and an agent
+restarted from such a window keeps the mark. If the hour ends first, its buckets are kept in memory
+(``forget_closed(keep_hour=...)``) until the base is added: the base only concerns the hour the agent started
+in.
 """
 
 from __future__ import annotations

@@ -90,9 +90,9 @@ class LedgerSink:
         """Replay the spool, then write ``rows``, through one connection closed afterwards; a transient failure
         is retried (``FlushPacing``), any remaining ledger failure spools ``rows`` (``OSError`` if that fails).
 
-        With ``pending``: first read the earlier rows of ``pending.hour`` and write ``rows`` stacked on them, in
-        one transaction, then replay (see the module docstring); ``Delivery.base`` returns the rows added, and
-        a spooled window keeps the ``pending`` mark."""
+        With ``pending``: in one transaction, read the earlier rows of ``pending.hour``, replay the spool, and
+        write ``rows`` stacked on those rows (``_rebase``, and the module docstring); ``Delivery.base`` returns
+        the rows added, and a spooled window keeps the ``pending`` mark."""
         engine = self.engine
         replayed = 0
         base: list[GpuUsageRow] = []
