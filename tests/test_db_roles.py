@@ -181,7 +181,7 @@ def test_agent_role_runs_the_agent_and_may_do_nothing_else(
         assert (delivery.written, delivery.spooled, delivery.error) == (1, False, "")
         with sink.session() as startup:  # the start-up reads: the table check and this hour's rows
             assert startup is not None
-            assert sink.resume_rows(cluster="c1", node="gpu001", hour=T0, conn=startup) == [later]
+            assert sink.resume_rows(cluster="c1", node="gpu001", hour=T0, conn=startup, since=T0 + 2500).rows == [later]
         companies = CompanyDirectory(agent, cluster="c1", counters=AgentCounters())
         assert companies.refresh() and companies.company_of("acme-ai") == "acme"
 

@@ -10,6 +10,21 @@ The exporter reads ``view()``, an immutable snapshot replaced after every sample
 
 ``flush`` first waits a random part of ``[agent] flush_jitter_s`` (``pacing.FlushPacing``), then takes the
 totals: agents started together do not reach the ledger together, and the window written is the newest.
+
+Resuming without the ledger: every flush writes absolute totals, and the upsert lets a newer window replace
+an older one, so an agent that counted the hour from zero would replace the totals its previous process wrote
+(after a restart while the ledger was down and the spool empty) with smaller ones: up to an hour of that
+node's telemetry lost. So ``resume`` remembers what it could not read (a ``PendingBase``: node, hour, and the
+start time ``since``), and the first flush that reaches the ledger, in one transaction, reads that hour's
+rows of the previous process (``first_sample`` before ``since``) BEFORE it replays anything spooled meanwhile,
+then writes this process's totals stacked on them (``aggregate.stack``) last (``LedgerSink._rebase``); only
+after that commit are the in-memory totals rebased (``Aggregator.rebase``) and the base forgotten, so a failed
+attempt leaves it pending. Later flushes write the rebased totals: a repeated flush changes nothing. Windows
+spooled before that hold totals without the base and carry the mark (``spool.PendingBase``): replayed in that
+transaction they are overwritten by the stacked rows, replayed later they are older and refused, and an agent
+restarted from such a window keeps the mark. If the hour ends first, its buckets are kept in memory
+(``forget_closed(keep_hour=...)``) until the base is added: the base only concerns the hour the agent started
+in.
 """
 
 from __future__ import annotations
@@ -18,6 +33,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from quotad.collectors.nvml.aggregate import HOUR, Aggregator, TrackView
 from quotad.collectors.nvml.attribution import Attributor, Ownership
@@ -26,11 +42,15 @@ from quotad.collectors.nvml.counters import AgentCounters
 from quotad.collectors.nvml.device import GpuIdentity, GpuReading, NvmlDevices
 from quotad.collectors.nvml.pacing import FlushPacing
 from quotad.collectors.nvml.sink import Delivery, LedgerSink
-from quotad.collectors.nvml.spool import SpoolStats
+from quotad.collectors.nvml.spool import PendingBase, SpoolStats
 
 __all__ = ["GpuView", "NodeAgent", "NodeView"]
 
 log = logging.getLogger("quotad.agent")
+
+
+def _utc(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +111,8 @@ class NodeAgent:
         self._last_flush: int | None = None
         self._spool_stats = SpoolStats(0, 0)
         self._last_xid: dict[int, int] = {}
+        #: The hour whose earlier totals are still to be added at a flush (see the module docstring).
+        self.pending_base: PendingBase | None = None
 
     def start(self) -> tuple[GpuIdentity, ...]:
         """``open`` then ``resume``: NVML, then this hour's totals and the companies from the ledger."""
@@ -114,12 +136,22 @@ class NodeAgent:
         self.pacing.spread()
         hour = int(self.clock()) // HOUR * HOUR
         with self.sink.session() as conn:
-            rows = self.sink.resume_rows(cluster=self.cluster, node=self.node, hour=hour, conn=conn)
+            resumed = self.sink.resume_rows(
+                cluster=self.cluster, node=self.node, hour=hour, conn=conn, since=int(self.clock())
+            )
             if conn is not None:
                 self.companies.refresh(conn)
-        seeded = self.aggregator.seed(rows)
+        seeded = self.aggregator.seed(resumed.rows)
         if seeded:
             log.info("resumed %d running total(s) of the current hour", seeded)
+        self.pending_base = resumed.pending
+        if resumed.pending is not None:
+            log.warning(
+                "the node's totals of hour %s from before %s are not under the running totals (the ledger could "
+                "not be read): they are added at the first flush that reaches the ledger",
+                _utc(resumed.pending.hour),
+                _utc(resumed.pending.since),
+            )
 
     def sample(self) -> NodeView:
         """Read every GPU, attribute it, add it to the running totals; returns the new view."""
@@ -143,9 +175,15 @@ class NodeAgent:
         now = int(self.clock())
         with self._lock:
             rows = self.aggregator.rows(updated_at=now)
-        delivery = self.sink.deliver(rows, now=now)
+        pending = self.pending_base
+        delivery = self.sink.deliver(rows, now=now, pending=pending)
         with self._lock:
-            self.aggregator.forget_closed(delivered=rows)
+            if pending is not None and delivery.base is not None:
+                added = self.aggregator.rebase(delivery.base)
+                self.pending_base = None
+                log.warning("added %d running total(s) the previous process wrote this hour", added)
+            held = self.pending_base.hour if self.pending_base is not None else None
+            self.aggregator.forget_closed(delivered=rows, keep_hour=held)
         self._last_flush = now
         self._spool_stats = self.sink.spool.stats()
         return delivery

@@ -14,18 +14,26 @@ GPU's holder changes, so they always describe the current job.
 
 Buckets of an hour that has ended are kept until ``forget_closed`` (called once the caller has written or
 spooled them), so the working set is the current hour's (job, GPU) pairs plus, briefly, the previous hour's.
+The one exception is the hour an agent started in without knowing that hour's earlier totals (``rebase``):
+its buckets stay until those totals have been added, so the sum can still be written.
+
+Why ``stack`` and ``rebase``: an agent that starts while the ledger is unreachable (and has no spool to
+resume from) counts the hour from zero. The totals the previous process wrote are still in the ledger, and
+are read at the first flush that reaches it; ``stack`` puts this process's totals on top of them field by
+field (sums add, maxima take the larger, first/last sample take the earlier/later, state at the last sample
+is this process's), so the row written is what one uninterrupted process would have counted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from quotad.collectors.nvml.attribution import Holder, Ownership
 from quotad.collectors.nvml.device import GpuReading
 from quotad.ledger.telemetry import GpuUsageRow
 
-__all__ = ["HOUR", "Aggregator", "TrackView", "TrailingWindow", "split"]
+__all__ = ["HOUR", "Aggregator", "TrackView", "TrailingWindow", "split", "stack"]
 
 HOUR = 3600
 MINUTE = 60
@@ -134,6 +142,50 @@ class _Bucket:
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(GpuUsageRow) if f.name not in ("cluster", "node", "updated_at"))
+
+
+def stack(base: GpuUsageRow, later: GpuUsageRow) -> GpuUsageRow:
+    """``later``'s totals counted on top of ``base``'s (same key): the earlier process's row, then this one's.
+
+    Every column of ``gpu_usage_hourly`` is either a sum over the hour (added), a maximum or bit set over the
+    hour (the larger, or the union), the hour's first/last sample (min/max), or the GPU's state at the last
+    sample: the idle streak, the trailing window, the last xid, the foreign job, the holder's account and the
+    memory size are ``later``'s, taken from ``base`` only where ``later`` has none. An idle streak that
+    ``later`` began at its first sample, when ``base`` ended idle, is the same streak across the restart
+    (as ``Aggregator.seed`` continues it on a normal resume): it keeps ``base``'s start.
+    """
+    if base.key != later.key:
+        raise ValueError(f"stack: rows of different keys {base.key} and {later.key}")
+    idle_since = later.idle_since
+    if idle_since is not None and base.idle_since is not None and idle_since <= later.first_sample:
+        idle_since = base.idle_since
+    return replace(
+        later,
+        gpu_uuid=later.gpu_uuid or base.gpu_uuid,
+        account=later.account or base.account,
+        user_name=later.user_name or base.user_name,
+        samples=base.samples + later.samples,
+        observed_seconds=base.observed_seconds + later.observed_seconds,
+        idle_seconds=base.idle_seconds + later.idle_seconds,
+        idle_mem_held_seconds=base.idle_mem_held_seconds + later.idle_mem_held_seconds,
+        util_pct_seconds=base.util_pct_seconds + later.util_pct_seconds,
+        util_max=max(base.util_max, later.util_max),
+        mem_used_max=max(base.mem_used_max, later.mem_used_max),
+        mem_total=later.mem_total or base.mem_total,
+        energy_mj=base.energy_mj + later.energy_mj,
+        allocated=base.allocated or later.allocated,
+        job_process_seen=base.job_process_seen or later.job_process_seen,
+        foreign_processes=max(base.foreign_processes, later.foreign_processes),
+        foreign_job_id=later.foreign_job_id if later.foreign_job_id is not None else base.foreign_job_id,
+        idle_since=idle_since,
+        throttle_mask=base.throttle_mask | later.throttle_mask,
+        xid_events=base.xid_events + later.xid_events,
+        last_xid=later.last_xid if later.last_xid is not None else base.last_xid,
+        ecc_uncorrected=base.ecc_uncorrected + later.ecc_uncorrected,
+        first_sample=min(base.first_sample, later.first_sample),
+        last_sample=max(base.last_sample, later.last_sample),
+        updated_at=max(base.updated_at, later.updated_at),
+    )
 
 
 class Aggregator:
@@ -277,25 +329,28 @@ class Aggregator:
         observed, idle, util = track.window.totals(track.last_t)
         return TrackView(track.job_id, track.idle_since, observed, idle, util)
 
+    def _row(self, b: _Bucket, updated_at: int) -> GpuUsageRow:
+        return GpuUsageRow(
+            cluster=self.cluster,
+            node=self.node,
+            updated_at=updated_at,
+            **{name: getattr(b, name) for name in _ROW_FIELDS},
+        )
+
     def rows(self, *, updated_at: int) -> list[GpuUsageRow]:
         """Absolute values of every bucket held (current hour, and ended hours not yet forgotten)."""
-        return [
-            GpuUsageRow(
-                cluster=self.cluster,
-                node=self.node,
-                updated_at=updated_at,
-                **{name: getattr(b, name) for name in _ROW_FIELDS},
-            )
-            for _, b in sorted(self._buckets.items())
-        ]
+        return [self._row(b, updated_at) for _, b in sorted(self._buckets.items())]
 
-    def forget_closed(self, *, delivered: Iterable[GpuUsageRow]) -> int:
-        """Drop buckets of ended hours whose values were written or spooled (``delivered``) unchanged."""
+    def forget_closed(self, *, delivered: Iterable[GpuUsageRow], keep_hour: int | None = None) -> int:
+        """Drop buckets of ended hours whose values were written or spooled (``delivered``) unchanged; never those
+        of ``keep_hour`` (the hour whose earlier totals are still to be added by ``rebase``)."""
         sent = {(r.job_id, r.gpu_index, r.hour): (r.last_sample, r.observed_seconds, r.samples) for r in delivered}
         closed = [
             key
             for key, b in self._buckets.items()
-            if b.hour < self._hour and sent.get(key) == (b.last_sample, b.observed_seconds, b.samples)
+            if b.hour < self._hour
+            and b.hour != keep_hour
+            and sent.get(key) == (b.last_sample, b.observed_seconds, b.samples)
         ]
         for key in closed:
             del self._buckets[key]
@@ -319,4 +374,32 @@ class Aggregator:
         for index, row in latest.items():
             track = self._track(index)
             track.job_id, track.idle_since = row.job_id, row.idle_since
+        return count
+
+    def rebase(self, base: Iterable[GpuUsageRow]) -> int:
+        """Add an earlier process's rows (read late, see ``stack``) under the totals held: a bucket of the same key
+        becomes ``stack(row, bucket)``, a key not held is taken as it is (later readings go on from it, as after
+        ``seed``). A GPU's current idle streak continues the row's when ``stack`` says it does. Returns rows used.
+
+        Safe to call after readings were added since the rows to write were taken: every combination is a sum,
+        max, min or union, so the order in which the base and the new readings arrive does not matter."""
+        count = 0
+        for row in base:
+            if row.cluster != self.cluster or row.node != self.node:
+                continue
+            key = (row.job_id, row.gpu_index, row.hour)
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                self._buckets[key] = _Bucket(**{name: getattr(row, name) for name in _ROW_FIELDS})
+                self._hour = max(self._hour, row.hour)
+            else:
+                streak = bucket.idle_since
+                combined = stack(row, self._row(bucket, 0))
+                for name in _ROW_FIELDS:
+                    setattr(bucket, name, getattr(combined, name))
+                track = self._tracks.get(row.gpu_index)
+                same = track is not None and track.job_id == row.job_id and streak is not None
+                if track is not None and same and track.idle_since == streak:
+                    track.idle_since = combined.idle_since  # the same streak, begun before the restart
+            count += 1
         return count
