@@ -1,4 +1,4 @@
-"""The exporter's live reads: what runs now, which GPUs idle, which directives are open.
+"""The exporter's live reads: which GPUs idle (and whose), which directives are open, how the outbox fares.
 
 Why separate from the collector: each is a small function with a typed result that the collector is given
 (and tests or later code can swap). Unclaimed accounts are left out everywhere, as in
