@@ -80,7 +80,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec(
         "quotad_gpus_allocated", "gauge", _CELL,
         "GPUs held by the company's running jobs at the last Slurm poll (from the usage aggregate: at most one "
-        "metrics_refresh, 30 s, behind the poll)."
+        "metrics_refresh, 30 s by default, behind the poll)."
     ),
     MetricSpec(
         "quotad_gpus_idle", "gauge", _CELL,

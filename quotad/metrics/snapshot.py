@@ -18,8 +18,9 @@ whole buckets), or half of ``max_age_s`` (projections depend on the time left). 
 refresh job; it recomputes itself only when no aggregate younger than ``max_age_s`` exists (the first scrape
 of a process, or a refresh job that keeps failing), so the exporter is correct without the daemon too.
 
-How fresh each figure is: as of the last refresh, so at most one refresh interval (30 s) behind the ledger
-(the usage figures also say when with ``quotad_usage_snapshot_timestamp_seconds``); a poll's new running jobs
+How fresh each figure is: as of the last refresh, so at most one refresh interval (30 s by default) behind
+the ledger, and never more than ``max_age_s`` (``daemon.metrics_max_age_s``) should the refresh job fail (the
+figures also say when with ``quotad_usage_snapshot_timestamp_seconds``); a poll's new running jobs
 appear in ``quotad_gpus_allocated`` at the next refresh, as its usage does in ``quotad_gpu_used_seconds``.
 
 The aggregate uses the ledger's read API (``range_cells``, ``list_grants``) and the same grant arithmetic as
