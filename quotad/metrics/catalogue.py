@@ -182,7 +182,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     # The exporter itself.
     MetricSpec(
         "quotad_usage_snapshot_timestamp_seconds", "gauge", (),
-        "When the usage aggregate behind the grant, company and usage metrics was computed (epoch).",
+        "When the usage aggregate behind the grant, company, usage and GPUs-allocated metrics was computed (epoch).",
     ),
     MetricSpec("quotad_ledger_up", "gauge", (), "1 when this scrape could read the ledger, else 0."),
     MetricSpec("quotad_build_info", "gauge", ("version",), "quotad's version (always 1)."),
