@@ -620,8 +620,8 @@ def account_window_compute(conn: Connection, *, company_id: str, account: str, s
 def allocated_gpus(conn: Connection) -> dict[CellKey, int]:
     """GPUs held by running jobs per (company, cluster, GPU type), as of the last Slurm poll.
 
-    The open-segment predicate is named so the read walks ``ix_jobs_open`` (the running jobs) rather than every
-    segment the ledger ever stored.
+    The open-segment predicate is named verbatim so that every backend reads the running jobs through
+    ``ix_jobs_open`` (SQLite matches a partial index only term for term, and ``state = ?`` is not one).
     """
     stmt = (
         select(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc, func.count())
