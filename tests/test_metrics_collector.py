@@ -18,14 +18,14 @@ from quotad.errors import RefusalReason
 from quotad.ledger.collector_state import record_failure, record_success
 from quotad.ledger.ingest import sync_clusters
 from quotad.ledger.models import POOL
-from quotad.ledger.queries import _hourly_cells, company_status, range_cells
+from quotad.ledger.queries import _hourly_cells, allocated_gpus, company_status, range_cells
 from quotad.ledger.registry import AccountRef, GrantSpec, add_company, set_grant
 from quotad.ledger.telemetry import GpuUsageRow, idle_allocations, upsert_gpu_usage
 from quotad.metrics.catalogue import CATALOGUE
 from quotad.metrics.collector import LedgerCollector, build_registry
 from quotad.metrics.pool import PoolCache
 from quotad.metrics.snapshot import SnapshotCache
-from quotad.metrics.sources import idle_gpus, open_directives, severity_label
+from quotad.metrics.sources import idle_gpus, idle_jobs, open_directives, severity_label
 from quotad.notify.outbox import OutgoingMessage, enqueue
 from quotad.pool.registry import ProviderSpec, ReservationSpec, set_provider, set_reservation
 from quotad.units import TFLOP_PER_EFLOPS_HOUR, GpuCatalog
@@ -179,6 +179,56 @@ def test_idle_gpus_agree_with_the_telemetry_read_api(programme: Engine) -> None:
             )
             assert mine == theirs
             assert len(mine) == (3 if stale < 4000 else 4)
+
+
+def test_the_scrapes_per_job_idle_read_counts_the_idle_gpus(programme: Engine) -> None:
+    """``idle_jobs`` (what a scrape serves) is ``idle_gpus`` counted per job, longest streak included."""
+    with programme.begin() as conn:
+        before = replace(gpu_row(3, 3, idle_since=NOW - 5000), hour=NOW - 2 * H, first_sample=NOW - 2 * H,
+                         last_sample=NOW - H - 60)  # superseded by GPU 3's newer (busy) row
+        old = replace(gpu_row(3, 5, idle_since=NOW - 9000), last_sample=NOW - 4000)  # a 5,000 s streak, stale
+        upsert_gpu_usage(conn, [before, old, gpu_row(8, 0, idle_since=NOW - 60, cluster="c2", account="fuji")])
+    with programme.connect() as conn:
+        for stale in (300, 3 * H):
+            expected: dict[tuple[str, str, str, int, str], tuple[int, int]] = {}
+            for g in idle_gpus(conn, now=NOW, stale_after_s=stale):
+                key = (g.company, g.cluster, g.gpu_type, g.job_id, g.user)
+                count, longest = expected.get(key, (0, 0))
+                expected[key] = (count + 1, max(longest, g.idle_for_s))
+            for known in (None, {("c1", 3): "h100"}, {("c1", 3): "a100"}):
+                jobs = idle_jobs(conn, now=NOW, stale_after_s=stale, known_types=known)
+                mine = {(j.company, j.cluster, j.gpu_type, j.job_id, j.user): (j.gpus, j.longest_idle_s) for j in jobs}
+                if known == {("c1", 3): "a100"}:  # the aggregate's type is served as it is: no live read for it
+                    assert {k[2] for k in mine if k[3] == 3} == {"a100"}
+                    continue
+                assert mine == expected
+        assert expected[("acme", "c1", "h100", 3, "alice")] == (4, 5000)
+        assert expected[("fuji", "c2", "h200", 8, "alice")] == (1, 30)  # no running job: the cluster's default
+
+
+def test_gpus_allocated_follow_a_poll_at_the_next_refresh(programme: Engine, settings: Settings) -> None:
+    """``quotad_gpus_allocated`` is served from the usage aggregate: a poll's new running job shows at the next
+    ``metrics_refresh``, and then equals the ledger's live read; its idle GPUs carry its own type at once."""
+    cache = SnapshotCache(max_age_s=300)
+    c = LedgerCollector(engine=programme, settings=lambda: settings, snapshots=cache, clock=lambda: NOW,
+                        pool=PoolCache(max_age_s=300))  # fmt: skip
+    h100 = {"company": "acme", "cluster": "c1", "gpu_type": "h100"}
+    h200 = {**h100, "gpu_type": "h200"}
+    assert value(scrape(c), "quotad_gpus_allocated", **h100) == 4
+    with programme.begin() as conn:  # a poll writes: job 4 runs on 2 H200s of c1, one of them idle already
+        lines = sacct_text(row("4", 4, state="RUNNING", start="2026-11-19T23:00:00", gpus="gres/gpu:h200=2,gres/gpu=2"))
+        ingest_sacct_text(conn, settings, lines, source="test", now=NOW)
+        upsert_gpu_usage(conn, [gpu_row(4, 0, idle_since=NOW - 600)])
+    s = scrape(c)
+    assert ("quotad_gpus_allocated", frozenset(h200.items())) not in s  # until the refresh
+    assert value(s, "quotad_gpus_idle", **h200) == 1  # the new job's type, read live for the job the cache lacks
+    assert cache.refresh(programme, GpuCatalog(settings.gpu_types), now=NOW) is True
+    s = scrape(c)
+    assert value(s, "quotad_gpus_allocated", **h200) == 2
+    assert value(s, "quotad_gpus_allocated", **h100) == 4
+    with programme.connect() as conn:
+        live = allocated_gpus(conn)
+    assert {k: v for k, v in live.items() if k[0] == "acme"} == {("acme", "c1", "h100"): 4, ("acme", "c1", "h200"): 2}
 
 
 def test_idle_rows_older_than_the_telemetry_window_are_not_now(programme: Engine, settings: Settings) -> None:

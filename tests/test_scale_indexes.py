@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, select, text
 
 from quotad.config import Settings
@@ -18,7 +19,7 @@ from quotad.ledger.models import OPEN_SEGMENT, Job
 from quotad.ledger.records import JobRecord
 from quotad.ledger.registry import AccountRef, add_company
 from quotad.ledger.telemetry import GpuUsageRow, upsert_gpu_usage
-from quotad.metrics.sources import idle_gpus
+from quotad.metrics.sources import idle_gpus, idle_jobs
 
 T = 1_796_000_000
 
@@ -47,8 +48,10 @@ def test_the_polls_open_segment_read_uses_the_partial_index(engine: Engine, sett
     assert "ix_jobs_open" in plan, plan
 
 
-def test_the_scrapes_idle_gpu_read_uses_the_partial_index(engine: Engine, settings: Settings) -> None:
-    """The exporter names every cluster and asks only for idle streaks: ``ix_gpu_usage_hourly_idle``."""
+@pytest.mark.parametrize("reader", ["idle_gpus", "idle_jobs"])
+def test_the_scrapes_idle_gpu_read_uses_the_partial_index(engine: Engine, settings: Settings, reader: str) -> None:
+    """The exporter names every cluster and asks only for idle streaks: ``ix_gpu_usage_hourly_idle``, whether it
+    reads the GPUs (``idle_gpus``) or counts them per job (``idle_jobs``, what a scrape serves)."""
     rows = [
         GpuUsageRow(
             cluster="c1", job_id=j, node=f"n{j}", gpu_index=g, hour=T - T % 3600, gpu_uuid=f"GPU-{j}-{g}",
@@ -74,10 +77,13 @@ def test_the_scrapes_idle_gpu_read_uses_the_partial_index(engine: Engine, settin
         upsert_gpu_usage(conn, rows)
         event.listen(engine, "before_cursor_execute", capture)
         try:
-            idle = idle_gpus(conn, now=T, stale_after_s=300)
+            if reader == "idle_gpus":
+                found = [(g.job_id, g.company) for g in idle_gpus(conn, now=T, stale_after_s=300)]
+            else:
+                found = [(j.job_id, j.company) for j in idle_jobs(conn, now=T, stale_after_s=300) for _ in range(j.gpus)]
         finally:
             event.remove(engine, "before_cursor_execute", capture)
-        assert [(g.job_id, g.company) for g in idle] == [(7, "acme")] * 4
+        assert found == [(7, "acme")] * 4
         assert len(seen) == 1
         statement, parameters = seen[0]
         if conn.dialect.name == "postgresql":

@@ -59,6 +59,7 @@ __all__ = [
     "list_grants",
     "memoised_cells",
     "range_cells",
+    "running_gpu_types",
     "running_job_gpu_types",
     "split_days",
     "status_rows",
@@ -617,11 +618,15 @@ def account_window_compute(conn: Connection, *, company_id: str, account: str, s
     seconds = {str(t): int(s) for t, s in conn.execute(stmt)}
     return JobCompute(dict(sorted(seconds.items())), 0)
 def allocated_gpus(conn: Connection) -> dict[CellKey, int]:
-    """GPUs held by running jobs per (company, cluster, GPU type), as of the last Slurm poll."""
+    """GPUs held by running jobs per (company, cluster, GPU type), as of the last Slurm poll.
+
+    The open-segment predicate is named verbatim so that every backend reads the running jobs through
+    ``ix_jobs_open`` (SQLite matches a partial index only term for term, and ``state = ?`` is not one).
+    """
     stmt = (
         select(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc, func.count())
         .join(CompanyAccount, and_(CompanyAccount.cluster == Job.cluster, CompanyAccount.account == Job.account))
-        .where(Job.state == "RUNNING", Job.gpu_count > 0)
+        .where(OPEN_SEGMENT, Job.state == "RUNNING", Job.gpu_count > 0)
         .group_by(CompanyAccount.company_id, Job.cluster, Job.gpu_alloc)
     )
     cells: defaultdict[CellKey, int] = defaultdict(int)
@@ -629,6 +634,22 @@ def allocated_gpus(conn: Connection) -> dict[CellKey, int]:
         for gpu_type, count in decode_gpus(alloc):
             cells[(company, cluster, gpu_type)] += count * int(jobs)
     return dict(cells)
+
+
+def running_gpu_types(conn: Connection) -> dict[tuple[str, int], str]:
+    """The single GPU type of every running job (jobs of mixed types are left out), by (cluster, job id).
+
+    The exporter's aggregate keeps this between polls (``metrics/snapshot.py``) so a scrape labels idle GPUs
+    without reading the running jobs again.
+    """
+    stmt = select(Job.cluster, Job.job_id_raw, Job.gpu_alloc).where(OPEN_SEGMENT, Job.state == "RUNNING",
+                                                                     Job.gpu_count > 0)  # fmt: skip
+    types: dict[tuple[str, int], str] = {}
+    for cluster, job_id, alloc in conn.execute(stmt):
+        kinds = {t for t, _ in decode_gpus(alloc)}
+        if len(kinds) == 1:
+            types[(cluster, int(job_id))] = kinds.pop()
+    return types
 
 
 def running_job_gpu_types(conn: Connection, jobs: set[tuple[str, int]]) -> dict[tuple[str, int], str]:

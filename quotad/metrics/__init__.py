@@ -1,8 +1,8 @@
 """The Prometheus exporter: a custom collector over the ledger, its metric catalogue and usage cache.
 
     catalogue   every metric's name, type, labels and meaning (the README table is generated from it)
-    snapshot    the usage aggregate (grants, companies, usage cells), cached and refreshed off the scrape
-    sources     live reads at each scrape: GPUs allocated and idle, open directives
+    snapshot    the aggregate refreshed off the scrape: grants, companies, usage cells, GPUs allocated, job types
+    sources     live reads at each scrape: GPUs idle (counted per job), open directives, the outbox
     collector   ``LedgerCollector`` and ``build_registry``
 """
 

@@ -78,11 +78,13 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "GPU-seconds charged since the start of the company's earliest active grant period.",
     ),
     MetricSpec(
-        "quotad_gpus_allocated", "gauge", _CELL, "GPUs held by the company's running jobs at the last Slurm poll."
+        "quotad_gpus_allocated", "gauge", _CELL,
+        "GPUs held by the company's running jobs at the last Slurm poll (from the usage aggregate: at most one "
+        "metrics_refresh, 30 s by default, behind the poll)."
     ),
     MetricSpec(
         "quotad_gpus_idle", "gauge", _CELL,
-        "Allocated GPUs idle at their last NVML sample (only where the node agent reports).",
+        "Allocated GPUs idle at their last NVML sample (only where the node agent reports; read at each scrape).",
     ),
     MetricSpec(
         "quotad_slurm_job_gpus_idle", "gauge", _SLURM_JOB, "Allocated GPUs of one running job idle at the last sample."
@@ -180,7 +182,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     # The exporter itself.
     MetricSpec(
         "quotad_usage_snapshot_timestamp_seconds", "gauge", (),
-        "When the usage aggregate behind the grant, company and usage metrics was computed (epoch).",
+        "When the usage aggregate behind the grant, company, usage and GPUs-allocated metrics was computed (epoch).",
     ),
     MetricSpec("quotad_ledger_up", "gauge", (), "1 when this scrape could read the ledger, else 0."),
     MetricSpec("quotad_build_info", "gauge", ("version",), "quotad's version (always 1)."),

@@ -2,7 +2,8 @@
 
 Why a custom collector and not module-level ``Gauge`` objects: the truth is in the ledger, which the CLI,
 other daemons and migrations change too; a gauge set by this process would only be as current as its last
-write. ``collect()`` therefore reads at scrape time (the expensive sums come from ``SnapshotCache``, see
+write. ``collect()`` therefore reads at scrape time (the expensive sums, and what only a poll changes — the
+GPUs running jobs hold and their types — come from ``SnapshotCache``, at most one refresh behind, see
 ``snapshot``), and nothing is registered anywhere until the caller passes a ``CollectorRegistry`` to
 ``build_registry``. A ledger that cannot be read yields ``quotad_ledger_up 0`` and the daemon's own job
 metrics, never a failed scrape, so "quotad is up but its database is not" is visible and alertable.
@@ -23,11 +24,10 @@ from quotad.daemon.health import JobStatus
 from quotad.daemon.problems import Problems
 from quotad.errors import RefusalReason
 from quotad.ledger.collector_state import collector_health
-from quotad.ledger.queries import allocated_gpus
 from quotad.metrics.catalogue import CATALOGUE
 from quotad.metrics.pool import PoolCache, PoolSnapshot
 from quotad.metrics.snapshot import SnapshotCache, UsageSnapshot
-from quotad.metrics.sources import DirectiveCounter, IdleReader, idle_gpus, open_directives, outbox_health
+from quotad.metrics.sources import DirectiveCounter, IdleReader, idle_jobs, open_directives, outbox_health
 from quotad.units import GpuCatalog
 
 __all__ = ["Families", "LedgerCollector", "build_registry"]
@@ -73,7 +73,7 @@ class LedgerCollector(Collector):
         jobs: Callable[[], Sequence[JobStatus]] | None = None,
         telemetry_stale_s: int = 300,
         directives: DirectiveCounter = open_directives,
-        idle: IdleReader = idle_gpus,
+        idle: IdleReader = idle_jobs,
         pool: PoolCache | None = None,
         problems: Problems | None = None,
     ) -> None:
@@ -118,18 +118,18 @@ class LedgerCollector(Collector):
     def _ledger(self, out: Families, conn: Connection, catalog: GpuCatalog, now: int) -> None:
         snapshot = self._snapshots.get(conn, catalog, now=now)
         _usage(out, snapshot, catalog)
-        for (company, cluster, gpu_type), gpus in sorted(allocated_gpus(conn).items()):
+        for (company, cluster, gpu_type), gpus in sorted(snapshot.allocated.items()):
             out.add("quotad_gpus_allocated", [company, cluster, gpu_type], gpus)
-        idle = self._idle(conn, now=now, stale_after_s=self._telemetry_stale_s)
+        idle = self._idle(conn, now=now, stale_after_s=self._telemetry_stale_s, known_types=snapshot.running_types)
         if idle is not None:
             cells: dict[tuple[str, str, str], int] = {}
             jobs: dict[tuple[str, str, str, str], tuple[int, int]] = {}
-            for gpu in idle:
-                cell = (gpu.company, gpu.cluster, gpu.gpu_type)
-                cells[cell] = cells.get(cell, 0) + 1
-                key = (gpu.company, gpu.cluster, str(gpu.job_id), gpu.user)
+            for job in idle:
+                cell = (job.company, job.cluster, job.gpu_type)
+                cells[cell] = cells.get(cell, 0) + job.gpus
+                key = (job.company, job.cluster, str(job.job_id), job.user)
                 count, longest = jobs.get(key, (0, 0))
-                jobs[key] = (count + 1, max(longest, gpu.idle_for_s))
+                jobs[key] = (count + job.gpus, max(longest, job.longest_idle_s))
             for cell, count in sorted(cells.items()):
                 out.add("quotad_gpus_idle", list(cell), count)
             for key, (count, longest) in sorted(jobs.items()):

@@ -2,18 +2,26 @@
 
 Why a cache: those numbers are sums since each grant's start (for 600 company x cluster x GPU-type cells
 over six months, three million hourly rows); even from the daily rollup they cost 0.2 s (SQLite) to 1.8 s
-(PostgreSQL) at that size (bench/metrics.py), against a scrape budget of 50 ms. Everything else the
-exporter serves (GPUs allocated and idle now, collector and job health, directives) is read live at each
-scrape from small tables.
+(PostgreSQL) at that size (bench/metrics.py), against a scrape budget of 50 ms. The aggregate also holds
+what only a poll changes: the GPUs running jobs hold (``quotad_gpus_allocated``) and each running job's GPU
+type (the label of its idle GPUs); reading those 5,700 running jobs at every scrape cost a third of a
+100,000-GPU scrape (``bench/scale.py``). Everything else the exporter serves (GPUs idle now, collector and
+job health, directives, mail) is read live at each scrape.
 
 When it is recomputed: the daemon's ``metrics_refresh`` job calls ``refresh`` every 30 s, which recomputes
 only when the ledger changed or time moved enough to matter. "Changed" is a cheap token: count and largest id
 of ``ingest_runs`` (every write to ``usage_hourly`` goes through ``load_records``, which adds an ingest run in
-the same transaction; counting catches a transaction that commits after a later id), plus the grants and
+the same transaction, and so does every poll that writes jobs; counting catches a transaction that commits
+after a later id), plus the grants and
 account mappings (small tables, summed). "Time moved": a new UTC hour (the 7-day burn window advances by
 whole buckets), or half of ``max_age_s`` (projections depend on the time left). A scrape never waits for the
 refresh job; it recomputes itself only when no aggregate younger than ``max_age_s`` exists (the first scrape
 of a process, or a refresh job that keeps failing), so the exporter is correct without the daemon too.
+
+How fresh each figure is: as of the last refresh, so at most one refresh interval (30 s by default) behind
+the ledger, and never more than ``max_age_s`` (``daemon.metrics_max_age_s``) should the refresh job fail (the
+figures also say when with ``quotad_usage_snapshot_timestamp_seconds``); a poll's new running jobs
+appear in ``quotad_gpus_allocated`` at the next refresh, as its usage does in ``quotad_gpu_used_seconds``.
 
 The aggregate uses the ledger's read API (``range_cells``, ``list_grants``) and the same grant arithmetic as
 ``company_status`` (``queries.grant_position``), so the exporter shows the numbers ``quotad status`` prints
@@ -36,10 +44,12 @@ from quotad.ledger.queries import (
     CompanyInfo,
     GrantInfo,
     UsageCells,
+    allocated_gpus,
     grant_position,
     list_companies,
     list_grants,
     range_cells,
+    running_gpu_types,
     unclaimed_since,
 )
 from quotad.units import SECONDS_PER_HOUR, GpuCatalog
@@ -106,6 +116,10 @@ class UsageSnapshot:
     cells: Mapping[tuple[str, str, str], int]
     #: GPU-seconds per (cluster, account, GPU type) of accounts no company claims, trailing 30 days.
     unclaimed: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    #: GPUs held by running jobs per (company, cluster, GPU type), as of the last poll before ``computed_at``.
+    allocated: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    #: The single GPU type of each running job, by (cluster, job id): the label of its idle GPUs.
+    running_types: Mapping[tuple[str, int], str] = field(default_factory=dict)
 
     def fresh(self, token: Token, *, now: int, max_age_s: float) -> bool:
         """Still right at ``now``: same ledger state, same UTC hour, younger than half ``max_age_s``."""
@@ -150,6 +164,8 @@ def compute_snapshot(conn: Connection, catalog: GpuCatalog, *, now: int, token: 
         grants=tuple(grants),
         cells=dict(cells),
         unclaimed=unclaimed_since(conn, now),
+        allocated=allocated_gpus(conn),
+        running_types=running_gpu_types(conn),
     )
 
 
