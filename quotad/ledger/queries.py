@@ -27,6 +27,7 @@ from quotad.ledger.models import (
     Job,
     UsageDaily,
     UsageHourly,
+    UsageUserDaily,
 )
 from quotad.ledger.records import decode_gpus
 from quotad.ledger.registry import AccountRef, ContactRef
@@ -55,6 +56,7 @@ __all__ = [
     "gpus_held_now",
     "grant_position",
     "jobs_compute",
+    "key_totals",
     "list_companies",
     "list_grants",
     "memoised_cells",
@@ -258,46 +260,62 @@ def account_owners(conn: Connection) -> dict[tuple[str, str], str]:
 def _account_totals(conn: Connection, start: int, end: int, *, now: int | None) -> _AccountCells:
     """GPU-seconds per (cluster, account, GPU type) charged in [start, end): whole UTC days from
     ``usage_daily``, the partial days at either end from ``usage_hourly`` (see ``range_cells``)."""
-    head, days, tail = split_days(start, end)
     totals: _AccountCells = defaultdict(int)
+    for (cluster, account, gpu_type), seconds in key_totals(conn, start, end, ("cluster", "account"), now=now).items():
+        totals[(cluster, account, gpu_type)] += seconds
+    return totals
+
+
+#: ``usage_hourly`` columns ``key_totals`` may group by; the ones ``usage_daily`` carries as well.
+KEY_COLUMNS = ("cluster", "account", "user_name", "partition")
+_DAILY_COLUMNS = frozenset({"cluster", "account"})
+
+
+def key_totals(
+    conn: Connection, start: int, end: int, columns: Sequence[str], *, now: int | None = None
+) -> dict[tuple[str, ...], int]:
+    """GPU-seconds charged in [start, end) per (``columns``..., GPU type), without zero sums.
+
+    Whole UTC days are read from a daily rollup (``usage_daily`` when ``columns`` are among cluster and
+    account, else ``usage_user_daily``, which keeps every ``usage_hourly`` key), the partial days at either
+    end from ``usage_hourly``, or as their whole day minus the hours outside the range when those span less
+    time (nothing is charged after ``now``). Both rollups equal their hours by triggers, which ``quotad db
+    check-rollups`` and the daemon's ``rollup_upkeep`` verify, so the sums are exact to the second. A range
+    in another time zone (a Tokyo month starts at 15:00 UTC) is the same: its whole UTC days plus its hours.
+    """
+    unknown = [c for c in columns if c not in KEY_COLUMNS]
+    if unknown:
+        raise ValueError(f"not a usage key column: {', '.join(unknown)}")
+    daily_model = UsageDaily if _DAILY_COLUMNS.issuperset(columns) else UsageUserDaily
+    totals: defaultdict[tuple[str, ...], int] = defaultdict(int)
+
+    def add(daily: bool, lo: int, hi: int, sign: int) -> None:
+        if lo >= hi:
+            return
+        model: type[UsageHourly | UsageDaily | UsageUserDaily] = daily_model if daily else UsageHourly
+        at = daily_model.day if daily else UsageHourly.hour
+        group = [getattr(model, c) for c in columns] + [model.gpu_type]
+        stmt = select(*group, func.sum(model.gpu_seconds)).where(at >= lo, at < hi).group_by(*group)
+        for *key, seconds in conn.execute(stmt):
+            totals[tuple(key)] += sign * int(seconds or 0)
+
+    head, days, tail = split_days(start, end)
     if days is not None:
-        _add_days(conn, totals, days[0], days[1], 1)
+        add(True, days[0], days[1], 1)
     for lo, hi in (head, tail):
         if lo >= hi:
             continue
         day = lo - lo % SECONDS_PER_DAY
         after = min(day + SECONDS_PER_DAY, max(hi, now + 1)) if now is not None else day + SECONDS_PER_DAY
         if (lo - day) + (after - hi) < hi - lo:
-            _add_days(conn, totals, day, day + SECONDS_PER_DAY, 1)
-            _add_hours(conn, totals, day, lo, -1)
-            _add_hours(conn, totals, hi, day + SECONDS_PER_DAY, -1)
+            add(True, day, day + SECONDS_PER_DAY, 1)
+            add(False, day, lo, -1)
+            add(False, hi, day + SECONDS_PER_DAY, -1)
         else:
-            _add_hours(conn, totals, lo, hi, 1)
-    return totals
+            add(False, lo, hi, 1)
+    return {key: seconds for key, seconds in totals.items() if seconds}
 
 
-def _add_hours(conn: Connection, totals: _AccountCells, lo: int, hi: int, sign: int) -> None:
-    if lo >= hi:
-        return
-    uh = UsageHourly
-    stmt = (
-        select(uh.cluster, uh.account, uh.gpu_type, func.sum(uh.gpu_seconds))
-        .where(uh.hour >= lo, uh.hour < hi)
-        .group_by(uh.cluster, uh.account, uh.gpu_type)
-    )
-    for cluster, account, gpu_type, seconds in conn.execute(stmt):
-        totals[(cluster, account, gpu_type)] += sign * int(seconds or 0)
-
-
-def _add_days(conn: Connection, totals: _AccountCells, lo: int, hi: int, sign: int) -> None:
-    ud = UsageDaily
-    stmt = (
-        select(ud.cluster, ud.account, ud.gpu_type, func.sum(ud.gpu_seconds))
-        .where(ud.day >= lo, ud.day < hi)
-        .group_by(ud.cluster, ud.account, ud.gpu_type)
-    )
-    for cluster, account, gpu_type, seconds in conn.execute(stmt):
-        totals[(cluster, account, gpu_type)] += sign * int(seconds or 0)
 def _daily_cells(conn: Connection, start: int, end: int) -> UsageCells:
     """Like ``_hourly_cells`` over whole UTC days [start, end) (both multiples of a day), from the rollup."""
     ud, ca = UsageDaily, CompanyAccount
