@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Connection, Executable, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from quotad.amounts import NORMALISED, Amount, Unit
 from quotad.errors import NotFoundError
@@ -518,45 +518,22 @@ class ReportRow:
 def usage_report(conn: Connection, catalog: GpuCatalog, *, start: int, end: int, by: ReportKey) -> list[ReportRow]:
     """Usage in hours [start, end) grouped by ``by``; unclaimed accounts appear as '(unclaimed) cluster:account'.
 
-    Groupings the daily rollup carries (company, cluster, GPU type) read whole UTC days from it and only the
-    edge hours from ``usage_hourly`` (see ``usage_cells``); partition and user need the hours throughout.
+    Whole UTC days come from the daily rollups (``usage_daily``; ``usage_user_daily`` for partition and user)
+    and only the partial days at either end from ``usage_hourly`` (``key_totals``), exact to the second.
     """
-    uh, ud, ca = UsageHourly, UsageDaily, CompanyAccount
-    hourly_group = {
-        "company": (ca.company_id, uh.cluster, uh.account),
-        "cluster": (uh.cluster,),
-        "partition": (uh.cluster, uh.partition),
-        "gpu-type": (),
-        "user": (uh.cluster, uh.user_name),
-    }[by]
-    daily_group = {"company": (ca.company_id, ud.cluster, ud.account), "cluster": (ud.cluster,), "gpu-type": ()}
-
-    def hourly(lo: int, hi: int) -> Executable:
-        return (
-            select(*hourly_group, uh.gpu_type, func.sum(uh.gpu_seconds))
-            .outerjoin(ca, and_(ca.cluster == uh.cluster, ca.account == uh.account))
-            .where(uh.hour >= lo, uh.hour < hi)
-            .group_by(*hourly_group, uh.gpu_type)
-        )
-
-    first_day = -(-start // SECONDS_PER_DAY) * SECONDS_PER_DAY
-    last_day = end // SECONDS_PER_DAY * SECONDS_PER_DAY
-    if by in daily_group and first_day < last_day:
-        group = daily_group[by]
-        daily = (
-            select(*group, ud.gpu_type, func.sum(ud.gpu_seconds))
-            .outerjoin(ca, and_(ca.cluster == ud.cluster, ca.account == ud.account))
-            .where(ud.day >= first_day, ud.day < last_day, ud.gpu_seconds != 0)
-            .group_by(*group, ud.gpu_type)
-        )
-        statements = [hourly(start, first_day), daily, hourly(last_day, end)]
-    else:
-        statements = [hourly(start, end)]
+    if by not in REPORT_KEYS:
+        raise ValueError(by)
+    columns = {"partition": ("cluster", "account", "partition"), "user": ("cluster", "account", "user_name")}
+    owners = account_owners(conn)
     cells: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for stmt in statements:
-        for row in conn.execute(stmt):
-            *parts, gpu_type, seconds = row
-            cells[_key(by, parts, gpu_type)][gpu_type] += int(seconds)
+    for (cluster, account, *rest, gpu_type), seconds in key_totals(
+        conn, start, end, columns.get(by, ("cluster", "account"))
+    ).items():
+        by_key: dict[str, list[str | None]] = {
+            "company": [owners.get((cluster, account)), cluster, account], "cluster": [cluster], "gpu-type": []
+        }
+        parts = by_key.get(by, [cluster, *rest])
+        cells[_key(by, parts, gpu_type)][gpu_type] += seconds
     rows = [
         ReportRow(key, dict(sorted(types.items())), sum(catalog.tflop(s, t) for t, s in types.items()))
         for key, types in cells.items()
