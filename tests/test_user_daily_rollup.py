@@ -95,13 +95,13 @@ def test_triggers_keep_it_equal_and_reports_match_the_hourly_path(engine: Engine
 
 def test_migration_backfills_it_from_the_hours_and_the_downgrade_drops_it(engine: Engine, settings: Settings) -> None:
     with engine.begin() as conn:
-        command.downgrade(_alembic_config(conn), "0009scale")
+        command.downgrade(_alembic_config(conn), "0010userdaily-1")
     _charge_randomly(engine, settings, random.Random(3), 60)  # no trigger for the rollup yet
     upgrade(engine)
     hourly, daily = _sums(engine)
     assert daily == hourly and daily
     with engine.begin() as conn:
-        command.downgrade(_alembic_config(conn), "0009scale")
+        command.downgrade(_alembic_config(conn), "0010userdaily-1")
         conn.execute(text("UPDATE usage_hourly SET gpu_seconds = gpu_seconds + 1"))  # no trigger left behind
         assert "usage_user_daily" not in {r[0] for r in conn.execute(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()" if conn.dialect.name == "postgresql"
