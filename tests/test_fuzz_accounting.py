@@ -181,7 +181,7 @@ def pbs_file(draw: st.DrawFn) -> FuzzFile:
 
 def _reset(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in ("ingest_errors", "ingest_runs", "jobs", "usage_hourly", "usage_daily"):
+        for table in ("ingest_errors", "ingest_runs", "jobs", "usage_hourly", "usage_daily", "usage_user_daily"):
             conn.execute(text(f"DELETE FROM {table}"))
 
 

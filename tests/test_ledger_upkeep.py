@@ -156,15 +156,21 @@ def test_check_rollups_command_reports_then_repairs(charged: Engine, cli: Any) -
     assert json.loads(clean.stdout) == []
     with charged.begin() as conn:
         conn.execute(text("UPDATE usage_daily SET gpu_seconds = 5 WHERE account = 'fuji'"))
+        conn.execute(text("UPDATE usage_user_daily SET gpu_seconds = 9 WHERE account = 'fuji'"))
     found = cli("db", "check-rollups", "--since", "2026-11-19", "--until", "2026-11-23", "--json")
     assert found.exit_code == 1
     assert json.loads(found.stdout) == [
-        {"cluster": "c1", "account": "fuji", "gpu_type": "h100", "day": "2026-11-22", "daily_gpu_seconds": 5,
-         "hourly_gpu_seconds": 7200, "difference": -7195}
+        {"rollup": "usage_daily", "cluster": "c1", "account": "fuji", "user": None, "partition": None,
+         "gpu_type": "h100", "day": "2026-11-22", "daily_gpu_seconds": 5, "hourly_gpu_seconds": 7200,
+         "difference": -7195},
+        {"rollup": "usage_user_daily", "cluster": "c1", "account": "fuji", "user": "alice", "partition": "gpu",
+         "gpu_type": "h100", "day": "2026-11-22", "daily_gpu_seconds": 9, "hourly_gpu_seconds": 7200,
+         "difference": -7191},
     ]
     fixed = cli("db", "check-rollups", "--since", "2026-11-19", "--until", "2026-11-23", "--repair")
-    assert fixed.exit_code == 0 and "1 differ (repaired)" in fixed.stdout
+    assert fixed.exit_code == 0 and "2 differ (repaired)" in fixed.stdout
     assert daily(charged) == EXPECTED
+    assert cli("db", "check-rollups", "--since", "2026-11-19", "--until", "2026-11-23").exit_code == 0
     backwards = cli("db", "check-rollups", "--since", "2026-11-23", "--until", "2026-11-19")
     assert backwards.exit_code == 2 and "before --since" in backwards.output
 

@@ -43,11 +43,11 @@ def check_rollups_cmd(
     fmt: str = FormatOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Check that the daily rollup equals the hourly one (the daemon's rollup_upkeep does this for recent days).
+    """Check that the daily rollups equal the hourly one (the daemon's rollup_upkeep does this for recent days).
 
     Exit 1 when drift was found and not repaired.
     """
-    from quotad.ledger.upkeep import check_daily_rollup
+    from quotad.ledger.upkeep import check_rollups
 
     app_state = state(ctx)
     start = parse_day(since, "UTC")
@@ -55,18 +55,20 @@ def check_rollups_cmd(
     if end <= start:
         raise UsageError(f"--until {until!r} is before --since {since!r}")
     with app_state.ledger().begin() as conn:
-        check = check_daily_rollup(conn, start=start, end=end, repair=repair)
+        check = check_rollups(conn, start=start, end=end, repair=repair)
     rows: list[Sequence[Cell]] = [
-        [d.cluster, d.account, d.gpu_type, format_day(d.day, "UTC"), d.daily, d.hourly, d.difference]
+        [d.rollup, d.cluster, d.account, d.user_name, d.partition, d.gpu_type, format_day(d.day, "UTC"),
+         d.daily, d.hourly, d.difference]
         for d in check.drift
     ]
     emit(
         Table(
-            ["Cluster", "Account", "GPU type", "Day", "Daily", "Hourly", "Difference"],
+            ["Rollup", "Cluster", "Account", "User", "Partition", "GPU type", "Day", "Daily", "Hourly", "Difference"],
             rows,
             title=f"{check.cells} daily cell(s) checked, {len(check.drift)} differ"
             + (" (repaired)" if check.repaired else ""),
-            keys=["cluster", "account", "gpu_type", "day", "daily_gpu_seconds", "hourly_gpu_seconds", "difference"],
+            keys=["rollup", "cluster", "account", "user", "partition", "gpu_type", "day", "daily_gpu_seconds",
+                  "hourly_gpu_seconds", "difference"],
         ),
         pick_format(fmt, as_json),
     )

@@ -343,17 +343,18 @@ def spool_replay(ctx: JobContext) -> JobSummary:
 
 
 def rollup_upkeep(ctx: JobContext) -> JobSummary:
-    """Check the daily rollup against the hourly one over the trailing window and repair drift, loudly."""
-    from quotad.ledger.upkeep import check_daily_rollup
+    """Check the daily rollups against the hourly one over the trailing window and repair drift, loudly."""
+    from quotad.ledger.upkeep import check_rollups
 
     now = ctx.now()
     days = daemon_config(ctx.settings).rollup_check_days
     with ctx.engine.begin() as conn:
-        check = check_daily_rollup(conn, start=now - days * SECONDS_PER_DAY, end=now, repair=True)
+        check = check_rollups(conn, start=now - days * SECONDS_PER_DAY, end=now, repair=True)
     for cell in check.drift[:20]:
+        who = "" if cell.user_name is None else f"/{cell.user_name}/{cell.partition}"
         log.error(
-            "usage_daily drifted from usage_hourly: %s/%s/%s day %d: daily %s, hourly %d (repaired)",
-            cell.cluster, cell.account, cell.gpu_type, cell.day, cell.daily, cell.hourly,
+            "%s drifted from usage_hourly: %s/%s%s/%s day %d: daily %s, hourly %d (repaired)",
+            cell.rollup, cell.cluster, cell.account, who, cell.gpu_type, cell.day, cell.daily, cell.hourly,
         )
     if check.drift:
         log.error("rollup upkeep repaired %d of %d daily cell(s)", len(check.drift), check.cells)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Connection, Executable, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from quotad.amounts import NORMALISED, Amount, Unit
 from quotad.errors import NotFoundError
@@ -27,6 +27,7 @@ from quotad.ledger.models import (
     Job,
     UsageDaily,
     UsageHourly,
+    UsageUserDaily,
 )
 from quotad.ledger.records import decode_gpus
 from quotad.ledger.registry import AccountRef, ContactRef
@@ -55,6 +56,7 @@ __all__ = [
     "gpus_held_now",
     "grant_position",
     "jobs_compute",
+    "key_totals",
     "list_companies",
     "list_grants",
     "memoised_cells",
@@ -259,46 +261,62 @@ def account_owners(conn: Connection) -> dict[tuple[str, str], str]:
 def _account_totals(conn: Connection, start: int, end: int, *, now: int | None) -> _AccountCells:
     """GPU-seconds per (cluster, account, GPU type) charged in [start, end): whole UTC days from
     ``usage_daily``, the partial days at either end from ``usage_hourly`` (see ``range_cells``)."""
-    head, days, tail = split_days(start, end)
     totals: _AccountCells = defaultdict(int)
+    for (cluster, account, gpu_type), seconds in key_totals(conn, start, end, ("cluster", "account"), now=now).items():
+        totals[(cluster, account, gpu_type)] += seconds
+    return totals
+
+
+#: ``usage_hourly`` columns ``key_totals`` may group by; the ones ``usage_daily`` carries as well.
+KEY_COLUMNS = ("cluster", "account", "user_name", "partition")
+_DAILY_COLUMNS = frozenset({"cluster", "account"})
+
+
+def key_totals(
+    conn: Connection, start: int, end: int, columns: Sequence[str], *, now: int | None = None
+) -> dict[tuple[str, ...], int]:
+    """GPU-seconds charged in [start, end) per (``columns``..., GPU type), without zero sums.
+
+    Whole UTC days are read from a daily rollup (``usage_daily`` when ``columns`` are among cluster and
+    account, else ``usage_user_daily``, which keeps every ``usage_hourly`` key), the partial days at either
+    end from ``usage_hourly``, or as their whole day minus the hours outside the range when those span less
+    time (nothing is charged after ``now``). Both rollups equal their hours by triggers, which ``quotad db
+    check-rollups`` and the daemon's ``rollup_upkeep`` verify, so the sums are exact to the second. A range
+    in another time zone (a Tokyo month starts at 15:00 UTC) is the same: its whole UTC days plus its hours.
+    """
+    unknown = [c for c in columns if c not in KEY_COLUMNS]
+    if unknown:
+        raise ValueError(f"not a usage key column: {', '.join(unknown)}")
+    daily_model = UsageDaily if _DAILY_COLUMNS.issuperset(columns) else UsageUserDaily
+    totals: defaultdict[tuple[str, ...], int] = defaultdict(int)
+
+    def add(daily: bool, lo: int, hi: int, sign: int) -> None:
+        if lo >= hi:
+            return
+        model: type[UsageHourly | UsageDaily | UsageUserDaily] = daily_model if daily else UsageHourly
+        at = daily_model.day if daily else UsageHourly.hour
+        group = [getattr(model, c) for c in columns] + [model.gpu_type]
+        stmt = select(*group, func.sum(model.gpu_seconds)).where(at >= lo, at < hi).group_by(*group)
+        for *key, seconds in conn.execute(stmt):
+            totals[tuple(key)] += sign * int(seconds or 0)
+
+    head, days, tail = split_days(start, end)
     if days is not None:
-        _add_days(conn, totals, days[0], days[1], 1)
+        add(True, days[0], days[1], 1)
     for lo, hi in (head, tail):
         if lo >= hi:
             continue
         day = lo - lo % SECONDS_PER_DAY
         after = min(day + SECONDS_PER_DAY, max(hi, now + 1)) if now is not None else day + SECONDS_PER_DAY
         if (lo - day) + (after - hi) < hi - lo:
-            _add_days(conn, totals, day, day + SECONDS_PER_DAY, 1)
-            _add_hours(conn, totals, day, lo, -1)
-            _add_hours(conn, totals, hi, day + SECONDS_PER_DAY, -1)
+            add(True, day, day + SECONDS_PER_DAY, 1)
+            add(False, day, lo, -1)
+            add(False, hi, day + SECONDS_PER_DAY, -1)
         else:
-            _add_hours(conn, totals, lo, hi, 1)
-    return totals
+            add(False, lo, hi, 1)
+    return {key: seconds for key, seconds in totals.items() if seconds}
 
 
-def _add_hours(conn: Connection, totals: _AccountCells, lo: int, hi: int, sign: int) -> None:
-    if lo >= hi:
-        return
-    uh = UsageHourly
-    stmt = (
-        select(uh.cluster, uh.account, uh.gpu_type, func.sum(uh.gpu_seconds))
-        .where(uh.hour >= lo, uh.hour < hi)
-        .group_by(uh.cluster, uh.account, uh.gpu_type)
-    )
-    for cluster, account, gpu_type, seconds in conn.execute(stmt):
-        totals[(cluster, account, gpu_type)] += sign * int(seconds or 0)
-
-
-def _add_days(conn: Connection, totals: _AccountCells, lo: int, hi: int, sign: int) -> None:
-    ud = UsageDaily
-    stmt = (
-        select(ud.cluster, ud.account, ud.gpu_type, func.sum(ud.gpu_seconds))
-        .where(ud.day >= lo, ud.day < hi)
-        .group_by(ud.cluster, ud.account, ud.gpu_type)
-    )
-    for cluster, account, gpu_type, seconds in conn.execute(stmt):
-        totals[(cluster, account, gpu_type)] += sign * int(seconds or 0)
 def _daily_cells(conn: Connection, start: int, end: int) -> UsageCells:
     """Like ``_hourly_cells`` over whole UTC days [start, end) (both multiples of a day), from the rollup."""
     ud, ca = UsageDaily, CompanyAccount
@@ -501,45 +519,22 @@ class ReportRow:
 def usage_report(conn: Connection, catalog: GpuCatalog, *, start: int, end: int, by: ReportKey) -> list[ReportRow]:
     """Usage in hours [start, end) grouped by ``by``; unclaimed accounts appear as '(unclaimed) cluster:account'.
 
-    Groupings the daily rollup carries (company, cluster, GPU type) read whole UTC days from it and only the
-    edge hours from ``usage_hourly`` (see ``usage_cells``); partition and user need the hours throughout.
+    Whole UTC days come from the daily rollups (``usage_daily``; ``usage_user_daily`` for partition and user)
+    and only the partial days at either end from ``usage_hourly`` (``key_totals``), exact to the second.
     """
-    uh, ud, ca = UsageHourly, UsageDaily, CompanyAccount
-    hourly_group = {
-        "company": (ca.company_id, uh.cluster, uh.account),
-        "cluster": (uh.cluster,),
-        "partition": (uh.cluster, uh.partition),
-        "gpu-type": (),
-        "user": (uh.cluster, uh.user_name),
-    }[by]
-    daily_group = {"company": (ca.company_id, ud.cluster, ud.account), "cluster": (ud.cluster,), "gpu-type": ()}
-
-    def hourly(lo: int, hi: int) -> Executable:
-        return (
-            select(*hourly_group, uh.gpu_type, func.sum(uh.gpu_seconds))
-            .outerjoin(ca, and_(ca.cluster == uh.cluster, ca.account == uh.account))
-            .where(uh.hour >= lo, uh.hour < hi)
-            .group_by(*hourly_group, uh.gpu_type)
-        )
-
-    first_day = -(-start // SECONDS_PER_DAY) * SECONDS_PER_DAY
-    last_day = end // SECONDS_PER_DAY * SECONDS_PER_DAY
-    if by in daily_group and first_day < last_day:
-        group = daily_group[by]
-        daily = (
-            select(*group, ud.gpu_type, func.sum(ud.gpu_seconds))
-            .outerjoin(ca, and_(ca.cluster == ud.cluster, ca.account == ud.account))
-            .where(ud.day >= first_day, ud.day < last_day, ud.gpu_seconds != 0)
-            .group_by(*group, ud.gpu_type)
-        )
-        statements = [hourly(start, first_day), daily, hourly(last_day, end)]
-    else:
-        statements = [hourly(start, end)]
+    if by not in REPORT_KEYS:
+        raise ValueError(by)
+    columns = {"partition": ("cluster", "account", "partition"), "user": ("cluster", "account", "user_name")}
+    owners = account_owners(conn)
     cells: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for stmt in statements:
-        for row in conn.execute(stmt):
-            *parts, gpu_type, seconds = row
-            cells[_key(by, parts, gpu_type)][gpu_type] += int(seconds)
+    for (cluster, account, *rest, gpu_type), seconds in key_totals(
+        conn, start, end, columns.get(by, ("cluster", "account"))
+    ).items():
+        by_key: dict[str, list[str | None]] = {
+            "company": [owners.get((cluster, account)), cluster, account], "cluster": [cluster], "gpu-type": []
+        }
+        parts = by_key.get(by, [cluster, *rest])
+        cells[_key(by, parts, gpu_type)][gpu_type] += seconds
     rows = [
         ReportRow(key, dict(sorted(types.items())), sum(catalog.tflop(s, t) for t, s in types.items()))
         for key, types in cells.items()

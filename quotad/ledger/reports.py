@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, func, or_, select
 
 from quotad.ledger.models import CompanyAccount, Job, UsageHourly
-from quotad.ledger.queries import REPORT_KEYS
+from quotad.ledger.queries import REPORT_KEYS, account_owners, key_totals
 from quotad.units import GpuCatalog
 
 __all__ = ["SERIES_KEYS", "UsageLine", "UsageQuery", "bucket_label", "gpus_held_at", "usage_lines"]
@@ -74,12 +74,31 @@ def _buckets(start: int, end: int, by: str, tz: str) -> list[str]:
     return labels
 
 
-def usage_lines(conn: Connection, catalog: GpuCatalog, q: UsageQuery) -> list[UsageLine]:
-    """Usage in hours ``[q.start, q.end)``: grouped rows (largest first) or a series (in time order)."""
+#: What each grouped report sums by besides the GPU type; cluster and account always, to find the company.
+_GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "company": ("cluster", "account"),
+    "cluster": ("cluster", "account"),
+    "partition": ("cluster", "account", "partition"),
+    "gpu-type": ("cluster", "account"),
+    "user": ("cluster", "account", "user_name"),
+}
+
+
+def usage_lines(conn: Connection, catalog: GpuCatalog, q: UsageQuery, *, daily: bool = True) -> list[UsageLine]:
+    """Usage in hours ``[q.start, q.end)``: grouped rows (largest first) or a series (in time order).
+
+    Grouped rows read whole UTC days from the daily rollups and only the partial days from ``usage_hourly``
+    (``queries.key_totals``): a month of ``--by user`` was 1.8 M hourly rows at 100,000 GPUs. A range in the
+    report's time zone is whole UTC days plus hours at either end, so this stays exact to the second.
+    ``daily=False`` sums the hourly rows throughout (the path the tests compare it with); a series (by local
+    day, week, month) always does, as its buckets are local hours.
+    """
     uh, ca = UsageHourly, CompanyAccount
     series = q.by in SERIES_KEYS
     if not series and q.by not in REPORT_KEYS:
         raise ValueError(q.by)
+    if not series and daily:
+        return _grouped_lines(conn, catalog, q)
     group = {
         "company": (uh.cluster, uh.account),
         "cluster": (uh.cluster,),
@@ -110,6 +129,25 @@ def usage_lines(conn: Connection, catalog: GpuCatalog, q: UsageQuery) -> list[Us
     ]
     if series:
         return sorted(rows, key=lambda r: r.key)
+    return sorted(rows, key=lambda r: (-r.total_gpu_seconds, r.key))
+
+
+def _grouped_lines(conn: Connection, catalog: GpuCatalog, q: UsageQuery) -> list[UsageLine]:
+    """``usage_lines`` for a grouping (not a series), from ``key_totals``; accounts mapped to companies here."""
+    columns = _GROUP_COLUMNS[q.by]
+    owners = account_owners(conn)
+    cells: defaultdict[tuple[str, str | None], defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for (cluster, account, *rest, gpu_type), seconds in key_totals(conn, q.start, q.end, columns).items():
+        company = owners.get((cluster, account))
+        if q.company_id is not None and company != q.company_id:
+            continue
+        parts = {"company": [cluster, account], "cluster": [cluster], "gpu-type": []}.get(q.by, [cluster, *rest])
+        owner = company if q.by in ("company", "user") else None
+        cells[(_key(q, company, parts, gpu_type), owner)][gpu_type] += seconds
+    rows = [
+        UsageLine(key, owner, dict(sorted(types.items())), sum(catalog.tflop(s, t) for t, s in types.items()))
+        for (key, owner), types in cells.items()
+    ]
     return sorted(rows, key=lambda r: (-r.total_gpu_seconds, r.key))
 
 
