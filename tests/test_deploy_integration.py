@@ -231,8 +231,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             return bool(result)
 
         wait_for(two_scrapes, "two successful scrapes of quotad")
-        wait_for(lambda: probe.query('up{job="quotad-agent"} == 1 and on () count(quotad_gpu_util) == 2'),
-                 "a scrape of the agent on the fake NVML with both GPUs")
+        # The agent samples after its start-up delay (up to flush_jitter_s); the trailing window needs two samples.
+        wait_for(lambda: probe.query('up{job="quotad-agent"} == 1 and on () count(quotad_gpu_recent_util) == 2'),
+                 "a scrape of the agent on the fake NVML with both GPUs' trailing window")
         yield probe
     finally:
         if prom is not None:
